@@ -1,0 +1,142 @@
+// Contract: the dataplane's statistics segment, read by the control plane.
+//
+// One POSIX shared-memory object per gateway instance, named stats_shm_name(instance)
+// ("/tunnelgate-<instance>-stats", i.e. /dev/shm/tunnelgate-<instance>-stats). The dataplane
+// creates it (a restarted dataplane unlinks and recreates it, with a new `generation`);
+// the control plane maps it read-only, checks magic, version and size before it trusts
+// anything, and re-opens it on every scrape, so either process may start first or restart.
+//
+// Writers: each poll lcore writes only its own LcoreStats block with plain stores
+// (single writer per cache line, no atomics on the fast path). x86-64 and aarch64 load
+// aligned 64-bit words atomically, so a reader sees each counter whole; counters only grow.
+// The header is written once before `magic` is published with a release store.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace tg::shm {
+
+inline constexpr uint32_t kStatsMagic = 0x31534754;  // "TGS1" little-endian
+inline constexpr uint32_t kStatsVersion = 1;
+inline constexpr unsigned kMaxLcores = 64;
+inline constexpr unsigned kMaxPorts = 8;
+inline constexpr unsigned kPortNameLen = 16;
+
+/// Every reason the dataplane drops a packet: enum value, metric label, help text.
+/// Append only (the numeric values are part of the shared-memory layout version).
+#define TG_DROP_REASONS(X)                                                                       \
+  X(runt, "runt", "frame shorter than the headers it claims")                                    \
+  X(l2_unknown_ethertype, "l2_unknown_ethertype", "ethertype not handled (not IPv4 or ARP)")     \
+  X(l2_not_for_us, "l2_not_for_us", "unicast frame for another MAC address")                     \
+  X(arp_malformed, "arp_malformed", "ARP packet that is not Ethernet/IPv4 or is truncated")      \
+  X(arp_not_for_us, "arp_not_for_us", "ARP request for an address that is not ours")            \
+  X(ipv4_bad_header, "ipv4_bad_header", "IPv4 version, IHL or total length invalid")            \
+  X(ipv4_bad_checksum, "ipv4_bad_checksum", "IPv4 header checksum wrong")                        \
+  X(ipv4_fragment_to_us, "ipv4_fragment_to_us", "fragment addressed to the gateway itself")     \
+  X(ipv4_options, "ipv4_options", "IPv4 packet for the gateway with options")                    \
+  X(ipv4_martian, "ipv4_martian", "source or destination address never valid on the wire")      \
+  X(ipv6_unsupported, "ipv6_unsupported", "IPv6 frame (not handled yet)")                        \
+  X(local_unhandled, "local_unhandled", "packet for the gateway's address it does not serve")    \
+  X(icmp_malformed, "icmp_malformed", "ICMP to the gateway truncated or with a bad checksum")   \
+  X(icmp_unhandled, "icmp_unhandled", "ICMP type to the gateway other than echo request")       \
+  X(forwarding_disabled, "forwarding_disabled", "plain packet to route while forwarding is off")\
+  X(ttl_exceeded, "ttl_exceeded", "TTL reached zero (an ICMP time exceeded may be sent)")       \
+  X(no_route, "no_route", "no route to the destination (an ICMP unreachable may be sent)")       \
+  X(same_port_hairpin, "same_port_hairpin", "route leads back out of the receiving port")       \
+  X(neigh_queue_full, "neigh_queue_full", "next hop unresolved and the hold queue is full")     \
+  X(neigh_unresolved, "neigh_unresolved", "next hop did not answer ARP in time")                 \
+  X(icmp_error_rate_limited, "icmp_error_rate_limited", "ICMP error not sent: rate limit")      \
+  X(mbuf_alloc_failed, "mbuf_alloc_failed", "no mbuf for a reply or a copy")                     \
+  X(tx_full, "tx_full", "port TX queue full")
+
+enum class DropReason : uint16_t {
+#define TG_X(e, label, help) e,
+  TG_DROP_REASONS(TG_X)
+#undef TG_X
+      count
+};
+inline constexpr unsigned kDropReasonCount = static_cast<unsigned>(DropReason::count);
+
+struct DropReasonInfo {
+  const char* label;
+  const char* help;
+};
+inline constexpr DropReasonInfo kDropReasonInfo[kDropReasonCount] = {
+#define TG_X(e, label, help) {label, help},
+    TG_DROP_REASONS(TG_X)
+#undef TG_X
+};
+
+/// Per port, per lcore. One cache line.
+struct alignas(64) PortCounters {
+  uint64_t rx_packets;
+  uint64_t rx_bytes;
+  uint64_t tx_packets;
+  uint64_t tx_bytes;
+  uint64_t rx_bursts;  ///< non-empty RX bursts (rx_packets / rx_bursts = mean burst size)
+};
+
+/// Events that are not drops.
+struct EventCounters {
+  uint64_t arp_requests_answered;
+  uint64_t arp_requests_sent;
+  uint64_t arp_replies_received;
+  uint64_t garp_sent;
+  uint64_t icmp_echo_replies;
+  uint64_t icmp_errors_sent;
+  uint64_t ipv4_forwarded;
+  uint64_t neigh_queued;  ///< packets held while their next hop resolved
+};
+
+/// Written only by the lcore it belongs to.
+struct alignas(64) LcoreStats {
+  uint32_t lcore_id;
+  uint32_t active;         ///< 1 when this slot is a poll lcore
+  uint64_t loops;          ///< poll iterations
+  uint64_t busy_loops;     ///< iterations that received at least one packet
+  uint64_t busy_cycles;    ///< TSC cycles spent in iterations that had work
+  uint64_t total_cycles;   ///< TSC cycles since the loop started
+  EventCounters events;
+  uint64_t drops[kDropReasonCount];
+  PortCounters ports[kMaxPorts];
+};
+
+/// Written by the dataplane's main lcore.
+struct PortInfo {
+  char name[kPortNameLen];  ///< NUL-terminated config name
+  uint16_t dpdk_port_id;
+  uint8_t role;             ///< 0 outside, 1 inside
+  uint8_t mac[6];
+  uint8_t link_up;          ///< refreshed by the main lcore about once a second
+  uint8_t pad;
+  uint32_t link_speed_mbps;
+  uint32_t ipv4_host;       ///< port address, host byte order
+  uint8_t prefix_len;
+};
+
+struct alignas(64) StatsSegment {
+  uint32_t magic;           ///< kStatsMagic, stored last with release order
+  uint32_t version;         ///< kStatsVersion
+  uint64_t size;            ///< sizeof(StatsSegment) as the writer built it
+  uint64_t generation;      ///< CLOCK_REALTIME ns when the dataplane started (changes on restart)
+  uint32_t pid;             ///< dataplane pid
+  uint32_t n_ports;
+  uint64_t tsc_hz;
+  uint64_t heartbeat_ns;    ///< CLOCK_REALTIME ns, updated by the main lcore about once a second
+  uint32_t neigh_entries;   ///< resolved neighbour entries (main lcore, about once a second)
+  uint32_t mempool_in_use;  ///< mbufs in use (main lcore, about once a second)
+  uint32_t mempool_size;
+  uint32_t lab_forwarding;
+  char instance[32];
+  PortInfo ports[kMaxPorts];
+  LcoreStats lcores[kMaxLcores];
+};
+
+/// "/tunnelgate-<instance>-stats"
+inline std::string stats_shm_name(const std::string& instance) {
+  return "/tunnelgate-" + instance + "-stats";
+}
+
+}  // namespace tg::shm
