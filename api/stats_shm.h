@@ -49,7 +49,9 @@ inline constexpr unsigned kPortNameLen = 16;
   X(neigh_unresolved, "neigh_unresolved", "next hop did not answer ARP in time")                 \
   X(icmp_error_rate_limited, "icmp_error_rate_limited", "ICMP error not sent: rate limit")      \
   X(mbuf_alloc_failed, "mbuf_alloc_failed", "no mbuf for a reply or a copy")                     \
-  X(tx_full, "tx_full", "port TX queue full")
+  X(tx_full, "tx_full", "port TX queue full")                                                    \
+  X(neigh_table_full, "neigh_table_full", "next hop cannot be added: neighbour table full")      \
+  X(mtu_exceeded, "mtu_exceeded", "packet larger than the outgoing port's MTU")
 
 enum class DropReason : uint16_t {
 #define TG_X(e, label, help) e,

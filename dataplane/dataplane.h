@@ -1,0 +1,108 @@
+// The dataplane's shared state (read-only once the poll lcores run) and the per-lcore
+// context each poll loop owns. Poll lcores get both by reference: no globals.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "api/stats_shm.h"
+#include "config/config.h"
+#include "dataplane/neighbour_table.h"
+#include "dataplane/wire.h"
+
+struct rte_mbuf;
+struct rte_mempool;
+struct rte_fib;
+
+namespace tg::dp {
+
+inline constexpr uint16_t kBurst = 32;
+/// Next-hop id rte_fib returns when no route matches (DIR24_8 with 2-byte next hops keeps
+/// the top bit for itself, so ids are 15 bits).
+inline constexpr uint64_t kNoRoute = 0x7fff;
+
+/// A configured port as the poll lcores see it.
+struct PortRuntime {
+  uint16_t port_id = 0;  ///< DPDK port id
+  uint8_t role = 0;      ///< 0 outside, 1 inside (config::PortConfig::Role)
+  MacAddr mac{};
+  uint32_t addr = 0;     ///< own IPv4 address, host order
+  uint32_t net = 0;      ///< connected subnet
+  uint32_t mask = 0;
+  uint16_t mtu = 1500;
+  bool owns(uint32_t a) const { return a == addr; }
+  bool on_link(uint32_t a) const { return (a & mask) == net; }
+  uint32_t broadcast() const { return net | ~mask; }
+};
+
+/// Where a route sends packets: out of `port` to `gateway`, or to the destination itself
+/// when the subnet is connected (gateway 0).
+struct Nexthop {
+  uint8_t port = 0;  ///< index into Dataplane::ports
+  uint32_t gateway = 0;
+};
+
+struct Dataplane {
+  const config::Config* cfg = nullptr;
+  unsigned n_ports = 0;
+  PortRuntime ports[shm::kMaxPorts];
+  rte_fib* fib = nullptr;
+  std::vector<Nexthop> nexthops;  ///< indexed by the fib's next-hop id
+  NeighbourTable* neighbours = nullptr;
+  rte_mempool* pool = nullptr;
+  shm::StatsSegment* stats = nullptr;
+  uint64_t tsc_hz = 0;
+  uint64_t neigh_reachable_tsc = 0;  ///< resolved entries older than this are re-asked
+  uint64_t neigh_retry_tsc = 0;      ///< between ARP requests for one next hop
+  uint32_t neigh_retries = 0;        ///< requests before held packets are dropped
+  uint64_t icmp_error_interval_tsc = 0;  ///< 0 = never send ICMP errors
+  uint64_t icmp_error_burst_tsc = 0;
+  uint32_t idle_sleep_us = 0;
+  bool lab_forwarding = false;
+  std::atomic<bool> stop{false};  ///< set by the main lcore; poll loops read it once per loop
+
+  /// Index of the port owning `a`, or -1.
+  int own_address_port(uint32_t a) const {
+    for (unsigned i = 0; i < n_ports; i++)
+      if (ports[i].owns(a)) return static_cast<int>(i);
+    return -1;
+  }
+};
+
+/// A packet waiting for its next hop's MAC.
+struct HeldPacket {
+  rte_mbuf* m;
+  uint64_t since_tsc;
+  int32_t neighbour;  ///< index in the neighbour table
+  uint32_t next_hop;
+  uint8_t out_port;
+  uint8_t in_port;
+};
+
+struct TxQueue {
+  uint16_t n = 0;
+  uint64_t bytes = 0;  ///< of the queued packets
+  rte_mbuf* pkts[2 * kBurst];
+};
+
+/// Everything one poll lcore owns. Only that lcore touches it (and its stats block).
+struct alignas(64) LcoreCtx {
+  Dataplane* dp = nullptr;
+  unsigned lcore_id = 0;
+  uint16_t queue_id = 0;  ///< the RX/TX queue pair this lcore owns on every port
+  shm::LcoreStats* stats = nullptr;
+  TxQueue tx[shm::kMaxPorts];
+  std::vector<HeldPacket> held;  ///< capacity fixed at start (neighbour.queue_per_lcore)
+  uint32_t held_cap = 0;
+  uint64_t icmp_tat_tsc = 0;     ///< GCRA theoretical arrival time of the next ICMP error
+  uint64_t next_timer_tsc = 0;
+  bool garp_pending = false;     ///< queue 0's lcore announces every port once at start
+
+  void count_drop(DropReason r) { stats->drops[static_cast<unsigned>(r)] += 1; }
+};
+
+/// The poll loop (rte_eal_remote_launch entry). `arg` is a LcoreCtx*.
+int lcore_poll_loop(void* arg);
+
+}  // namespace tg::dp

@@ -1,0 +1,162 @@
+// Stage 1: Ethernet classification of an RX burst, and ARP.
+#include <cstring>
+
+#include <rte_ether.h>
+#include <rte_prefetch.h>
+
+#include "dataplane/stages.h"
+
+namespace tg::dp {
+
+namespace {
+inline void store_be16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+inline void store_be32(uint8_t* p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = static_cast<uint8_t>(v >> (24 - 8 * i));
+}
+}  // namespace
+
+void l2_input_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, uint16_t n) {
+  const Dataplane& dp = *c.dp;
+  const PortRuntime& port = dp.ports[in_port];
+  rte_mbuf* forward[kBurst];
+  uint16_t n_forward = 0;
+
+  for (uint16_t i = 0; i < n; i++) {
+    // One packet ahead is enough here: the work per packet is short and af_packet's copy
+    // has just brought the data into cache.
+    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
+    rte_mbuf* m = pkts[i];
+    const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+    const uint32_t len = rte_pktmbuf_data_len(m);
+
+    EtherInfo eth;
+    DropReason r = parse_ether(frame, len, &eth);
+    if (r != kPass) {
+      drop_packet(c, m, r);
+      continue;
+    }
+    if (!eth.dst_is_multicast && std::memcmp(frame, port.mac.b, 6) != 0) {
+      drop_packet(c, m, DropReason::l2_not_for_us);
+      continue;
+    }
+    const uint8_t* l3 = frame + wire::kEtherHdrLen;
+    const uint32_t l3_len = len - wire::kEtherHdrLen;
+    switch (eth.ether_type) {
+      case wire::kEtherTypeArp:
+        arp_input(c, in_port, m, l3, l3_len);
+        break;
+      case wire::kEtherTypeIpv4: {
+        Ipv4Info ip;
+        r = parse_ipv4(l3, l3_len, &ip);
+        if (r != kPass) {
+          drop_packet(c, m, r);
+          break;
+        }
+        // Ethernet pads short frames: the IP total length is the truth.
+        if (l3_len > ip.total_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(l3_len - ip.total_len));
+        if (dp.own_address_port(ip.dst) >= 0) {
+          ipv4_local_input(c, in_port, m, ip);
+        } else if (eth.dst_is_multicast || ipv4_is_multicast_or_broadcast(ip.dst) ||
+                   ip.dst == port.broadcast()) {
+          drop_packet(c, m, DropReason::local_unhandled);  // no multicast routing
+        } else if (!dp.lab_forwarding) [[likely]] {
+          // Plain packets are never routed: only tunnelled traffic may reach the inside.
+          drop_packet(c, m, DropReason::forwarding_disabled);
+        } else {
+          forward[n_forward++] = m;
+        }
+        break;
+      }
+      case wire::kEtherTypeIpv6:
+        drop_packet(c, m, DropReason::ipv6_unsupported);
+        break;
+      default:
+        drop_packet(c, m, DropReason::l2_unknown_ethertype);
+        break;
+    }
+  }
+  if (n_forward) ipv4_forward_burst(c, in_port, forward, n_forward);
+}
+
+void arp_input(LcoreCtx& c, uint8_t in_port, rte_mbuf* m, const uint8_t* l3, uint32_t l3_len) {
+  const Dataplane& dp = *c.dp;
+  const PortRuntime& port = dp.ports[in_port];
+  ArpInfo arp;
+  DropReason r = parse_arp(l3, l3_len, &arp);
+  if (r != kPass) {
+    drop_packet(c, m, r);
+    return;
+  }
+  const bool for_us = arp.target_ip == port.addr;
+  // RFC 826 merge: refresh a sender we already track; learn a new one only when it talks
+  // to us (so a busy L2 segment cannot fill the table). Only on-link senders qualify.
+  if (arp.sender_ip != 0 && arp.sender_ip != port.addr && port.on_link(arp.sender_ip)) {
+    int32_t idx = dp.neighbours->find(port.port_id, arp.sender_ip);
+    if (idx < 0 && for_us) idx = dp.neighbours->find_or_insert(port.port_id, arp.sender_ip);
+    if (idx >= 0) {
+      MacAddr mac;
+      std::memcpy(mac.b, arp.sender_mac, 6);
+      dp.neighbours->learn(idx, mac, rte_rdtsc());
+    }
+  }
+  if (arp.op == wire::kArpOpReply) {
+    c.stats->events.arp_replies_received += 1;
+    rte_pktmbuf_free(m);  // consumed: learned above (counted as an event, not a drop)
+    return;
+  }
+  if (!for_us) {
+    drop_packet(c, m, DropReason::arp_not_for_us);
+    return;
+  }
+  // Turn the request into the reply in place.
+  uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+  uint8_t* a = frame + wire::kEtherHdrLen;
+  std::memcpy(frame, arp.sender_mac, 6);
+  std::memcpy(frame + 6, port.mac.b, 6);
+  store_be16(a + 6, wire::kArpOpReply);
+  std::memcpy(a + 8, port.mac.b, 6);
+  store_be32(a + 14, port.addr);
+  std::memcpy(a + 18, arp.sender_mac, 6);
+  store_be32(a + 24, arp.sender_ip);
+  c.stats->events.arp_requests_answered += 1;
+  tx_enqueue(c, in_port, m);
+}
+
+void arp_send_request(LcoreCtx& c, uint8_t port_index, uint32_t target) {
+  const PortRuntime& port = c.dp->ports[port_index];
+  rte_mbuf* m = rte_pktmbuf_alloc(c.dp->pool);
+  if (m == nullptr) {
+    c.count_drop(DropReason::mbuf_alloc_failed);
+    return;
+  }
+  constexpr uint16_t kLen = wire::kEtherHdrLen + wire::kArpEthIpv4Len;
+  uint8_t* frame = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, kLen));
+  if (frame == nullptr) {  // impossible with our pool's buffer size; never trust it blindly
+    drop_packet(c, m, DropReason::mbuf_alloc_failed);
+    return;
+  }
+  std::memset(frame, 0xff, 6);
+  std::memcpy(frame + 6, port.mac.b, 6);
+  store_be16(frame + 12, wire::kEtherTypeArp);
+  uint8_t* a = frame + wire::kEtherHdrLen;
+  store_be16(a, 1);
+  store_be16(a + 2, wire::kEtherTypeIpv4);
+  a[4] = 6;
+  a[5] = 4;
+  store_be16(a + 6, wire::kArpOpRequest);
+  std::memcpy(a + 8, port.mac.b, 6);
+  store_be32(a + 14, port.addr);
+  std::memset(a + 18, 0, 6);
+  store_be32(a + 24, target);
+  if (target == port.addr) {
+    c.stats->events.garp_sent += 1;
+  } else {
+    c.stats->events.arp_requests_sent += 1;
+  }
+  tx_enqueue(c, port_index, m);
+}
+
+}  // namespace tg::dp

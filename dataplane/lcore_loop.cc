@@ -1,0 +1,61 @@
+// The poll loop of one lcore: RX bursts from every port's queue `queue_id`, the stages,
+// one TX flush per iteration, and a ~1 ms timer for the neighbour hold queue.
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+
+#include "dataplane/stages.h"
+
+namespace tg::dp {
+
+int lcore_poll_loop(void* arg) {
+  LcoreCtx& c = *static_cast<LcoreCtx*>(arg);
+  Dataplane& dp = *c.dp;
+  shm::LcoreStats& st = *c.stats;
+  const uint64_t timer_tsc = dp.tsc_hz / 1000;
+  const uint64_t start = rte_rdtsc();
+  c.next_timer_tsc = start + timer_tsc;
+
+  if (c.garp_pending) {
+    for (unsigned p = 0; p < dp.n_ports; p++) arp_send_request(c, static_cast<uint8_t>(p), dp.ports[p].addr);
+    tx_flush_all(c);
+    c.garp_pending = false;
+  }
+
+  rte_mbuf* pkts[kBurst];
+  // relaxed: the flag only asks the loop to end; nothing is published through it.
+  while (!dp.stop.load(std::memory_order_relaxed)) {
+    const uint64_t loop_start = rte_rdtsc();
+    uint32_t received = 0;
+    for (unsigned p = 0; p < dp.n_ports; p++) {
+      const uint16_t n = rte_eth_rx_burst(dp.ports[p].port_id, c.queue_id, pkts, kBurst);
+      if (n == 0) continue;
+      shm::PortCounters& pc = st.ports[p];
+      pc.rx_packets += n;
+      pc.rx_bursts += 1;
+      for (uint16_t i = 0; i < n; i++) pc.rx_bytes += rte_pktmbuf_pkt_len(pkts[i]);
+      received += n;
+      l2_input_burst(c, static_cast<uint8_t>(p), pkts, n);
+    }
+    if (loop_start >= c.next_timer_tsc) {
+      if (!c.held.empty()) neighbour_hold_service(c, loop_start);
+      c.next_timer_tsc = loop_start + timer_tsc;
+    }
+    tx_flush_all(c);
+    const uint64_t loop_end = rte_rdtsc();
+    st.loops += 1;
+    st.total_cycles = loop_end - start;
+    if (received) {
+      st.busy_loops += 1;
+      st.busy_cycles += loop_end - loop_start;
+    } else if (dp.idle_sleep_us) {
+      rte_delay_us_sleep(dp.idle_sleep_us);
+    }
+  }
+  // Nothing may stay behind in our hands: release held packets (counted).
+  for (HeldPacket& h : c.held) drop_packet(c, h.m, DropReason::neigh_unresolved);
+  c.held.clear();
+  tx_flush_all(c);
+  return 0;
+}
+
+}  // namespace tg::dp

@@ -1,0 +1,72 @@
+#include "dataplane/wire.h"
+
+#include <cstring>
+
+namespace tg::dp {
+
+namespace {
+inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+inline uint32_t load_be32(const uint8_t* p) {
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+}
+}  // namespace
+
+DropReason parse_ether(const uint8_t* frame, uint32_t len, EtherInfo* out) {
+  if (len < wire::kEtherHdrLen) return DropReason::runt;
+  out->dst_is_multicast = (frame[0] & 1) != 0;
+  static constexpr uint8_t kBroadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  out->dst_is_broadcast = std::memcmp(frame, kBroadcast, 6) == 0;
+  out->ether_type = load_be16(frame + 12);
+  return kPass;
+}
+
+DropReason parse_arp(const uint8_t* l3, uint32_t len, ArpInfo* out) {
+  if (len < wire::kArpEthIpv4Len) return DropReason::arp_malformed;
+  // htype Ethernet (1), ptype IPv4, hlen 6, plen 4: anything else is not for us to parse.
+  if (load_be16(l3) != 1 || load_be16(l3 + 2) != wire::kEtherTypeIpv4 || l3[4] != 6 || l3[5] != 4) {
+    return DropReason::arp_malformed;
+  }
+  out->op = load_be16(l3 + 6);
+  if (out->op != wire::kArpOpRequest && out->op != wire::kArpOpReply) return DropReason::arp_malformed;
+  std::memcpy(out->sender_mac, l3 + 8, 6);
+  out->sender_ip = load_be32(l3 + 14);
+  out->target_ip = load_be32(l3 + 24);
+  // A sender MAC with the group bit is never a neighbour (RFC 1812 3.3.2).
+  if (out->sender_mac[0] & 1) return DropReason::arp_malformed;
+  return kPass;
+}
+
+uint16_t ones_complement_sum(const uint8_t* data, uint32_t len) {
+  uint64_t sum = 0;
+  uint32_t i = 0;
+  for (; i + 1 < len; i += 2) sum += load_be16(data + i);
+  if (i < len) sum += uint32_t{data[i]} << 8;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(sum);
+}
+
+DropReason parse_ipv4(const uint8_t* l3, uint32_t len, Ipv4Info* out) {
+  if (len < wire::kIpv4MinHdrLen) return DropReason::runt;
+  if ((l3[0] >> 4) != 4) return DropReason::ipv4_bad_header;
+  const uint32_t hdr_len = uint32_t{l3[0] & 0x0fu} * 4;
+  const uint32_t total_len = load_be16(l3 + 2);
+  if (hdr_len < wire::kIpv4MinHdrLen || hdr_len > len || total_len < hdr_len || total_len > len) {
+    return DropReason::ipv4_bad_header;
+  }
+  if (ones_complement_sum(l3, hdr_len) != 0xffff) return DropReason::ipv4_bad_checksum;
+  out->hdr_len = static_cast<uint16_t>(hdr_len);
+  out->total_len = static_cast<uint16_t>(total_len);
+  out->frag_field = load_be16(l3 + 6);
+  out->ttl = l3[8];
+  out->proto = l3[9];
+  out->src = load_be32(l3 + 12);
+  out->dst = load_be32(l3 + 16);
+  const uint8_t src_net = static_cast<uint8_t>(out->src >> 24);
+  const uint8_t dst_net = static_cast<uint8_t>(out->dst >> 24);
+  if (src_net == 0 || src_net == 127 || src_net >= 224 || dst_net == 0 || dst_net == 127) {
+    return DropReason::ipv4_martian;
+  }
+  return kPass;
+}
+
+}  // namespace tg::dp

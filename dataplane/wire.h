@@ -1,0 +1,98 @@
+// Bounds-checked parsers of the L2/L3 headers the poll lcores look at.
+//
+// Pure functions over bytes (no mbufs, no EAL) so they are unit-tested and fuzzed as
+// plain C++. Every length is checked before a header field is trusted. They return
+// kPass or the drop reason the caller counts. Addresses come out in host byte order.
+#pragma once
+
+#include <cstdint>
+
+#include "api/stats_shm.h"
+
+namespace tg::dp {
+
+using shm::DropReason;
+/// "Not dropped": the sentinel past the last reason.
+inline constexpr DropReason kPass = DropReason::count;
+
+namespace wire {
+inline constexpr uint16_t kEtherTypeIpv4 = 0x0800;
+inline constexpr uint16_t kEtherTypeArp = 0x0806;
+inline constexpr uint16_t kEtherTypeIpv6 = 0x86DD;
+inline constexpr uint16_t kEtherTypeVlan = 0x8100;
+inline constexpr uint32_t kEtherHdrLen = 14;
+inline constexpr uint32_t kIpv4MinHdrLen = 20;
+inline constexpr uint32_t kArpEthIpv4Len = 28;
+inline constexpr uint32_t kIcmpHdrLen = 8;
+inline constexpr uint8_t kIpProtoIcmp = 1;
+inline constexpr uint8_t kIpProtoTcp = 6;
+inline constexpr uint8_t kIpProtoUdp = 17;
+inline constexpr uint8_t kIcmpEchoReply = 0;
+inline constexpr uint8_t kIcmpUnreachable = 3;
+inline constexpr uint8_t kIcmpEchoRequest = 8;
+inline constexpr uint8_t kIcmpTimeExceeded = 11;
+inline constexpr uint8_t kIcmpCodeNetUnreachable = 0;
+inline constexpr uint8_t kIcmpCodeHostUnreachable = 1;
+inline constexpr uint8_t kIcmpCodeFragNeeded = 4;
+inline constexpr uint8_t kIcmpCodeTtlInTransit = 0;
+inline constexpr uint16_t kArpOpRequest = 1;
+inline constexpr uint16_t kArpOpReply = 2;
+inline constexpr uint16_t kIpv4FlagDf = 0x4000;
+inline constexpr uint16_t kIpv4FlagMf = 0x2000;
+inline constexpr uint16_t kIpv4OffsetMask = 0x1fff;
+inline constexpr uint8_t kDefaultTtl = 64;
+/// RFC 1812 4.3.2.3: an ICMP error carries as much of the original as fits in 576 bytes.
+inline constexpr uint32_t kIcmpErrorMaxLen = 576;
+}  // namespace wire
+
+struct EtherInfo {
+  uint16_t ether_type;
+  bool dst_is_broadcast;
+  bool dst_is_multicast;  ///< group bit set (broadcast included)
+};
+/// Ethernet header. Frames shorter than 14 bytes are runts; VLAN tags are not handled.
+DropReason parse_ether(const uint8_t* frame, uint32_t len, EtherInfo* out);
+
+struct ArpInfo {
+  uint16_t op;
+  uint8_t sender_mac[6];
+  uint32_t sender_ip;
+  uint32_t target_ip;
+};
+/// ARP over Ethernet/IPv4 (RFC 826); `l3` points past the Ethernet header.
+DropReason parse_arp(const uint8_t* l3, uint32_t len, ArpInfo* out);
+
+struct Ipv4Info {
+  uint16_t hdr_len;    ///< bytes, 20..60
+  uint16_t total_len;  ///< from the header; <= the bytes available
+  uint16_t frag_field; ///< flags + offset, host order
+  uint8_t ttl;
+  uint8_t proto;
+  uint32_t src;
+  uint32_t dst;
+  bool is_fragment() const { return (frag_field & (wire::kIpv4FlagMf | wire::kIpv4OffsetMask)) != 0; }
+  bool is_later_fragment() const { return (frag_field & wire::kIpv4OffsetMask) != 0; }
+  bool dont_fragment() const { return (frag_field & wire::kIpv4FlagDf) != 0; }
+};
+/// IPv4 header: version, IHL, total length against the bytes present, header checksum,
+/// and martian addresses (RFC 1812 5.3.7: 0/8, 127/8 and class E/multicast/broadcast
+/// sources; 0/8 and 127/8 destinations).
+DropReason parse_ipv4(const uint8_t* l3, uint32_t len, Ipv4Info* out);
+
+/// One's-complement sum of `len` bytes folded to 16 bits (RFC 1071), not inverted.
+uint16_t ones_complement_sum(const uint8_t* data, uint32_t len);
+
+/// RFC 1624 incremental update of a checksum when a 16-bit word changes from old to new.
+inline uint16_t checksum_adjust(uint16_t cksum, uint16_t old_word, uint16_t new_word) {
+  uint32_t sum = static_cast<uint16_t>(~cksum) + static_cast<uint32_t>(static_cast<uint16_t>(~old_word)) + new_word;
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+/// True for 224.0.0.0/4 and 255.255.255.255 (never a unicast destination).
+inline bool ipv4_is_multicast_or_broadcast(uint32_t a) {
+  return (a >> 28) == 0xe || a == 0xffffffffu;
+}
+
+}  // namespace tg::dp
