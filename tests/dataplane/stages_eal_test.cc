@@ -21,24 +21,11 @@
 #include "dataplane/port_setup.h"
 #include "dataplane/route_table.h"
 #include "dataplane/stages.h"
+#include "tests/support/ring_dataplane.h"
 
-RTE_LOG_REGISTER(tg_dataplane_logtype, tunnelgate.dataplane, INFO);
 
 namespace tg::dp {
 namespace {
-
-const char* kConfig = R"(
-instance = "stagetest";
-dataplane = {
-  lcores = [1];
-  lab_forwarding = true;
-  ports = (
-    { name = "outside"; role = "outside"; device = "net_ring_tgt_out"; address = "192.0.2.1/24"; },
-    { name = "inside"; role = "inside"; device = "net_ring_tgt_in"; address = "198.18.0.1/24"; }
-  );
-  routes = ( { prefix = "198.18.1.0/24"; via = "198.18.0.2"; } );
-};
-)";
 
 constexpr uint32_t kOutAddr = 0xC0000201;     // 192.0.2.1
 constexpr uint32_t kClient = 0xC0000202;      // 192.0.2.2
@@ -48,108 +35,60 @@ constexpr uint32_t kBackend = 0xC612010A;     // 198.18.1.10
 const MacAddr kClientMac = {{0x02, 0, 0, 0, 0, 0x02}};
 const MacAddr kRouterMac = {{0x02, 0, 0, 0, 0, 0x22}};
 
-struct Bed {
-  config::Config cfg;
-  rte_ring* rx[2];
-  rte_ring* tx[2];
-  Dataplane dp;
+using testing::RingDataplane;
+RingDataplane* g_bed = nullptr;  // built once: EAL can be initialised once per process
+std::string g_bed_error;
+
+struct PerTest {
   std::unique_ptr<NeighbourTable> neigh;
   std::unique_ptr<shm::StatsSegment> stats;
   std::unique_ptr<LcoreCtx> ctx;
 };
-Bed* g_bed = nullptr;  // built once: EAL can be initialised once per process
 
 class Env : public ::testing::Environment {
  public:
   void SetUp() override {
-    std::string prefix = "tgtest" + std::to_string(getpid());
-    std::vector<std::string> args = {"stages_eal_test", "--no-huge", "-m", "128", "--no-pci",
-                                     "--file-prefix", prefix, "-l", "0",
-                                     "--log-level=lib.eal:error", "--no-telemetry"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
-      skip_reason_ = "EAL init failed (needs root)";
-      return;
-    }
-    auto r = config::config_load_string(kConfig, "stagetest.conf");
-    if (!r.ok()) {
-      for (auto& e : r.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
-      skip_reason_ = "config";
-      return;
-    }
-    auto* b = new Bed;
-    b->cfg = *r.config;
-    b->dp.cfg = &b->cfg;
-    b->dp.pool = rte_pktmbuf_pool_create("tgt_pool", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-    for (int p = 0; p < 2; p++) {
-      std::string n = "tgt_r" + std::to_string(p);
-      b->rx[p] = rte_ring_create((n + "rx").c_str(), 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-      b->tx[p] = rte_ring_create((n + "tx").c_str(), 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-      const auto& pc = b->cfg.dataplane.ports[p];
-      // The ring PMD names its ethdev "net_ring_<name>".
-      const std::string ring_port = pc.device.substr(std::strlen("net_ring_"));
-      if (rte_eth_from_rings(ring_port.c_str(), &b->rx[p], 1, &b->tx[p], 1, 0) < 0) {
-        skip_reason_ = "ring port";
-        return;
-      }
-      std::string err = port_setup(pc, 1, 256, 256, b->dp.pool, &b->dp.ports[p]);
-      if (!err.empty()) {
-        skip_reason_ = "port_setup: " + err;
-        return;
-      }
-      // The ring PMD's MAC may be all zero: give each port its own for the tests.
-      b->dp.ports[p].mac = MacAddr{{0x02, 0xaa, 0, 0, 0, static_cast<uint8_t>(p + 1)}};
-      b->dp.n_ports++;
-    }
-    std::string err = route_table_install(b->dp, routes_from_config(b->cfg), 0);
-    if (!err.empty()) {
-      skip_reason_ = "fib: " + err;
-      return;
-    }
-    b->dp.tsc_hz = rte_get_tsc_hz();
-    b->dp.lab_forwarding = true;
-    b->dp.neigh_reachable_tsc = b->dp.tsc_hz * 300;
+    RingDataplane* b = nullptr;
+    g_bed_error = testing::ring_dataplane_create("stages_eal_test", 1023, &b);
+    if (!g_bed_error.empty()) return;
     b->dp.neigh_retry_tsc = b->dp.tsc_hz / 1000;  // 1 ms: tests wait for the give-up
     b->dp.neigh_retries = 2;
     b->dp.icmp_error_interval_tsc = 1;  // effectively unlimited
-    b->dp.icmp_error_burst_tsc = b->dp.tsc_hz;
     g_bed = b;
   }
-  static std::string skip_reason_;
 };
-std::string Env::skip_reason_;
 
 class Stages : public ::testing::Test {
  protected:
   void SetUp() override {
     // Without root EAL cannot start: skip. As root (CI) a failed set-up is a failure.
-    if (g_bed == nullptr && geteuid() != 0) GTEST_SKIP() << Env::skip_reason_;
-    ASSERT_NE(g_bed, nullptr) << Env::skip_reason_;
+    if (g_bed == nullptr && geteuid() != 0) GTEST_SKIP() << g_bed_error;
+    ASSERT_NE(g_bed, nullptr) << g_bed_error;
     b_ = g_bed;
-    b_->neigh = std::make_unique<NeighbourTable>(64);
-    b_->dp.neighbours = b_->neigh.get();
-    b_->stats = std::make_unique<shm::StatsSegment>();
-    b_->ctx = std::make_unique<LcoreCtx>();
-    LcoreCtx& c = *b_->ctx;
+    t_ = std::make_unique<PerTest>();
+    t_->neigh = std::make_unique<NeighbourTable>(64);
+    b_->dp.neighbours = t_->neigh.get();
+    t_->stats = std::make_unique<shm::StatsSegment>();
+    t_->ctx = std::make_unique<LcoreCtx>();
+    LcoreCtx& c = *t_->ctx;
     c.dp = &b_->dp;
-    c.stats = &b_->stats->lcores[0];
+    c.stats = &t_->stats->lcores[0];
     c.held_cap = 4;
     c.held.reserve(4);
     c.icmp_tat_tsc = 0;
   }
   void TearDown() override {
     if (b_ == nullptr) return;
-    for (auto& h : b_->ctx->held) rte_pktmbuf_free(h.m);
-    b_->ctx->held.clear();
+    for (auto& h : t_->ctx->held) rte_pktmbuf_free(h.m);
+    t_->ctx->held.clear();
     for (int p = 0; p < 2; p++) {
       for (rte_mbuf* m : sent(p)) rte_pktmbuf_free(m);
     }
     EXPECT_EQ(rte_mempool_in_use_count(b_->dp.pool), 0u) << "mbufs leaked";
   }
 
-  uint64_t drops(DropReason r) { return b_->stats->lcores[0].drops[static_cast<unsigned>(r)]; }
-  const shm::EventCounters& events() { return b_->stats->lcores[0].events; }
+  uint64_t drops(DropReason r) { return t_->stats->lcores[0].drops[static_cast<unsigned>(r)]; }
+  const shm::EventCounters& events() { return t_->stats->lcores[0].events; }
 
   rte_mbuf* frame(const uint8_t* dst_mac, const MacAddr& src_mac, uint16_t type, const std::vector<uint8_t>& l3) {
     rte_mbuf* m = rte_pktmbuf_alloc(b_->dp.pool);
@@ -197,8 +136,8 @@ class Stages : public ::testing::Test {
     return a;
   }
   void inject(uint8_t port, std::vector<rte_mbuf*> pkts) {
-    l2_input_burst(*b_->ctx, port, pkts.data(), static_cast<uint16_t>(pkts.size()));
-    tx_flush_all(*b_->ctx);
+    l2_input_burst(*t_->ctx, port, pkts.data(), static_cast<uint16_t>(pkts.size()));
+    tx_flush_all(*t_->ctx);
   }
   std::vector<rte_mbuf*> sent(int port) {
     std::vector<rte_mbuf*> out;
@@ -215,7 +154,8 @@ class Stages : public ::testing::Test {
     inject(1, {frame(mac(1), kRouterMac, wire::kEtherTypeArp, arp(2, kRouterMac, kBackendRtr, kInAddr))});
   }
 
-  Bed* b_ = nullptr;
+  RingDataplane* b_ = nullptr;
+  std::unique_ptr<PerTest> t_;
 };
 
 const uint8_t kBroadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
@@ -234,7 +174,7 @@ TEST_F(Stages, ArpRequestForUsIsAnswered) {
   EXPECT_EQ(events().arp_requests_answered, 1u);
   rte_pktmbuf_free(out[0]);
   // The requester was learned on the way.
-  EXPECT_GE(b_->neigh->find(b_->dp.ports[0].port_id, kClient), 0);
+  EXPECT_GE(t_->neigh->find(b_->dp.ports[0].port_id, kClient), 0);
 }
 
 // Test that ARP for someone else, and malformed ARP, are dropped and counted.
@@ -245,7 +185,7 @@ TEST_F(Stages, ArpNotForUsAndMalformedAreCounted) {
   EXPECT_EQ(drops(DropReason::arp_not_for_us), 1u);
   EXPECT_EQ(drops(DropReason::arp_malformed), 1u);
   // Not talking to us: not learned (a busy segment cannot fill the table).
-  EXPECT_LT(b_->neigh->find(b_->dp.ports[0].port_id, kClient), 0);
+  EXPECT_LT(t_->neigh->find(b_->dp.ports[0].port_id, kClient), 0);
 }
 
 // Test that a ping to our address is answered with a valid echo reply.
@@ -309,12 +249,12 @@ TEST_F(Stages, ForwardResolvesNextHopThenSends) {
   EXPECT_EQ(0, std::memcmp(f, kBroadcast, 6));
   EXPECT_EQ(be32(f + 38), kBackendRtr);  // asks for the static route's gateway
   EXPECT_EQ(events().arp_requests_sent, 1u);
-  EXPECT_EQ(b_->ctx->held.size(), 1u);
+  EXPECT_EQ(t_->ctx->held.size(), 1u);
   rte_pktmbuf_free(out[0]);
 
   learn_router();
-  neighbour_hold_service(*b_->ctx, rte_rdtsc());
-  tx_flush_all(*b_->ctx);
+  neighbour_hold_service(*t_->ctx, rte_rdtsc());
+  tx_flush_all(*t_->ctx);
   out = sent(1);
   ASSERT_EQ(out.size(), 1u);
   f = bytes(out[0]);
@@ -376,14 +316,14 @@ TEST_F(Stages, HoldQueueBoundedAndTimesOut) {
     burst.push_back(frame(mac(0), kClientMac, wire::kEtherTypeIpv4, ipv4(17, kClient, 0xC6120063, 64, {0, 1, 0, 2, 0, 8, 0, 0})));
   }
   inject(0, burst);
-  EXPECT_EQ(b_->ctx->held.size(), 4u);
+  EXPECT_EQ(t_->ctx->held.size(), 4u);
   EXPECT_EQ(drops(DropReason::neigh_queue_full), 2u);
   for (rte_mbuf* m : sent(1)) rte_pktmbuf_free(m);  // ARP requests
   // Past retries x interval (2 x 1 ms), the held packets are given up.
   rte_delay_ms(5);
-  neighbour_hold_service(*b_->ctx, rte_rdtsc());
-  tx_flush_all(*b_->ctx);
-  EXPECT_TRUE(b_->ctx->held.empty());
+  neighbour_hold_service(*t_->ctx, rte_rdtsc());
+  tx_flush_all(*t_->ctx);
+  EXPECT_TRUE(t_->ctx->held.empty());
   EXPECT_EQ(drops(DropReason::neigh_unresolved), 4u);
   auto out = sent(0);
   ASSERT_EQ(out.size(), 4u);

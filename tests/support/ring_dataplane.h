@@ -1,0 +1,41 @@
+// A two-port dataplane in-process for tests and benchmarks (STYLE #25): EAL without
+// hugepages, ports made from rte_rings (the ring PMD), the real FIB and port set-up.
+// Frames are fed straight to the stages; what they transmit is read from the TX rings.
+#pragma once
+
+#include <string>
+
+#include <rte_ring.h>
+
+#include "config/config.h"
+#include "dataplane/dataplane.h"
+
+namespace tg::dp::testing {
+
+/// Port 0 "outside" 192.0.2.1/24, port 1 "inside" 198.18.0.1/24, 198.18.1.0/24 via
+/// 198.18.0.2, lab forwarding on.
+inline constexpr const char* kRingDataplaneConfig = R"(
+instance = "ringbed";
+dataplane = {
+  lcores = [1];
+  lab_forwarding = true;
+  ports = (
+    { name = "outside"; role = "outside"; device = "net_ring_tgt_out"; address = "192.0.2.1/24"; },
+    { name = "inside"; role = "inside"; device = "net_ring_tgt_in"; address = "198.18.0.1/24"; }
+  );
+  routes = ( { prefix = "198.18.1.0/24"; via = "198.18.0.2"; } );
+};
+)";
+
+struct RingDataplane {
+  config::Config cfg;
+  rte_ring* rx[2] = {};
+  rte_ring* tx[2] = {};
+  Dataplane dp;  ///< neighbours and stats are left for the caller to attach
+};
+
+/// Initialise EAL (once per process) and build the ring dataplane with a pool of `mbufs`.
+/// Returns an error message, empty on success.
+std::string ring_dataplane_create(const std::string& prog, unsigned mbufs, RingDataplane** out);
+
+}  // namespace tg::dp::testing
