@@ -1,0 +1,331 @@
+// Control plane: builds the /metrics families from a stats-segment snapshot.
+// Runs on the exposer's request threads (see metrics_collector.h).
+#include "controlplane/metrics_collector.h"
+
+#include <cstdio>
+#include <string_view>
+#include <utility>
+
+#include <prometheus/client_metric.h>
+#include <prometheus/metric_type.h>
+
+namespace tg::controlplane {
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+using Labels = std::vector<ClientMetric::Label>;
+
+constexpr double kNsPerSecond = 1e9;
+constexpr double kBytesPerSecondPerMbps = 1e6 / 8;
+
+MetricFamily make_family(std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+void add_sample(MetricFamily& f, Labels labels, double value) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  switch (f.type) {
+    case MetricType::Counter:
+      m.counter.value = value;
+      break;
+    case MetricType::Gauge:
+      m.gauge.value = value;
+      break;
+    default:
+      m.untyped.value = value;
+      break;
+  }
+  f.metric.push_back(std::move(m));
+}
+
+std::string format_mac(const std::array<uint8_t, 6>& mac) {
+  char buf[18];
+  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+                mac[4], mac[5]);
+  return buf;
+}
+
+const char* role_label(PortSnapshot::Role r) {
+  return r == PortSnapshot::Role::outside ? "outside" : "inside";
+}
+
+/// HELP of the drops family: one family, so every reason's help from the table goes into it.
+std::string drops_help() {
+  std::string help = "Packets dropped by the dataplane poll lcores, by reason:";
+  for (unsigned i = 0; i < shm::kDropReasonCount; ++i) {
+    help += i == 0 ? " " : "; ";
+    help += shm::kDropReasonInfo[i].label;
+    help += " = ";
+    help += shm::kDropReasonInfo[i].help;
+  }
+  help += ".";
+  return help;
+}
+
+std::string segment_errors_help() {
+  std::string help =
+      "Reads of the dataplane stats segment that failed validation, by reason "
+      "(an absent segment is not an error):";
+  bool first = true;
+  for (unsigned i = 0; i < kSegmentErrorCount; ++i) {
+    const auto e = static_cast<SegmentError>(i);
+    if (!segment_error_is_failure(e)) {
+      continue;
+    }
+    help += first ? " " : "; ";
+    first = false;
+    help += segment_error_label(e);
+    help += " = ";
+    help += segment_error_help(e);
+  }
+  help += ".";
+  return help;
+}
+
+/// One per-lcore counter family: value of `field` for every active lcore.
+template <typename Get>
+MetricFamily lcore_counter(const StatsSnapshot& s, std::string name, std::string help, Get get) {
+  MetricFamily f = make_family(std::move(name), std::move(help), MetricType::Counter);
+  for (const LcoreSnapshot& l : s.lcores) {
+    add_sample(f, {{"lcore", std::to_string(l.lcore_id)}}, static_cast<double>(get(l)));
+  }
+  return f;
+}
+
+/// One per-port, per-lcore counter family.
+template <typename Get>
+MetricFamily port_counter(const StatsSnapshot& s, std::string name, std::string help, Get get) {
+  MetricFamily f = make_family(std::move(name), std::move(help), MetricType::Counter);
+  for (size_t p = 0; p < s.ports.size(); ++p) {
+    for (const LcoreSnapshot& l : s.lcores) {
+      add_sample(f, {{"port", s.ports[p].name}, {"lcore", std::to_string(l.lcore_id)}},
+                 static_cast<double>(get(l.ports[p])));
+    }
+  }
+  return f;
+}
+
+void append_dataplane_families(const StatsSnapshot& s, std::vector<MetricFamily>& out) {
+  {
+    MetricFamily f = make_family("tunnelgate_dataplane_start_time_seconds",
+                                 "Start time of the dataplane process since the Unix epoch.",
+                                 MetricType::Gauge);
+    add_sample(f, {}, static_cast<double>(s.generation) / kNsPerSecond);
+    out.push_back(std::move(f));
+  }
+  {
+    MetricFamily f = make_family(
+        "tunnelgate_dataplane_last_heartbeat_seconds",
+        "Last heartbeat of the dataplane main lcore since the Unix epoch (about every second).",
+        MetricType::Gauge);
+    add_sample(f, {}, static_cast<double>(s.heartbeat_ns) / kNsPerSecond);
+    out.push_back(std::move(f));
+  }
+  {
+    MetricFamily f = make_family("tunnelgate_dataplane_lab_forwarding",
+                                 "1 when LAB ONLY plain IPv4 forwarding between ports is on.",
+                                 MetricType::Gauge);
+    add_sample(f, {}, s.lab_forwarding ? 1 : 0);
+    out.push_back(std::move(f));
+  }
+
+  // Ports.
+  {
+    MetricFamily info = make_family("tunnelgate_port_info",
+                                    "Dataplane port: configured name, role and MAC address.",
+                                    MetricType::Gauge);
+    MetricFamily link = make_family("tunnelgate_port_link_up",
+                                    "1 when the port's link is up (refreshed about every second).",
+                                    MetricType::Gauge);
+    MetricFamily speed = make_family("tunnelgate_port_link_speed_bytes",
+                                     "Negotiated link speed of the port in bytes per second.",
+                                     MetricType::Gauge);
+    for (const PortSnapshot& p : s.ports) {
+      add_sample(info, {{"port", p.name}, {"role", role_label(p.role)}, {"mac", format_mac(p.mac)}},
+                 1);
+      add_sample(link, {{"port", p.name}}, p.link_up ? 1 : 0);
+      add_sample(speed, {{"port", p.name}}, p.link_speed_mbps * kBytesPerSecondPerMbps);
+    }
+    out.push_back(std::move(info));
+    out.push_back(std::move(link));
+    out.push_back(std::move(speed));
+  }
+  out.push_back(port_counter(s, "tunnelgate_port_receive_packets_total",
+                             "Packets received on the port by the lcore.",
+                             [](const shm::PortCounters& c) { return c.rx_packets; }));
+  out.push_back(port_counter(s, "tunnelgate_port_receive_bytes_total",
+                             "Bytes received on the port by the lcore (Ethernet frames).",
+                             [](const shm::PortCounters& c) { return c.rx_bytes; }));
+  out.push_back(port_counter(s, "tunnelgate_port_receive_bursts_total",
+                             "Non-empty RX bursts on the port by the lcore.",
+                             [](const shm::PortCounters& c) { return c.rx_bursts; }));
+  out.push_back(port_counter(s, "tunnelgate_port_transmit_packets_total",
+                             "Packets transmitted on the port by the lcore.",
+                             [](const shm::PortCounters& c) { return c.tx_packets; }));
+  out.push_back(port_counter(s, "tunnelgate_port_transmit_bytes_total",
+                             "Bytes transmitted on the port by the lcore (Ethernet frames).",
+                             [](const shm::PortCounters& c) { return c.tx_bytes; }));
+
+  // Drops: every reason of the table for every lcore, zeros included, so rate() and alerts
+  // see a series from the first scrape on.
+  {
+    MetricFamily f = make_family("tunnelgate_dataplane_drops_total", drops_help(),
+                                 MetricType::Counter);
+    for (const LcoreSnapshot& l : s.lcores) {
+      const std::string lcore = std::to_string(l.lcore_id);
+      for (unsigned r = 0; r < shm::kDropReasonCount; ++r) {
+        add_sample(f, {{"reason", shm::kDropReasonInfo[r].label}, {"lcore", lcore}},
+                   static_cast<double>(l.drops[r]));
+      }
+    }
+    out.push_back(std::move(f));
+  }
+
+  // Events.
+  using E = shm::EventCounters;
+  struct EventMetric {
+    const char* name;
+    const char* help;
+    uint64_t E::*field;
+  };
+  static constexpr EventMetric kEvents[] = {
+      {"tunnelgate_arp_requests_answered_total", "ARP requests for our addresses answered.",
+       &E::arp_requests_answered},
+      {"tunnelgate_arp_requests_sent_total", "ARP requests sent to resolve a next hop.",
+       &E::arp_requests_sent},
+      {"tunnelgate_arp_replies_received_total", "ARP replies received.",
+       &E::arp_replies_received},
+      {"tunnelgate_garp_sent_total", "Gratuitous ARP announcements sent.", &E::garp_sent},
+      {"tunnelgate_icmp_echo_replies_total", "ICMP echo replies sent for our addresses.",
+       &E::icmp_echo_replies},
+      {"tunnelgate_icmp_errors_sent_total", "ICMP errors sent (time exceeded, unreachable).",
+       &E::icmp_errors_sent},
+      {"tunnelgate_ipv4_forwarded_total", "IPv4 packets forwarded.", &E::ipv4_forwarded},
+      {"tunnelgate_neighbour_queued_total",
+       "Packets held while their next hop was being resolved.", &E::neigh_queued},
+  };
+  for (const EventMetric& ev : kEvents) {
+    out.push_back(lcore_counter(s, ev.name, ev.help,
+                                [&ev](const LcoreSnapshot& l) { return l.events.*ev.field; }));
+  }
+
+  // Lcore load.
+  {
+    MetricFamily f = make_family(
+        "tunnelgate_lcore_busy_ratio",
+        "Share of the poll lcore's TSC cycles spent in loop iterations that had packets "
+        "(0..1, since the dataplane started).",
+        MetricType::Gauge);
+    for (const LcoreSnapshot& l : s.lcores) {
+      // The two counters are read without a lock and may be from neighbouring iterations:
+      // clamp to [0, 1].
+      double ratio = 0;
+      if (l.total_cycles != 0) {
+        ratio = static_cast<double>(l.busy_cycles) / static_cast<double>(l.total_cycles);
+        ratio = ratio > 1 ? 1 : ratio;
+      }
+      add_sample(f, {{"lcore", std::to_string(l.lcore_id)}}, ratio);
+    }
+    out.push_back(std::move(f));
+  }
+  out.push_back(lcore_counter(s, "tunnelgate_lcore_loops_total",
+                              "Poll loop iterations of the lcore.",
+                              [](const LcoreSnapshot& l) { return l.loops; }));
+  out.push_back(lcore_counter(s, "tunnelgate_lcore_busy_loops_total",
+                              "Poll loop iterations of the lcore that received packets.",
+                              [](const LcoreSnapshot& l) { return l.busy_loops; }));
+
+  // Main-lcore gauges.
+  struct GaugeMetric {
+    const char* name;
+    const char* help;
+    double value;
+  };
+  const GaugeMetric gauges[] = {
+      {"tunnelgate_neighbour_entries", "Resolved entries in the neighbour (ARP) table.",
+       static_cast<double>(s.neigh_entries)},
+      {"tunnelgate_mempool_mbufs_in_use", "Packet buffers (mbufs) currently in use.",
+       static_cast<double>(s.mempool_in_use)},
+      {"tunnelgate_mempool_mbufs_size", "Packet buffers (mbufs) in the pool.",
+       static_cast<double>(s.mempool_size)},
+  };
+  for (const GaugeMetric& g : gauges) {
+    MetricFamily f = make_family(g.name, g.help, MetricType::Gauge);
+    add_sample(f, {}, g.value);
+    out.push_back(std::move(f));
+  }
+}
+
+}  // namespace
+
+MetricsCollector::MetricsCollector(Options options) : options_(std::move(options)) {
+  if (!options_.source) {
+    options_.source = [instance = options_.instance] {
+      return stats_segment_open_and_read(instance, realtime_now_ns());
+    };
+  }
+}
+
+uint64_t MetricsCollector::segment_errors(SegmentError e) const {
+  const auto i = static_cast<unsigned>(e);
+  return i < kSegmentErrorCount ? errors_[i].load(std::memory_order_relaxed) : 0;
+}
+
+std::vector<MetricFamily> MetricsCollector::Collect() const {
+  const SegmentReadResult read = options_.source();
+  if (!read.has_value() && segment_error_is_failure(read.error().code)) {
+    errors_[static_cast<unsigned>(read.error().code)].fetch_add(1, std::memory_order_relaxed);
+  }
+
+  std::vector<MetricFamily> out;
+  {
+    MetricFamily f = make_family("tunnelgate_build_info",
+                                 "Version of tunnelgate-controlplane; always 1.", MetricType::Gauge);
+    add_sample(f, {{"version", options_.version}}, 1);
+    out.push_back(std::move(f));
+  }
+  {
+    MetricFamily f = make_family("tunnelgate_controlplane_start_time_seconds",
+                                 "Start time of the control-plane process since the Unix epoch.",
+                                 MetricType::Gauge);
+    add_sample(f, {}, options_.start_time_seconds);
+    out.push_back(std::move(f));
+  }
+  {
+    // Every failure code is exported from the first scrape on (zeros included).
+    MetricFamily f = make_family("tunnelgate_stats_segment_errors_total", segment_errors_help(),
+                                 MetricType::Counter);
+    for (unsigned i = 0; i < kSegmentErrorCount; ++i) {
+      const auto e = static_cast<SegmentError>(i);
+      if (segment_error_is_failure(e)) {
+        add_sample(f, {{"error", segment_error_label(e)}},
+                   static_cast<double>(errors_[i].load(std::memory_order_relaxed)));
+      }
+    }
+    out.push_back(std::move(f));
+  }
+  {
+    MetricFamily f = make_family(
+        "tunnelgate_dataplane_up",
+        "1 when the dataplane stats segment is valid and its heartbeat is at most 5 s old.",
+        MetricType::Gauge);
+    add_sample(f, {}, read.has_value() && !read.value().stale ? 1 : 0);
+    out.push_back(std::move(f));
+  }
+  // A valid but stale segment still shows its last counters (a hung main lcore does not
+  // stop the poll lcores; a dead dataplane's counters are flat, and rate() reads 0).
+  if (read.has_value()) {
+    append_dataplane_families(read.value(), out);
+  }
+  return out;
+}
+
+}  // namespace tg::controlplane
