@@ -82,8 +82,8 @@ struct NeighbourConfig {
 
 struct DataplaneConfig {
   std::vector<std::string> eal_args;  ///< extra EAL arguments (e.g. "--no-huge", "-m", "512")
-  uint32_t main_lcore = 0;            ///< EAL main lcore: housekeeping, never polls
-  std::vector<uint32_t> lcores;       ///< poll lcores, unique, != main_lcore, 1..64 of them
+  uint32_t main_lcore = 0;            ///< 0..63: EAL main lcore: housekeeping, never polls
+  std::vector<uint32_t> lcores;       ///< 1..64 poll lcores: ids 0..63, unique, != main_lcore
   uint32_t mbufs = 8191;              ///< 1023..4194303 mbufs in the packet pool
   uint32_t rx_desc = 1024;            ///< 64..16384 RX descriptors per queue (power of two)
   uint32_t tx_desc = 1024;            ///< 64..16384 TX descriptors per queue (power of two)
@@ -95,6 +95,9 @@ struct DataplaneConfig {
 };
 
 // ---------------------------------------------------------------- listeners / tls / auth
+// File paths (tls.*, auth.users_file/ca/crl/jwks): non-empty ones must name readable regular
+// files. config_load_file() prefixes relative paths with the config file's directory, so a
+// loaded Config holds the path that was checked whatever the working directory.
 struct ListenersConfig {
   uint16_t tls_port = 443;   ///< 1..65535, TCP
   uint16_t dtls_port = 443;  ///< 1..65535, UDP
@@ -124,6 +127,8 @@ struct AuthConfig {
 };
 
 // ---------------------------------------------------------------- pools / services / apps
+// Like ports and routes, pools, service subnets and DNS servers are IPv4-only for now: an
+// IPv6 value is rejected with "IPv6 ... are not supported yet" (the types stay neutral).
 struct PoolConfig {
   SourcePos pos;
   std::string name;  ///< unique
@@ -148,7 +153,7 @@ struct AppConfig {
   std::string id;                    ///< unique, e.g. "com.example.mail"
   std::string group;                 ///< optional auth group label shown to clients (default: id)
   std::vector<std::string> services; ///< 1..; names from `services`
-  std::string pool;                  ///< a name from `pools`
+  std::string pool;                  ///< a name from `pools` (default: the only pool)
   std::vector<IpAddr> dns;
   std::vector<std::string> search_domains;
 };
