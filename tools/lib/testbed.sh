@@ -1,0 +1,165 @@
+# tools/lib/testbed.sh -- helpers for scripts that use the test bed (tools/demo, tests/netns).
+# Source it (bash): . "$REPO/tools/lib/testbed.sh"; then tg_load_env FILE.
+#
+#   tg_load_env FILE        source a testbed.env (see docs/testbed.md)
+#   tg_cx / tg_gx / tg_bx   run a command in the client / gateway / backend namespace
+#   tg_metrics              print the gateway's /metrics (scraped inside the gw namespace)
+#   tg_metric_sum TEXT NAME [LABEL=VALUE ...]
+#                           sum of the samples of NAME (all lcores) in a scrape TEXT whose
+#                           labels include every LABEL="VALUE" given; 0 when none
+#   tg_metric_label TEXT NAME LABEL [LABEL=VALUE ...]
+#                           the value of LABEL on the first matching sample (e.g. a port's mac)
+#   tg_check DESC CMD...    run CMD (its output to the log), print "PASS|FAIL: DESC", count
+#   tg_pass / tg_fail DESC  record a result computed by the caller
+#   tg_summary              print "N passed, N failed" and return non-zero on failures
+#   tg_need_root_netns      exit 77 (meson: skipped) unless root with a working `ip netns`
+# shellcheck shell=bash
+
+TG_PASSED=${TG_PASSED:-0}
+TG_FAILED=${TG_FAILED:-0}
+TG_FAILURES=()
+
+tg_load_env() {
+    [ -r "$1" ] || { echo "testbed env $1 not readable" >&2; return 1; }
+    # shellcheck disable=SC1090
+    . "$1"
+}
+
+tg_cx() { ip netns exec "$TG_NS_CLIENT" "$@"; }
+tg_gx() { ip netns exec "$TG_NS_GW" "$@"; }
+tg_bx() { ip netns exec "$TG_NS_BACKEND" "$@"; }
+
+tg_metrics() { tg_gx curl -fsS --max-time 5 "$TG_METRICS_URL"; }
+
+# Sample lines look like: name{a="x",lcore="1"} 42   (or: name 42). Labels are matched
+# as the literal text a="x" inside the braces.
+tg_metric_sum() {
+    local text=$1 name=$2; shift 2
+    printf '%s\n' "$text" | awk -v name="$name" -v filters="$*" '
+        BEGIN { n = split(filters, f, " ") }
+        /^#/ { next }
+        {
+            metric = $1; sub(/\{.*/, "", metric)
+            if (metric != name) next
+            labels = ""
+            if (index($0, "{") > 0) { labels = $0; sub(/^[^{]*\{/, "", labels); sub(/\}.*/, "", labels) }
+            for (i = 1; i <= n; i++) {
+                split(f[i], kv, "="); want = kv[1] "=\"" substr(f[i], length(kv[1]) + 2) "\""
+                if (index("," labels ",", "," want ",") == 0) next
+            }
+            sum += $NF
+        }
+        END { printf "%.0f\n", sum + 0 }'
+}
+
+tg_metric_label() {
+    local text=$1 name=$2 label=$3; shift 3
+    printf '%s\n' "$text" | awk -v name="$name" -v label="$label" -v filters="$*" '
+        BEGIN { n = split(filters, f, " ") }
+        /^#/ { next }
+        {
+            metric = $1; sub(/\{.*/, "", metric)
+            if (metric != name || index($0, "{") == 0) next
+            labels = $0; sub(/^[^{]*\{/, "", labels); sub(/\}.*/, "", labels)
+            for (i = 1; i <= n; i++) {
+                split(f[i], kv, "="); want = kv[1] "=\"" substr(f[i], length(kv[1]) + 2) "\""
+                if (index("," labels ",", "," want ",") == 0) next
+            }
+            m = split(labels, l, ",")
+            for (i = 1; i <= m; i++) {
+                if (index(l[i], label "=\"") == 1) {
+                    v = substr(l[i], length(label) + 3); sub(/"$/, "", v); print v; exit
+                }
+            }
+        }'
+}
+
+tg_pass() { TG_PASSED=$((TG_PASSED + 1)); echo "PASS: $*"; }
+tg_fail() { TG_FAILED=$((TG_FAILED + 1)); TG_FAILURES+=("$*"); echo "FAIL: $*"; }
+
+tg_check() {
+    local desc=$1; shift
+    local out rc=0
+    out=$("$@" 2>&1) || rc=$?
+    [ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/    | /'
+    if [ $rc -eq 0 ]; then tg_pass "$desc"; else tg_fail "$desc (exit $rc)"; fi
+    return 0
+}
+
+tg_summary() {
+    local f
+    for f in "${TG_FAILURES[@]}"; do echo "  failed: $f"; done
+    echo "$TG_PASSED passed, $TG_FAILED failed"
+    [ "$TG_FAILED" -eq 0 ]
+}
+
+tg_need_root_netns() {
+    if [ "$(id -u)" -ne 0 ]; then echo "SKIP: needs root"; exit 77; fi
+    if ! ip netns list > /dev/null 2>&1; then echo "SKIP: ip netns unavailable"; exit 77; fi
+    local probe="tgprobe$$"
+    if ! ip netns add "$probe" > /dev/null 2>&1; then echo "SKIP: cannot create a network namespace"; exit 77; fi
+    ip netns del "$probe"
+}
+
+# ---------------------------------------------------------------- integration-test frame
+#   tg_test_init PREFIX     skip (77) unless root + netns + built binaries; pick a run id
+#   tg_testbed_up           tools/testbed up with that id, load its env, trap down on exit
+#                           (on failure: log tails printed and the state dir kept)
+#   tg_wait_metric SECS NAME [LABEL=VALUE ...] OP VALUE
+#                           poll /metrics until the sum satisfies OP VALUE (-eq -ge -gt ...)
+TG_REPO=${TG_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+
+tg_test_init() {
+    tg_need_root_netns
+    export TG_BUILD_DIR=${TG_BUILD_DIR:-$TG_REPO/build}
+    local b
+    for b in "$TG_BUILD_DIR/dataplane/tunnelgate-dataplane" "$TG_BUILD_DIR/controlplane/tunnelgate-controlplane"; do
+        [ -x "$b" ] || { echo "SKIP: $b not built"; exit 77; }
+    done
+    export TG_RUN_ID="$1$$"
+    export TG_SET_CURRENT=0
+    unset TG_STATE_DIR
+}
+
+tg__on_exit() {
+    local rc=$?
+    trap - EXIT
+    if [ $rc -ne 0 ] || [ "$TG_FAILED" -ne 0 ]; then
+        if [ -n "${TG_STATE_DIR:-}" ]; then
+            local f
+            for f in "$TG_STATE_DIR/dataplane.log" "$TG_STATE_DIR/controlplane.log"; do
+                [ -s "$f" ] || continue
+                echo "--- last lines of $f ---"; tail -n 30 "$f"
+            done
+        fi
+        TG_KEEP_STATE=1 "$TG_REPO/tools/testbed" down || true
+        [ $rc -ne 0 ] || rc=1
+    else
+        "$TG_REPO/tools/testbed" down || true
+    fi
+    exit $rc
+}
+
+tg_testbed_up() {
+    trap tg__on_exit EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM   # meson's timeout: still take the bed down
+    local env
+    env=$("$TG_REPO/tools/testbed" up)
+    tg_load_env "$env"
+}
+
+tg_wait_metric() {
+    local secs=$1 name=$2; shift 2
+    local args=() op value text v deadline
+    while [ $# -gt 2 ]; do args+=("$1"); shift; done
+    op=$1 value=$2
+    deadline=$((SECONDS + secs))
+    while :; do
+        text=$(tg_metrics 2>/dev/null || true)
+        v=$(tg_metric_sum "$text" "$name" "${args[@]}")
+        if [ -n "$text" ] && test "$v" "$op" "$value"; then echo "$name${args[*]:+ ${args[*]}} = $v"; return 0; fi
+        [ $SECONDS -lt $deadline ] || { echo "$name${args[*]:+ ${args[*]}} = $v (wanted $op $value within ${secs}s)"; return 1; }
+        sleep 0.5
+    done
+}
