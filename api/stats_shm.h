@@ -19,7 +19,7 @@
 namespace tg::shm {
 
 inline constexpr uint32_t kStatsMagic = 0x31534754;  // "TGS1" little-endian
-inline constexpr uint32_t kStatsVersion = 1;
+inline constexpr uint32_t kStatsVersion = 2;
 inline constexpr unsigned kMaxLcores = 64;
 inline constexpr unsigned kMaxPorts = 8;
 inline constexpr unsigned kPortNameLen = 16;
@@ -105,6 +105,15 @@ struct alignas(64) LcoreStats {
   PortCounters ports[kMaxPorts];
 };
 
+/// What the PMD counts itself (rte_eth_stats), read by the main lcore about once a second:
+/// losses before any lcore saw the packet.
+struct PortDeviceCounters {
+  uint64_t rx_missed;  ///< imissed: the RX queue (or the kernel ring, af_packet) was full
+  uint64_t rx_errors;  ///< ierrors: erroneous frames
+  uint64_t tx_errors;  ///< oerrors: failed transmissions
+  uint64_t rx_nombuf;  ///< RX mbuf allocation failures
+};
+
 /// Written by the dataplane's main lcore.
 struct PortInfo {
   char name[kPortNameLen];  ///< NUL-terminated config name
@@ -116,6 +125,7 @@ struct PortInfo {
   uint32_t link_speed_mbps;
   uint32_t ipv4_host;       ///< port address, host byte order
   uint8_t prefix_len;
+  PortDeviceCounters device;
 };
 
 struct alignas(64) StatsSegment {

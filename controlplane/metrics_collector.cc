@@ -158,6 +158,32 @@ void append_dataplane_families(const StatsSnapshot& s, std::vector<MetricFamily>
     out.push_back(std::move(link));
     out.push_back(std::move(speed));
   }
+  // What the PMD counted itself: packets lost before any lcore saw them.
+  {
+    struct DeviceCounter {
+      const char* name;
+      const char* help;
+      uint64_t shm::PortDeviceCounters::*field;
+    };
+    static constexpr DeviceCounter kDeviceCounters[] = {
+        {"tunnelgate_port_receive_missed_packets_total",
+         "Packets the port dropped because its RX queue (for af_packet: the kernel ring) was full.",
+         &shm::PortDeviceCounters::rx_missed},
+        {"tunnelgate_port_receive_errors_total", "Erroneous frames counted by the port.",
+         &shm::PortDeviceCounters::rx_errors},
+        {"tunnelgate_port_transmit_errors_total", "Failed transmissions counted by the port.",
+         &shm::PortDeviceCounters::tx_errors},
+        {"tunnelgate_port_receive_nombuf_total", "RX mbuf allocation failures of the port.",
+         &shm::PortDeviceCounters::rx_nombuf},
+    };
+    for (const DeviceCounter& d : kDeviceCounters) {
+      MetricFamily f = make_family(d.name, d.help, MetricType::Counter);
+      for (const PortSnapshot& p : s.ports) {
+        add_sample(f, {{"port", p.name}}, static_cast<double>(p.device.*d.field));
+      }
+      out.push_back(std::move(f));
+    }
+  }
   out.push_back(port_counter(s, "tunnelgate_port_receive_packets_total",
                              "Packets received on the port by the lcore.",
                              [](const shm::PortCounters& c) { return c.rx_packets; }));

@@ -121,6 +121,7 @@ std::optional<SegmentReadError> decode_ports(const StatsSegment& seg, StatsSnaps
     std::copy(std::begin(in.mac), std::end(in.mac), p.mac.begin());
     p.link_up = in.link_up != 0;
     p.link_speed_mbps = in.link_speed_mbps;
+    p.device = in.device;
     p.ipv4_host = in.ipv4_host;
     p.prefix_len = std::min<uint8_t>(in.prefix_len, 32);
     snap.ports.push_back(std::move(p));

@@ -84,6 +84,7 @@ struct PortSnapshot {
   uint32_t link_speed_mbps = 0;
   uint32_t ipv4_host = 0;
   uint8_t prefix_len = 0;
+  shm::PortDeviceCounters device{};  ///< what the PMD counted (losses before any lcore)
 };
 
 /// Counters of one active poll lcore. `ports` has exactly StatsSnapshot::ports.size() entries.

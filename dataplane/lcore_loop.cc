@@ -37,7 +37,8 @@ int lcore_poll_loop(void* arg) {
       l2_input_burst(c, static_cast<uint8_t>(p), pkts, n);
     }
     if (loop_start >= c.next_timer_tsc) {
-      if (!c.held.empty()) neighbour_hold_service(c, loop_start);
+      // A fresh time: packets held during this iteration's bursts are newer than loop_start.
+      if (!c.held.empty()) neighbour_hold_service(c, rte_rdtsc());
       c.next_timer_tsc = loop_start + timer_tsc;
     }
     tx_flush_all(c);

@@ -74,6 +74,10 @@ void housekeeping(Dataplane& dp) {
       s.ports[p].link_up = link.link_status ? 1 : 0;
       s.ports[p].link_speed_mbps = link.link_speed == RTE_ETH_SPEED_NUM_UNKNOWN ? 0 : link.link_speed;
     }
+    rte_eth_stats st{};
+    if (rte_eth_stats_get(dp.ports[p].port_id, &st) == 0) {
+      s.ports[p].device = {st.imissed, st.ierrors, st.oerrors, st.rx_nombuf};
+    }
   }
   s.neigh_entries = dp.neighbours->count_resolved();
   s.mempool_in_use = rte_mempool_in_use_count(dp.pool);

@@ -38,7 +38,7 @@ void neighbour_output(LcoreCtx& c, uint8_t in_port, uint8_t out_port, uint32_t n
       tx_enqueue(c, out_port, m);
       // A stale entry keeps forwarding while it is re-asked (as Linux's STALE/PROBE).
       const uint64_t now = rte_rdtsc();
-      if (now - v.confirmed_tsc > dp.neigh_reachable_tsc) {
+      if (now > v.confirmed_tsc && now - v.confirmed_tsc > dp.neigh_reachable_tsc) {
         if (dp.neighbours->unanswered_requests(idx) > dp.neigh_retries) {
           dp.neighbours->invalidate(idx);
         } else {
@@ -74,7 +74,7 @@ void neighbour_hold_service(LcoreCtx& c, uint64_t now) {
     if (v.resolved) {
       write_ether(h.m, v.mac, dp.ports[h.out_port].mac);
       tx_enqueue(c, h.out_port, h.m);
-    } else if (now - h.since_tsc > give_up_tsc) {
+    } else if (now > h.since_tsc && now - h.since_tsc > give_up_tsc) {  // never on a wrapped difference
       icmp_error_send(c, h.in_port, h.m, wire::kIcmpUnreachable, wire::kIcmpCodeHostUnreachable);
       drop_packet(c, h.m, DropReason::neigh_unresolved);
     } else {

@@ -61,7 +61,7 @@ const MalformedCase kMalformed[] = {
     {3, "byte-swapped magic", [](auto& s) { s.magic = __builtin_bswap32(shm::kStatsMagic); },
      SegmentError::bad_magic, "0x54475331"},
     {4, "newer version", [](auto& s) { s.version = shm::kStatsVersion + 1; },
-     SegmentError::version_mismatch, "version is 2"},
+     SegmentError::version_mismatch, "(this build reads"},
     {5, "version zero", [](auto& s) { s.version = 0; }, SegmentError::version_mismatch,
      "version is 0"},
     {6, "size one short", [](auto& s) { s.size = sizeof(shm::StatsSegment) - 1; },

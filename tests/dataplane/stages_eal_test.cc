@@ -319,6 +319,10 @@ TEST_F(Stages, HoldQueueBoundedAndTimesOut) {
   EXPECT_EQ(t_->ctx->held.size(), 4u);
   EXPECT_EQ(drops(DropReason::neigh_queue_full), 2u);
   for (rte_mbuf* m : sent(1)) rte_pktmbuf_free(m);  // ARP requests
+  // A service time older than the packets (taken before they were held) gives up nothing.
+  neighbour_hold_service(*t_->ctx, 1);
+  EXPECT_EQ(t_->ctx->held.size(), 4u);
+  EXPECT_EQ(drops(DropReason::neigh_unresolved), 0u);
   // Past retries x interval (2 x 1 ms), the held packets are given up.
   rte_delay_ms(5);
   neighbour_hold_service(*t_->ctx, rte_rdtsc());
