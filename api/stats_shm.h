@@ -19,9 +19,10 @@
 namespace tg::shm {
 
 inline constexpr uint32_t kStatsMagic = 0x31534754;  // "TGS1" little-endian
-inline constexpr uint32_t kStatsVersion = 2;
+inline constexpr uint32_t kStatsVersion = 3;
 inline constexpr unsigned kMaxLcores = 64;
-inline constexpr unsigned kMaxPorts = 8;
+/// Up to 8 configured ports plus the exception-path port (always the last one).
+inline constexpr unsigned kMaxPorts = 9;
 inline constexpr unsigned kPortNameLen = 16;
 
 /// Every reason the dataplane drops a packet: enum value, metric label, help text.
@@ -51,7 +52,9 @@ inline constexpr unsigned kPortNameLen = 16;
   X(mbuf_alloc_failed, "mbuf_alloc_failed", "no mbuf for a reply or a copy")                     \
   X(tx_full, "tx_full", "port TX queue full")                                                    \
   X(neigh_table_full, "neigh_table_full", "next hop cannot be added: neighbour table full")      \
-  X(mtu_exceeded, "mtu_exceeded", "packet larger than the outgoing port's MTU")
+  X(mtu_exceeded, "mtu_exceeded", "packet larger than the outgoing port's MTU")                \
+  X(exception_bad_source, "exception_bad_source", "kernel packet not from a gateway address")  \
+  X(exception_not_ipv4, "exception_not_ipv4", "kernel packet that is not valid IPv4")
 
 enum class DropReason : uint16_t {
 #define TG_X(e, label, help) e,
@@ -90,6 +93,8 @@ struct EventCounters {
   uint64_t icmp_errors_sent;
   uint64_t ipv4_forwarded;
   uint64_t neigh_queued;  ///< packets held while their next hop resolved
+  uint64_t exception_to_kernel;    ///< packets handed to the kernel (TLS port, ICMP errors)
+  uint64_t exception_from_kernel;  ///< kernel packets sent out of a port
 };
 
 /// Written only by the lcore it belongs to.
@@ -118,7 +123,7 @@ struct PortDeviceCounters {
 struct PortInfo {
   char name[kPortNameLen];  ///< NUL-terminated config name
   uint16_t dpdk_port_id;
-  uint8_t role;             ///< 0 outside, 1 inside
+  uint8_t role;             ///< 0 outside, 1 inside, 2 exception path (kernel)
   uint8_t mac[6];
   uint8_t link_up;          ///< refreshed by the main lcore about once a second
   uint8_t pad;

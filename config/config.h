@@ -89,6 +89,9 @@ struct DataplaneConfig {
   uint32_t tx_desc = 1024;            ///< 64..16384 TX descriptors per queue (power of two)
   uint32_t idle_sleep_us = 0;         ///< 0..1000; >0 sleeps after an empty poll (labs, small VMs)
   bool lab_forwarding = false;        ///< LAB ONLY: route plain (non-tunnel) IPv4 between ports
+  /// Kernel interface of the exception path (a net_tun port): TCP to the TLS port of an
+  /// outside address goes to the kernel through it; 1-15 of a-z 0-9 _ -.
+  std::string exception_iface = "tg-exc";
   std::vector<PortConfig> ports;      ///< 1..8 ports
   std::vector<RouteConfig> routes;    ///< static routes
   NeighbourConfig neighbour;

@@ -168,6 +168,10 @@ void read_dataplane(const Setting& g, const std::string& path, DataplaneConfig& 
   read_ring_size(r, "tx_desc", dp.tx_desc);
   r.read_uint("idle_sleep_us", dp.idle_sleep_us, 0, 1000);
   r.read_bool("lab_forwarding", dp.lab_forwarding);
+  if (r.read_string("exception_iface", dp.exception_iface) &&
+      !is_lower_name(dp.exception_iface, kMaxPortName))
+    r.reject("exception_iface", quote(dp.exception_iface) +
+                                    " is not an interface name (expected 1-15 of a-z 0-9 _ -)");
 
   if (const Setting* ports = r.read_list("ports", Need::required)) {
     const std::string key = r.key("ports");

@@ -54,7 +54,12 @@ std::string format_mac(const std::array<uint8_t, 6>& mac) {
 }
 
 const char* role_label(PortSnapshot::Role r) {
-  return r == PortSnapshot::Role::outside ? "outside" : "inside";
+  switch (r) {
+    case PortSnapshot::Role::outside: return "outside";
+    case PortSnapshot::Role::inside: return "inside";
+    case PortSnapshot::Role::exception: return "exception";
+  }
+  return "unknown";
 }
 
 /// HELP of the drops family: one family, so every reason's help from the table goes into it.
@@ -237,6 +242,12 @@ void append_dataplane_families(const StatsSnapshot& s, std::vector<MetricFamily>
       {"tunnelgate_ipv4_forwarded_total", "IPv4 packets forwarded.", &E::ipv4_forwarded},
       {"tunnelgate_neighbour_queued_total",
        "Packets held while their next hop was being resolved.", &E::neigh_queued},
+      {"tunnelgate_exception_to_kernel_packets_total",
+       "Packets handed to the kernel through the exception path (TLS port, ICMP errors).",
+       &E::exception_to_kernel},
+      {"tunnelgate_exception_from_kernel_packets_total",
+       "Kernel packets (TLS replies) sent out of a port through the exception path.",
+       &E::exception_from_kernel},
   };
   for (const EventMetric& ev : kEvents) {
     out.push_back(lcore_counter(s, ev.name, ev.help,

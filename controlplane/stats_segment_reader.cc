@@ -111,7 +111,7 @@ std::optional<SegmentReadError> decode_ports(const StatsSegment& seg, StatsSnaps
                               "\" is used by an earlier port");
       }
     }
-    if (in.role > static_cast<uint8_t>(PortSnapshot::Role::inside)) {
+    if (in.role > static_cast<uint8_t>(PortSnapshot::Role::exception)) {
       return make_error(SegmentError::bad_port_role,
                         "ports[" + std::to_string(i) + "].role is " + std::to_string(in.role) +
                             " (expected 0 outside or 1 inside)");

@@ -78,7 +78,7 @@ struct SegmentReadError {
 struct PortSnapshot {
   std::string name;  ///< [a-z0-9_-]{1,15}
   uint16_t dpdk_port_id = 0;
-  enum class Role : uint8_t { outside = 0, inside = 1 } role = Role::outside;
+  enum class Role : uint8_t { outside = 0, inside = 1, exception = 2 } role = Role::outside;
   std::array<uint8_t, 6> mac{};
   bool link_up = false;
   uint32_t link_speed_mbps = 0;

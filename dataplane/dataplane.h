@@ -45,8 +45,11 @@ struct Nexthop {
 
 struct Dataplane {
   const config::Config* cfg = nullptr;
-  unsigned n_ports = 0;
-  PortRuntime ports[shm::kMaxPorts];
+  unsigned n_ports = 0;              ///< configured (network) ports: ports[0 .. n_ports)
+  PortRuntime ports[shm::kMaxPorts];  ///< then the exception port at exception_index
+  bool has_exception = false;
+  uint8_t exception_index = 0;        ///< == n_ports when has_exception
+  uint16_t tls_port = 443;            ///< TCP port handed to the kernel on outside addresses
   rte_fib* fib = nullptr;
   std::vector<Nexthop> nexthops;  ///< indexed by the fib's next-hop id
   NeighbourTable* neighbours = nullptr;

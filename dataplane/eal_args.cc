@@ -1,5 +1,7 @@
 #include "dataplane/eal_args.h"
 
+#include "dataplane/exception_path.h"
+
 namespace tg::dp {
 
 std::string port_device_name(const std::string& device) {
@@ -31,6 +33,8 @@ std::vector<std::string> eal_argv(const config::Config& cfg, const std::string& 
       any_pci = true;
     }
   }
+  // The exception path's tun port (kernel side of the TLS listener).
+  argv.push_back("--vdev=" + exception_vdev(cfg));
   // Without a PCI port, probe no PCI device at all: never take a NIC nobody configured.
   if (!any_pci) argv.push_back("--no-pci");
   argv.insert(argv.end(), dp.eal_args.begin(), dp.eal_args.end());

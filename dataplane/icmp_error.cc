@@ -41,6 +41,7 @@ bool icmp_error_allowed(const uint8_t* frame, const Ipv4Info& ip, const uint8_t*
 void icmp_error_send(LcoreCtx& c, uint8_t in_port, const rte_mbuf* orig, uint8_t type, uint8_t code,
                      uint16_t mtu) {
   const Dataplane& dp = *c.dp;
+  if (in_port >= dp.n_ports) return;  // from the kernel (exception path): it has its own errors
   const uint8_t* frame = rte_pktmbuf_mtod(orig, const uint8_t*);
   const uint8_t* l3 = frame + wire::kEtherHdrLen;
   Ipv4Info ip;

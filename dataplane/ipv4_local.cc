@@ -3,6 +3,7 @@
 // exception path once it exists, and everything else is dropped and counted.
 #include <cstring>
 
+#include "dataplane/exception_path.h"
 #include "dataplane/stages.h"
 
 namespace tg::dp {
@@ -18,6 +19,10 @@ inline void store_be16(uint8_t* p, uint16_t v) {
 void ipv4_local_input(LcoreCtx& c, uint8_t in_port, rte_mbuf* m, const Ipv4Info& ip) {
   if (ip.is_fragment()) {
     drop_packet(c, m, DropReason::ipv4_fragment_to_us);
+    return;
+  }
+  if (exception_wanted(*c.dp, c.dp->ports[in_port], rte_pktmbuf_mtod_offset(m, const uint8_t*, wire::kEtherHdrLen), ip)) {
+    exception_output(c, m);
     return;
   }
   if (ip.proto != wire::kIpProtoIcmp) {

@@ -3,6 +3,7 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 
+#include "dataplane/exception_path.h"
 #include "dataplane/stages.h"
 
 namespace tg::dp {
@@ -35,6 +36,18 @@ int lcore_poll_loop(void* arg) {
       for (uint16_t i = 0; i < n; i++) pc.rx_bytes += rte_pktmbuf_pkt_len(pkts[i]);
       received += n;
       l2_input_burst(c, static_cast<uint8_t>(p), pkts, n);
+    }
+    if (dp.has_exception) {
+      const PortRuntime& exc = dp.ports[dp.exception_index];
+      const uint16_t n = rte_eth_rx_burst(exc.port_id, c.queue_id, pkts, kBurst);
+      if (n != 0) {
+        shm::PortCounters& pc = st.ports[dp.exception_index];
+        pc.rx_packets += n;
+        pc.rx_bursts += 1;
+        for (uint16_t i = 0; i < n; i++) pc.rx_bytes += rte_pktmbuf_pkt_len(pkts[i]);
+        received += n;
+        exception_input_burst(c, pkts, n);
+      }
     }
     if (loop_start >= c.next_timer_tsc) {
       // A fresh time: packets held during this iteration's bursts are newer than loop_start.

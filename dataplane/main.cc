@@ -25,6 +25,7 @@
 #include "config/config.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/eal_args.h"
+#include "dataplane/exception_path.h"
 #include "dataplane/log.h"
 #include "dataplane/port_setup.h"
 #include "dataplane/route_table.h"
@@ -65,10 +66,52 @@ bool print_errors(const config::LoadResult& r) {
   return r.ok();
 }
 
+/// The exception port (net_tun) after the configured ports: same queues, the kernel side
+/// gets the first outside port's address so the TLS workers' sockets can listen on it.
+std::string exception_setup(const config::Config& cfg, uint16_t n_queues, Dataplane& dp) {
+  const auto& ports = cfg.dataplane.ports;
+  const config::PortConfig* outside = nullptr;
+  for (const auto& p : ports)
+    if (p.role == config::PortConfig::Role::outside) {
+      outside = &p;
+      break;
+    }
+  if (outside == nullptr) return "no outside port to take the TLS listener's address from";
+  config::PortConfig pc;
+  pc.name = cfg.dataplane.exception_iface;
+  pc.device = kExceptionDeviceName;
+  pc.address = outside->address;
+  const uint8_t idx = static_cast<uint8_t>(dp.n_ports);
+  PortRuntime& port = dp.ports[idx];
+  std::string err = port_setup(pc, n_queues, static_cast<uint16_t>(cfg.dataplane.rx_desc),
+                               static_cast<uint16_t>(cfg.dataplane.tx_desc), dp.pool, &port);
+  if (!err.empty()) return err;
+  port.role = 2;
+  // The same MTU as the outside port: the kernel's TCP then chooses an MSS that fits.
+  err = exception_iface_configure(cfg.dataplane.exception_iface, outside->address, dp.ports[0].mtu);
+  if (!err.empty()) {
+    port_shutdown(port);
+    return err;
+  }
+  dp.has_exception = true;
+  dp.exception_index = idx;
+  dp.tls_port = cfg.listeners.tls_port;
+  shm::PortInfo& info = dp.stats->ports[idx];
+  std::strncpy(info.name, pc.name.c_str(), sizeof(info.name) - 1);
+  info.dpdk_port_id = port.port_id;
+  info.role = 2;
+  info.ipv4_host = port.addr;
+  info.prefix_len = outside->address.len;
+  TG_INFO("msg=\"exception path up\" iface=%s address=%s tls_port=%u", pc.name.c_str(),
+          config::to_string(outside->address).c_str(), dp.tls_port);
+  return {};
+}
+
 /// Refreshes what the main lcore publishes about once a second.
 void housekeeping(Dataplane& dp) {
   shm::StatsSegment& s = *dp.stats;
-  for (unsigned p = 0; p < dp.n_ports; p++) {
+  const unsigned n_ports = dp.n_ports + (dp.has_exception ? 1 : 0);
+  for (unsigned p = 0; p < n_ports; p++) {
     rte_eth_link link{};
     if (rte_eth_link_get_nowait(dp.ports[p].port_id, &link) == 0) {
       s.ports[p].link_up = link.link_status ? 1 : 0;
@@ -174,6 +217,11 @@ int run(const config::Config& cfg, const std::vector<std::string>& extra_eal) {
               port.mac.b[4], port.mac.b[5], config::to_string(pc.address).c_str(), port.mtu);
     }
     if (!ports_ok) break;
+    if (std::string err = exception_setup(cfg, n_queues, *dp); !err.empty()) {
+      TG_ERR("msg=\"exception path\" iface=%s err=\"%s\"", dcfg.exception_iface.c_str(), err.c_str());
+      break;
+    }
+    ports_started++;
     if (std::string err = route_table_install(*dp, routes_from_config(cfg), static_cast<int>(rte_socket_id()));
         !err.empty()) {
       TG_ERR("msg=\"route table\" err=\"%s\"", err.c_str());
@@ -182,7 +230,7 @@ int run(const config::Config& cfg, const std::vector<std::string>& extra_eal) {
     shm::StatsSegment& s = *dp->stats;
     s.generation = realtime_ns();
     s.pid = static_cast<uint32_t>(getpid());
-    s.n_ports = dp->n_ports;
+    s.n_ports = dp->n_ports + (dp->has_exception ? 1 : 0);
     s.tsc_hz = dp->tsc_hz;
     s.mempool_size = dcfg.mbufs;
     s.lab_forwarding = dcfg.lab_forwarding ? 1 : 0;

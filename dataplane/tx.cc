@@ -31,7 +31,8 @@ void tx_enqueue(LcoreCtx& c, uint8_t port, rte_mbuf* m) {
 }
 
 void tx_flush_all(LcoreCtx& c) {
-  for (unsigned p = 0; p < c.dp->n_ports; p++) tx_flush(c, static_cast<uint8_t>(p));
+  const unsigned n = c.dp->n_ports + (c.dp->has_exception ? 1 : 0);
+  for (unsigned p = 0; p < n; p++) tx_flush(c, static_cast<uint8_t>(p));
 }
 
 }  // namespace tg::dp

@@ -39,6 +39,7 @@ TEST(EalArgs, BuildsLcoresDevicesAndExtras) {
   const auto argv = eal_argv(cfg, "prog", {"--log-level=8"});
   const std::vector<std::string> want = {"prog", "-l", "0,1,2", "--main-lcore", "0",
                                          "--vdev=net_af_packet0,iface=o,qpairs=2", "-a", "0000:03:00.1",
+                                         "--vdev=net_tun_exc,iface=tg-exc",
                                          "--no-huge", "-m", "512", "--log-level=8"};
   EXPECT_EQ(argv, want);
 }

@@ -20,6 +20,7 @@
 #include "config/config.h"
 #include "dataplane/port_setup.h"
 #include "dataplane/route_table.h"
+#include "dataplane/exception_path.h"
 #include "dataplane/stages.h"
 #include "tests/support/ring_dataplane.h"
 
@@ -81,7 +82,7 @@ class Stages : public ::testing::Test {
     if (b_ == nullptr) return;
     for (auto& h : t_->ctx->held) rte_pktmbuf_free(h.m);
     t_->ctx->held.clear();
-    for (int p = 0; p < 2; p++) {
+    for (int p = 0; p < 3; p++) {
       for (rte_mbuf* m : sent(p)) rte_pktmbuf_free(m);
     }
     EXPECT_EQ(rte_mempool_in_use_count(b_->dp.pool), 0u) << "mbufs leaked";
@@ -352,6 +353,55 @@ TEST_F(Stages, MtuExceededWithDf) {
   const uint8_t* ip = bytes(out[0]) + 14;
   EXPECT_EQ(ip[21], wire::kIcmpCodeFragNeeded);
   EXPECT_EQ(ip[26] << 8 | ip[27], b_->dp.ports[1].mtu);
+  rte_pktmbuf_free(out[0]);
+}
+
+std::vector<uint8_t> tcp_segment(uint16_t dport) {
+  return {0x9c, 0x40, static_cast<uint8_t>(dport >> 8), static_cast<uint8_t>(dport), 0, 0, 0, 1, 0, 0, 0, 0,
+          0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0};
+}
+
+// Test that TCP to the TLS port of an outside address goes to the kernel as raw IPv4,
+// and that other TCP to us, or TLS-port TCP to an inside address, does not.
+TEST_F(Stages, TlsPortGoesToTheKernelOnly) {
+  inject(0, {frame(mac(0), kClientMac, wire::kEtherTypeIpv4, ipv4(6, kClient, kOutAddr, 64, tcp_segment(443))),
+             frame(mac(0), kClientMac, wire::kEtherTypeIpv4, ipv4(6, kClient, kOutAddr, 64, tcp_segment(22)))});
+  inject(1, {frame(mac(1), kRouterMac, wire::kEtherTypeIpv4, ipv4(6, kBackendRtr, kInAddr, 64, tcp_segment(443)))});
+  auto out = sent(2);
+  ASSERT_EQ(out.size(), 1u);
+  const uint8_t* ip = bytes(out[0]);
+  EXPECT_EQ(ip[0], 0x45);  // no Ethernet header on the tun side
+  EXPECT_EQ(be32(ip + 12), kClient);
+  EXPECT_EQ(rte_pktmbuf_pkt_len(out[0]), 40u);
+  EXPECT_EQ(events().exception_to_kernel, 1u);
+  EXPECT_EQ(drops(DropReason::local_unhandled), 2u);
+  rte_pktmbuf_free(out[0]);
+}
+
+// Test that the kernel's replies are routed out with the neighbour's MAC and their TTL
+// untouched, and that the kernel cannot send from an address that is not ours.
+TEST_F(Stages, KernelRepliesAreRoutedAndChecked) {
+  // Learn the client (an ARP request from it for our address).
+  inject(0, {frame(kBroadcast, kClientMac, wire::kEtherTypeArp, arp(1, kClientMac, kClient, kOutAddr))});
+  for (rte_mbuf* m : sent(0)) rte_pktmbuf_free(m);
+  auto from_kernel = [&](uint32_t src) {
+    auto l3 = ipv4(6, src, kClient, 64, tcp_segment(40000));
+    rte_mbuf* m = rte_pktmbuf_alloc(b_->dp.pool);
+    std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(l3.size())), l3.data(), l3.size());
+    return m;
+  };
+  rte_mbuf* burst[2] = {from_kernel(kOutAddr), from_kernel(0xC0000263)};
+  exception_input_burst(*t_->ctx, burst, 2);
+  tx_flush_all(*t_->ctx);
+  EXPECT_EQ(drops(DropReason::exception_bad_source), 1u);
+  auto out = sent(0);
+  ASSERT_EQ(out.size(), 1u);
+  const uint8_t* f = bytes(out[0]);
+  EXPECT_EQ(0, std::memcmp(f, kClientMac.b, 6));
+  EXPECT_EQ(0, std::memcmp(f + 6, mac(0), 6));
+  EXPECT_EQ(f[12], 0x08);
+  EXPECT_EQ(f[14 + 8], 64);  // not forwarded: no TTL decrement
+  EXPECT_EQ(events().exception_from_kernel, 1u);
   rte_pktmbuf_free(out[0]);
 }
 

@@ -41,13 +41,27 @@ std::string ring_dataplane_create(const std::string& prog, unsigned mbufs, RingD
     // The ring PMD names its ethdev "net_ring_<name>".
     const std::string ring_port = pc.device.substr(std::strlen("net_ring_"));
     if (rte_eth_from_rings(ring_port.c_str(), &b->rx[p], 1, &b->tx[p], 1, 0) < 0) return "ring port";
-    std::string err = port_setup(pc, 1, 256, 256, b->dp.pool, &b->dp.ports[p]);
+    const std::string err = port_setup(pc, 1, 256, 256, b->dp.pool, &b->dp.ports[p]);
     if (!err.empty()) return "port_setup: " + err;
     // The ring PMD's MAC may be all zero: give each port its own.
     b->dp.ports[p].mac = MacAddr{{0x02, 0xaa, 0, 0, 0, static_cast<uint8_t>(p + 1)}};
     b->dp.n_ports++;
   }
-  std::string err = route_table_install(b->dp, routes_from_config(b->cfg), 0);
+  // The exception port: a third ring port in place of net_tun (raw IPv4 both ways).
+  b->rx[2] = rte_ring_create("tgt_r2rx", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  b->tx[2] = rte_ring_create("tgt_r2tx", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  if (rte_eth_from_rings("tgt_exc", &b->rx[2], 1, &b->tx[2], 1, 0) < 0) return "exception ring port";
+  config::PortConfig exc;
+  exc.name = "tg-exc";
+  exc.device = "net_ring_tgt_exc";
+  exc.address = b->cfg.dataplane.ports[0].address;
+  std::string err = port_setup(exc, 1, 256, 256, b->dp.pool, &b->dp.ports[2]);
+  if (!err.empty()) return "port_setup exception: " + err;
+  b->dp.ports[2].role = 2;
+  b->dp.has_exception = true;
+  b->dp.exception_index = 2;
+  b->dp.tls_port = b->cfg.listeners.tls_port;
+  err = route_table_install(b->dp, routes_from_config(b->cfg), 0);
   if (!err.empty()) return "fib: " + err;
   b->dp.tsc_hz = rte_get_tsc_hz();
   b->dp.lab_forwarding = true;

@@ -12,7 +12,7 @@
 
 namespace tg::dp::testing {
 
-/// Port 0 "outside" 192.0.2.1/24, port 1 "inside" 198.18.0.1/24, 198.18.1.0/24 via
+/// Port 0 "outside" 192.0.2.1/24 (TLS port 443 goes to the exception port 2), port 1 "inside" 198.18.0.1/24, 198.18.1.0/24 via
 /// 198.18.0.2, lab forwarding on.
 inline constexpr const char* kRingDataplaneConfig = R"(
 instance = "ringbed";
@@ -27,10 +27,11 @@ dataplane = {
 };
 )";
 
+/// Ports 0 and 1 as configured; port 2 stands for the exception path's tun port.
 struct RingDataplane {
   config::Config cfg;
-  rte_ring* rx[2] = {};
-  rte_ring* tx[2] = {};
+  rte_ring* rx[3] = {};
+  rte_ring* tx[3] = {};
   Dataplane dp;  ///< neighbours and stats are left for the caller to attach
 };
 
