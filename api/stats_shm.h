@@ -19,7 +19,7 @@
 namespace tg::shm {
 
 inline constexpr uint32_t kStatsMagic = 0x31534754;  // "TGS1" little-endian
-inline constexpr uint32_t kStatsVersion = 3;
+inline constexpr uint32_t kStatsVersion = 4;
 inline constexpr unsigned kMaxLcores = 64;
 /// Up to 8 configured ports plus the exception-path port (always the last one).
 inline constexpr unsigned kMaxPorts = 9;
@@ -54,7 +54,12 @@ inline constexpr unsigned kPortNameLen = 16;
   X(neigh_table_full, "neigh_table_full", "next hop cannot be added: neighbour table full")      \
   X(mtu_exceeded, "mtu_exceeded", "packet larger than the outgoing port's MTU")                \
   X(exception_bad_source, "exception_bad_source", "kernel packet not from a gateway address")  \
-  X(exception_not_ipv4, "exception_not_ipv4", "kernel packet that is not valid IPv4")
+  X(exception_not_ipv4, "exception_not_ipv4", "kernel packet that is not valid IPv4")         \
+  X(tunnel_spoofed_source, "tunnel_spoofed_source", "inner source is not the session's address")\
+  X(tunnel_policy_denied, "tunnel_policy_denied", "inner destination outside the allowed services")\
+  X(tunnel_no_session, "tunnel_no_session", "packet for a pool address with no session")       \
+  X(tunnel_pool_from_outside, "tunnel_pool_from_outside", "packet for a pool address on an outside port")\
+  X(tunnel_ring_full, "tunnel_ring_full", "TLS worker's ring full: packet for a client dropped")
 
 enum class DropReason : uint16_t {
 #define TG_X(e, label, help) e,
@@ -95,6 +100,8 @@ struct EventCounters {
   uint64_t neigh_queued;  ///< packets held while their next hop resolved
   uint64_t exception_to_kernel;    ///< packets handed to the kernel (TLS port, ICMP errors)
   uint64_t exception_from_kernel;  ///< kernel packets sent out of a port
+  uint64_t tunnel_to_backend;      ///< inner packets from clients routed to a backend
+  uint64_t tunnel_to_client;       ///< packets handed to a TLS worker for a client
 };
 
 /// Written only by the lcore it belongs to.

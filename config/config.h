@@ -92,6 +92,7 @@ struct DataplaneConfig {
   /// Kernel interface of the exception path (a net_tun port): TCP to the TLS port of an
   /// outside address goes to the kernel through it; 1-15 of a-z 0-9 _ -.
   std::string exception_iface = "tg-exc";
+  uint32_t tls_workers = 1;  ///< 1..16 TLS worker threads (not poll lcores: ordinary threads)
   std::vector<PortConfig> ports;      ///< 1..8 ports
   std::vector<RouteConfig> routes;    ///< static routes
   NeighbourConfig neighbour;
@@ -135,7 +136,7 @@ struct AuthConfig {
 struct PoolConfig {
   SourcePos pos;
   std::string name;  ///< unique
-  IpPrefix prefix;   ///< client addresses; host bits zero; pools must not overlap each other or ports
+  IpPrefix prefix;   ///< client addresses, /16../30; host bits zero; disjoint from each other and ports
 };
 
 struct PortRange {

@@ -22,6 +22,9 @@ constexpr size_t kMaxPortName = 15;
 constexpr uint32_t kMaxLcoreId = 63;  // lcore ids are < 64: one 64-bit mask covers them
 constexpr size_t kMaxPollLcores = 64;
 constexpr size_t kMaxPorts = 8;
+constexpr uint32_t kMaxTlsWorkers = 16;
+constexpr uint8_t kMinPoolPrefixLen = 16;  // 65536 addresses: 512 KiB of session slots
+constexpr uint8_t kMaxPoolPrefixLen = 30;  // network, gateway, one client, broadcast
 constexpr uint32_t kMaxTcpUdpPort = 65535;
 
 SourcePos position(const Setting& s, const Diagnostics& diag) {
@@ -168,6 +171,7 @@ void read_dataplane(const Setting& g, const std::string& path, DataplaneConfig& 
   read_ring_size(r, "tx_desc", dp.tx_desc);
   r.read_uint("idle_sleep_us", dp.idle_sleep_us, 0, 1000);
   r.read_bool("lab_forwarding", dp.lab_forwarding);
+  r.read_uint("tls_workers", dp.tls_workers, 1, kMaxTlsWorkers);
   if (r.read_string("exception_iface", dp.exception_iface) &&
       !is_lower_name(dp.exception_iface, kMaxPortName))
     r.reject("exception_iface", quote(dp.exception_iface) +
@@ -251,10 +255,15 @@ void read_pool(const Setting& g, const std::string& path, PoolConfig& pool, Diag
   std::string prefix;
   if (r.read_string("prefix", prefix, Need::required)) {
     std::string error;
-    if (auto p = parse_v4_prefix_for(prefix, HostBits::zero, "pools", error))
+    if (auto p = parse_v4_prefix_for(prefix, HostBits::zero, "pools", error)) {
       pool.prefix = *p;
-    else
+      // The dataplane keeps one session slot per pool address (8 bytes each).
+      if (p->len < kMinPoolPrefixLen || p->len > kMaxPoolPrefixLen)
+        r.reject("prefix", quote(prefix) + " is a /" + std::to_string(p->len) +
+                               " (expected a pool of /16 to /30)");
+    } else {
       r.reject("prefix", error);
+    }
   }
   r.finish();
 }

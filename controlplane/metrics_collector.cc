@@ -248,6 +248,10 @@ void append_dataplane_families(const StatsSnapshot& s, std::vector<MetricFamily>
       {"tunnelgate_exception_from_kernel_packets_total",
        "Kernel packets (TLS replies) sent out of a port through the exception path.",
        &E::exception_from_kernel},
+      {"tunnelgate_tunnel_to_backend_packets_total",
+       "Inner packets from clients' tunnels routed towards a backend.", &E::tunnel_to_backend},
+      {"tunnelgate_tunnel_to_client_packets_total",
+       "Packets for clients handed to the TLS worker owning their session.", &E::tunnel_to_client},
   };
   for (const EventMetric& ev : kEvents) {
     out.push_back(lcore_counter(s, ev.name, ev.help,

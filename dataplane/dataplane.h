@@ -14,10 +14,17 @@
 struct rte_mbuf;
 struct rte_mempool;
 struct rte_fib;
+struct rte_ring;
 
 namespace tg::dp {
 
+class SessionTable;
+struct WorkerMailbox;
+
 inline constexpr uint16_t kBurst = 32;
+inline constexpr unsigned kMaxTlsWorkers = 16;
+/// "In port" of packets that came out of a tunnel: no ICMP error goes back that way.
+inline constexpr uint8_t kTunnelInPort = 0xff;
 /// Next-hop id rte_fib returns when no route matches (DIR24_8 with 2-byte next hops keeps
 /// the top bit for itself, so ids are 15 bits).
 inline constexpr uint64_t kNoRoute = 0x7fff;
@@ -50,6 +57,13 @@ struct Dataplane {
   bool has_exception = false;
   uint8_t exception_index = 0;        ///< == n_ports when has_exception
   uint16_t tls_port = 443;            ///< TCP port handed to the kernel on outside addresses
+  // Tunnel path (tunnel_path.h): all null/0 when no pool is configured.
+  SessionTable* sessions = nullptr;   ///< pool address → session; written by TLS workers
+  rte_fib* policy_fib = nullptr;      ///< service subnets → 1 (allowed); default 0
+  int session_dynfield = -1;          ///< mbuf dynamic field holding a packed SessionRef
+  unsigned n_workers = 0;
+  WorkerMailbox* workers = nullptr;   ///< [n_workers]
+  rte_ring** from_workers = nullptr;  ///< [poll lcores], indexed by LcoreCtx::queue_id
   rte_fib* fib = nullptr;
   std::vector<Nexthop> nexthops;  ///< indexed by the fib's next-hop id
   NeighbourTable* neighbours = nullptr;
@@ -101,6 +115,11 @@ struct alignas(64) LcoreCtx {
   uint64_t icmp_tat_tsc = 0;     ///< GCRA theoretical arrival time of the next ICMP error
   uint64_t next_timer_tsc = 0;
   bool garp_pending = false;     ///< queue 0's lcore announces every port once at start
+  /// Packets for each TLS worker, staged during one RX burst (tunnel_output/tunnel_flush).
+  struct WorkerStage {
+    uint16_t n = 0;
+    rte_mbuf* pkts[kBurst];
+  } to_worker[kMaxTlsWorkers];
 
   void count_drop(DropReason r) { stats->drops[static_cast<unsigned>(r)] += 1; }
 };

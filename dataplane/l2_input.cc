@@ -4,7 +4,9 @@
 #include <rte_ether.h>
 #include <rte_prefetch.h>
 
+#include "dataplane/session_table.h"
 #include "dataplane/stages.h"
+#include "dataplane/tunnel_path.h"
 
 namespace tg::dp {
 
@@ -62,6 +64,16 @@ void l2_input_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, uint16_t n) {
         } else if (eth.dst_is_multicast || ipv4_is_multicast_or_broadcast(ip.dst) ||
                    ip.dst == port.broadcast()) {
           drop_packet(c, m, DropReason::local_unhandled);  // no multicast routing
+        } else if (dp.sessions != nullptr && dp.sessions->in_pool(ip.dst)) {
+          // Client addresses are reached only through their tunnel, and only from inside.
+          const uint64_t ref = dp.sessions->lookup(ip.dst);
+          if (port.role != static_cast<uint8_t>(config::PortConfig::Role::inside)) {
+            drop_packet(c, m, DropReason::tunnel_pool_from_outside);
+          } else if (ref == 0) {
+            drop_packet(c, m, DropReason::tunnel_no_session);
+          } else {
+            tunnel_output(c, in_port, m, ref);
+          }
         } else if (!dp.lab_forwarding) [[likely]] {
           // Plain packets are never routed: only tunnelled traffic may reach the inside.
           drop_packet(c, m, DropReason::forwarding_disabled);
@@ -79,6 +91,7 @@ void l2_input_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, uint16_t n) {
     }
   }
   if (n_forward) ipv4_forward_burst(c, in_port, forward, n_forward);
+  if (dp.n_workers) tunnel_flush(c);
 }
 
 void arp_input(LcoreCtx& c, uint8_t in_port, rte_mbuf* m, const uint8_t* l3, uint32_t l3_len) {

@@ -2,9 +2,11 @@
 // one TX flush per iteration, and a ~1 ms timer for the neighbour hold queue.
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_ring.h>
 
 #include "dataplane/exception_path.h"
 #include "dataplane/stages.h"
+#include "dataplane/tunnel_path.h"
 
 namespace tg::dp {
 
@@ -36,6 +38,14 @@ int lcore_poll_loop(void* arg) {
       for (uint16_t i = 0; i < n; i++) pc.rx_bytes += rte_pktmbuf_pkt_len(pkts[i]);
       received += n;
       l2_input_burst(c, static_cast<uint8_t>(p), pkts, n);
+    }
+    if (dp.from_workers != nullptr) {
+      const unsigned n = rte_ring_dequeue_burst(dp.from_workers[c.queue_id], reinterpret_cast<void**>(pkts),
+                                                kBurst, nullptr);
+      if (n != 0) {
+        received += n;
+        tunnel_input_burst(c, pkts, static_cast<uint16_t>(n));
+      }
     }
     if (dp.has_exception) {
       const PortRuntime& exc = dp.ports[dp.exception_index];

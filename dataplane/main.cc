@@ -21,6 +21,7 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_ring.h>
 
 #include "config/config.h"
 #include "dataplane/dataplane.h"
@@ -28,6 +29,7 @@
 #include "dataplane/exception_path.h"
 #include "dataplane/log.h"
 #include "dataplane/port_setup.h"
+#include "dataplane/tunnel_setup.h"
 #include "dataplane/route_table.h"
 #include "dataplane/stats_segment.h"
 
@@ -164,6 +166,7 @@ int run(const config::Config& cfg, const std::vector<std::string>& extra_eal) {
   StatsSegmentWriter segment;
   NeighbourTable neighbours(dcfg.neighbour.table_size);
   std::vector<std::unique_ptr<LcoreCtx>> ctxs;
+  TunnelResources tunnel;
   unsigned ports_started = 0;
   do {
     for (uint32_t l : dcfg.lcores) {
@@ -179,7 +182,7 @@ int run(const config::Config& cfg, const std::vector<std::string>& extra_eal) {
       TG_WARN("msg=\"mbuf pool may be too small for the descriptors\" mbufs=%u suggested=%llu", dcfg.mbufs,
               static_cast<unsigned long long>(need));
     }
-    dp->pool = rte_pktmbuf_pool_create(("tg_mbufs_" + cfg.instance).c_str(), dcfg.mbufs, 256, 0,
+    dp->pool = rte_pktmbuf_pool_create("tg_mbufs", dcfg.mbufs, 256, 0,
                                        RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
     if (dp->pool == nullptr) {
       TG_ERR("msg=\"mbuf pool creation failed\" mbufs=%u err=\"%s\"", dcfg.mbufs, rte_strerror(rte_errno));
@@ -227,6 +230,10 @@ int run(const config::Config& cfg, const std::vector<std::string>& extra_eal) {
       TG_ERR("msg=\"route table\" err=\"%s\"", err.c_str());
       break;
     }
+    if (std::string err = tunnel_setup(cfg, *dp, tunnel); !err.empty()) {
+      TG_ERR("msg=\"tunnel path\" err=\"%s\"", err.c_str());
+      break;
+    }
     shm::StatsSegment& s = *dp->stats;
     s.generation = realtime_ns();
     s.pid = static_cast<uint32_t>(getpid());
@@ -271,6 +278,7 @@ int run(const config::Config& cfg, const std::vector<std::string>& extra_eal) {
 out:
   for (unsigned p = 0; p < ports_started; p++) port_shutdown(dp->ports[p]);
   if (dp->fib) rte_fib_free(dp->fib);
+  if (dp->policy_fib) rte_fib_free(dp->policy_fib);
   ctxs.clear();
   if (dp->pool) rte_mempool_free(dp->pool);
   rte_eal_cleanup();

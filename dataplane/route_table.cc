@@ -44,7 +44,7 @@ std::string route_table_install(Dataplane& dp, const std::vector<RouteEntry>& ro
   // 2-byte next hops: a 32 MiB first level instead of 64 MiB; 15-bit ids are plenty.
   conf.dir24_8.nh_sz = RTE_FIB_DIR24_8_2B;
   conf.dir24_8.num_tbl8 = 256;
-  const std::string name = "tg_fib_" + dp.cfg->instance;
+  const std::string name = "tg_fib";  // names are per process: one instance each
   dp.fib = rte_fib_create(name.c_str(), socket_id, &conf);
   if (dp.fib == nullptr) return "rte_fib_create: " + std::string(rte_strerror(rte_errno));
   dp.nexthops.clear();

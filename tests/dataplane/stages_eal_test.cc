@@ -21,7 +21,9 @@
 #include "dataplane/port_setup.h"
 #include "dataplane/route_table.h"
 #include "dataplane/exception_path.h"
+#include "dataplane/session_table.h"
 #include "dataplane/stages.h"
+#include "dataplane/tunnel_path.h"
 #include "tests/support/ring_dataplane.h"
 
 
@@ -403,6 +405,103 @@ TEST_F(Stages, KernelRepliesAreRoutedAndChecked) {
   EXPECT_EQ(f[14 + 8], 64);  // not forwarded: no TTL decrement
   EXPECT_EQ(events().exception_from_kernel, 1u);
   rte_pktmbuf_free(out[0]);
+}
+
+constexpr uint32_t kPoolAddr = 0xC6336402;  // 198.51.100.2
+constexpr uint32_t kOtherPoolAddr = 0xC6336403;
+
+// A session bound for one test, released after it.
+class TunnelStages : public Stages {
+ protected:
+  void SetUp() override {
+    Stages::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
+    ASSERT_TRUE(b_->dp.sessions->bind(kPoolAddr, ref_));
+  }
+  void TearDown() override {
+    if (b_ != nullptr) {
+      EXPECT_TRUE(b_->dp.sessions->unbind(kPoolAddr, ref_));
+      for (unsigned w = 0; w < b_->dp.n_workers; w++) {
+        for (rte_mbuf* m : to_worker(w)) rte_pktmbuf_free(m);
+      }
+    }
+    Stages::TearDown();
+  }
+  /// What a TLS worker puts on the ring: raw inner IPv4 tagged with its session.
+  rte_mbuf* from_client(const std::vector<uint8_t>& l3, uint64_t ref) {
+    rte_mbuf* m = rte_pktmbuf_alloc(b_->dp.pool);
+    std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(l3.size())), l3.data(), l3.size());
+    mbuf_session_ref(m, b_->dp.session_dynfield) = ref;
+    return m;
+  }
+  std::vector<rte_mbuf*> to_worker(unsigned w) {
+    std::vector<rte_mbuf*> out;
+    void* obj;
+    while (rte_ring_dequeue(b_->dp.workers[w].ring, &obj) == 0) out.push_back(static_cast<rte_mbuf*>(obj));
+    return out;
+  }
+  const SessionRef ref_{1, 0x1234};
+};
+
+// Test that a client's packet to a service is routed to the backend with TTL - 1, while
+// a spoofed source, an untagged packet and a destination outside the services are not.
+TEST_F(TunnelStages, ClientPacketsAreCheckedAndRouted) {
+  learn_router();
+  const std::vector<uint8_t> udp = {0, 1, 0, 2, 0, 8, 0, 0};
+  rte_mbuf* burst[4] = {from_client(ipv4(17, kPoolAddr, kBackend, 64, udp), ref_.pack()),
+                        from_client(ipv4(17, kOtherPoolAddr, kBackend, 64, udp), ref_.pack()),
+                        from_client(ipv4(17, kPoolAddr, kBackend, 64, udp), 0),
+                        from_client(ipv4(17, kPoolAddr, 0xC6120201, 64, udp), ref_.pack())};
+  tunnel_input_burst(*t_->ctx, burst, 4);
+  tx_flush_all(*t_->ctx);
+  EXPECT_EQ(drops(DropReason::tunnel_spoofed_source), 2u);
+  EXPECT_EQ(drops(DropReason::tunnel_policy_denied), 1u);
+  auto out = sent(1);
+  ASSERT_EQ(out.size(), 1u);
+  const uint8_t* f = bytes(out[0]);
+  EXPECT_EQ(0, std::memcmp(f, kRouterMac.b, 6));
+  EXPECT_EQ(be32(f + 14 + 12), kPoolAddr);
+  EXPECT_EQ(f[14 + 8], 63);
+  EXPECT_EQ(ones_complement_sum(f + 14, 20), 0xffff);
+  EXPECT_EQ(events().tunnel_to_backend, 1u);
+  rte_pktmbuf_free(out[0]);
+}
+
+// Test that return traffic for a bound pool address reaches its worker's ring, tagged,
+// without Ethernet and with TTL - 1; that an unbound pool address is dropped; and that
+// pool addresses are never reachable from an outside port.
+TEST_F(TunnelStages, ReturnTrafficReachesTheOwningWorker) {
+  const std::vector<uint8_t> udp = {0, 2, 0, 1, 0, 8, 0, 0};
+  inject(1, {frame(mac(1), kRouterMac, wire::kEtherTypeIpv4, ipv4(17, kBackend, kPoolAddr, 64, udp)),
+             frame(mac(1), kRouterMac, wire::kEtherTypeIpv4, ipv4(17, kBackend, kOtherPoolAddr, 64, udp))});
+  inject(0, {frame(mac(0), kClientMac, wire::kEtherTypeIpv4, ipv4(17, kClient, kPoolAddr, 64, udp))});
+  EXPECT_EQ(drops(DropReason::tunnel_no_session), 1u);
+  EXPECT_EQ(drops(DropReason::tunnel_pool_from_outside), 1u);
+  EXPECT_TRUE(to_worker(0).empty());
+  auto out = to_worker(1);
+  ASSERT_EQ(out.size(), 1u);
+  const uint8_t* ip = bytes(out[0]);
+  EXPECT_EQ(ip[0], 0x45);
+  EXPECT_EQ(be32(ip + 16), kPoolAddr);
+  EXPECT_EQ(ip[8], 63);
+  EXPECT_EQ(ones_complement_sum(ip, 20), 0xffff);
+  EXPECT_EQ(mbuf_session_ref(out[0], b_->dp.session_dynfield), ref_.pack());
+  EXPECT_EQ(events().tunnel_to_client, 1u);
+  rte_pktmbuf_free(out[0]);
+}
+
+// Test that a full worker ring drops (counted) instead of blocking the lcore.
+TEST_F(TunnelStages, FullWorkerRingDropsAndCounts) {
+  rte_ring* ring = b_->dp.workers[1].ring;
+  const unsigned free_slots = rte_ring_free_count(ring);
+  std::vector<void*> filler(free_slots, reinterpret_cast<void*>(1));
+  ASSERT_EQ(rte_ring_enqueue_burst(ring, filler.data(), free_slots, nullptr), free_slots);
+  const std::vector<uint8_t> udp = {0, 2, 0, 1, 0, 8, 0, 0};
+  inject(1, {frame(mac(1), kRouterMac, wire::kEtherTypeIpv4, ipv4(17, kBackend, kPoolAddr, 64, udp))});
+  EXPECT_EQ(drops(DropReason::tunnel_ring_full), 1u);
+  void* obj;
+  while (rte_ring_dequeue(ring, &obj) == 0) {
+  }
 }
 
 // Test that FIB lookups agree with a naive longest-prefix match on random addresses.

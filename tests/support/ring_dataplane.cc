@@ -20,7 +20,7 @@ namespace tg::dp::testing {
 
 std::string ring_dataplane_create(const std::string& prog, unsigned mbufs, RingDataplane** out) {
   const std::string prefix = "tgring" + std::to_string(getpid());
-  std::vector<std::string> args = {prog, "--no-huge", "-m", "128", "--no-pci", "--file-prefix", prefix,
+  std::vector<std::string> args = {prog, "--no-huge", "-m", "256", "--no-pci", "--file-prefix", prefix,
                                    "-l", "0", "--log-level=lib.eal:error", "--no-telemetry"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -63,6 +63,8 @@ std::string ring_dataplane_create(const std::string& prog, unsigned mbufs, RingD
   b->dp.tls_port = b->cfg.listeners.tls_port;
   err = route_table_install(b->dp, routes_from_config(b->cfg), 0);
   if (!err.empty()) return "fib: " + err;
+  err = tunnel_setup(b->cfg, b->dp, b->tunnel);
+  if (!err.empty()) return "tunnel: " + err;
   b->dp.tsc_hz = rte_get_tsc_hz();
   b->dp.lab_forwarding = true;
   b->dp.neigh_reachable_tsc = b->dp.tsc_hz * 300;

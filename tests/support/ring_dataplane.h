@@ -9,10 +9,12 @@
 
 #include "config/config.h"
 #include "dataplane/dataplane.h"
+#include "dataplane/tunnel_setup.h"
 
 namespace tg::dp::testing {
 
-/// Port 0 "outside" 192.0.2.1/24 (TLS port 443 goes to the exception port 2), port 1 "inside" 198.18.0.1/24, 198.18.1.0/24 via
+/// Port 0 "outside" 192.0.2.1/24 (TLS port 443 goes to the exception port 2)
+/// ..., pool 198.51.100.0/24, one service 198.18.1.0/24, two TLS workers' rings, port 1 "inside" 198.18.0.1/24, 198.18.1.0/24 via
 /// 198.18.0.2, lab forwarding on.
 inline constexpr const char* kRingDataplaneConfig = R"(
 instance = "ringbed";
@@ -24,7 +26,10 @@ dataplane = {
     { name = "inside"; role = "inside"; device = "net_ring_tgt_in"; address = "198.18.0.1/24"; }
   );
   routes = ( { prefix = "198.18.1.0/24"; via = "198.18.0.2"; } );
+  tls_workers = 2;
 };
+pools = ( { name = "clients"; prefix = "198.51.100.0/24"; } );
+services = ( { name = "web"; subnets = ["198.18.1.0/24"]; } );
 )";
 
 /// Ports 0 and 1 as configured; port 2 stands for the exception path's tun port.
@@ -33,6 +38,7 @@ struct RingDataplane {
   rte_ring* rx[3] = {};
   rte_ring* tx[3] = {};
   Dataplane dp;  ///< neighbours and stats are left for the caller to attach
+  TunnelResources tunnel;
 };
 
 /// Initialise EAL (once per process) and build the ring dataplane with a pool of `mbufs`.

@@ -1,0 +1,70 @@
+// Which tunnel session holds each client (pool) address: the dataplane's lookup from an
+// inner address to its session, for return traffic (destination) and for anti-spoofing
+// (source of what a client sends).
+//
+// One 64-bit slot per address of every configured pool (pools are /16../30, so at most
+// 512 KiB per pool), indexed directly: no hash, no probing. A slot holds 0 (free) or a
+// SessionRef packed into 64 bits. Slots are atomics written only by the TLS workers (bind
+// when a tunnel opens, unbind when it closes) and read by the poll lcores; nothing is ever
+// freed, so readers need no RCU. A reader that races an unbind may deliver one last
+// packet to the worker, which drops it (the worker checks the session is still its own).
+//
+// Thread-safety: every method may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "config/config.h"
+
+namespace tg::dp {
+
+/// A tunnel session as the dataplane knows it: the TLS worker that owns it and a tag
+/// that is unique per session over the process lifetime (never 0).
+struct SessionRef {
+  uint16_t worker = 0;
+  uint64_t tag = 0;  ///< 48 bits
+  uint64_t pack() const { return uint64_t{worker} << 48 | (tag & kTagMask); }
+  static SessionRef unpack(uint64_t v) { return {static_cast<uint16_t>(v >> 48), v & kTagMask}; }
+  static constexpr uint64_t kTagMask = (uint64_t{1} << 48) - 1;
+};
+
+class SessionTable {
+ public:
+  explicit SessionTable(const std::vector<config::PoolConfig>& pools);
+
+  /// The packed SessionRef bound to `addr` (host order), 0 when none or not a pool address.
+  uint64_t lookup(uint32_t addr) const {
+    for (const Pool& p : pools_) {
+      const uint32_t off = addr - p.base;
+      // acquire: pairs with bind()'s release, so the session is set up before it is seen.
+      if (off < p.size) return p.slots[off].load(std::memory_order_acquire);
+    }
+    return 0;
+  }
+  /// True when `addr` lies in a pool (bound or not).
+  bool in_pool(uint32_t addr) const {
+    for (const Pool& p : pools_)
+      if (addr - p.base < p.size) return true;
+    return false;
+  }
+  /// Bind `addr` to `ref`; false if it is not a pool address or already bound.
+  bool bind(uint32_t addr, SessionRef ref);
+  /// Unbind `addr` if it still holds `ref`; false otherwise.
+  bool unbind(uint32_t addr, SessionRef ref);
+  /// Bound addresses (an O(addresses) walk: housekeeping only).
+  uint32_t count_bound() const;
+
+ private:
+  struct Pool {
+    uint32_t base;
+    uint32_t size;
+    std::unique_ptr<std::atomic<uint64_t>[]> slots;
+  };
+  std::atomic<uint64_t>* slot(uint32_t addr);
+  std::vector<Pool> pools_;
+};
+
+}  // namespace tg::dp

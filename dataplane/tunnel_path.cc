@@ -1,0 +1,128 @@
+#include "dataplane/tunnel_path.h"
+
+#include <cstring>
+
+#include <rte_errno.h>
+#include <rte_fib.h>
+#include <rte_mbuf_dyn.h>
+#include <rte_ring.h>
+
+#include "dataplane/session_table.h"
+#include "dataplane/stages.h"
+
+namespace tg::dp {
+
+namespace {
+inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+inline void store_be16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+/// TTL decrement with the RFC 1624 checksum update; `l3` points at the IPv4 header.
+inline void ttl_decrement(uint8_t* l3) {
+  const uint16_t old_word = load_be16(l3 + 8);
+  l3[8] -= 1;
+  store_be16(l3 + 10, checksum_adjust(load_be16(l3 + 10), old_word, load_be16(l3 + 8)));
+}
+}  // namespace
+
+int session_dynfield_register() {
+  static const rte_mbuf_dynfield kDesc = {"tunnelgate_session_ref", sizeof(uint64_t), alignof(uint64_t), 0};
+  return rte_mbuf_dynfield_register(&kDesc);
+}
+
+void tunnel_input_burst(LcoreCtx& c, rte_mbuf** pkts, uint16_t n) {
+  const Dataplane& dp = *c.dp;
+  rte_mbuf* live[kBurst];
+  uint32_t dst[kBurst];
+  uint64_t verdict[kBurst];
+  uint16_t n_live = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    rte_mbuf* m = pkts[i];
+    const uint32_t len = rte_pktmbuf_data_len(m);
+    Ipv4Info ip;
+    const DropReason r = parse_ipv4(rte_pktmbuf_mtod(m, const uint8_t*), len, &ip);
+    if (r != kPass) {
+      drop_packet(c, m, r);
+      continue;
+    }
+    // A client may only send from the address its session was given.
+    const uint64_t ref = mbuf_session_ref(m, dp.session_dynfield);
+    if (ref == 0 || dp.sessions->lookup(ip.src) != ref) {
+      drop_packet(c, m, DropReason::tunnel_spoofed_source);
+      continue;
+    }
+    if (ip.ttl <= 1) {
+      drop_packet(c, m, DropReason::ttl_exceeded);
+      continue;
+    }
+    if (len > ip.total_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(len - ip.total_len));
+    dst[n_live] = ip.dst;
+    live[n_live++] = m;
+  }
+  if (n_live == 0) return;
+  // Two bulk lookups per burst: may the session reach it (services), and where is it.
+  rte_fib_lookup_bulk(dp.policy_fib, dst, verdict, n_live);
+  uint64_t nh[kBurst];
+  rte_fib_lookup_bulk(dp.fib, dst, nh, n_live);
+  for (uint16_t i = 0; i < n_live; i++) {
+    rte_mbuf* m = live[i];
+    if (verdict[i] != 1) {
+      drop_packet(c, m, DropReason::tunnel_policy_denied);
+      continue;
+    }
+    if (nh[i] == kNoRoute || nh[i] >= dp.nexthops.size()) {
+      drop_packet(c, m, DropReason::no_route);
+      continue;
+    }
+    const Nexthop& hop = dp.nexthops[nh[i]];
+    if (rte_pktmbuf_pkt_len(m) > dp.ports[hop.port].mtu) {
+      drop_packet(c, m, DropReason::mtu_exceeded);
+      continue;
+    }
+    uint8_t* l3 = rte_pktmbuf_mtod(m, uint8_t*);
+    ttl_decrement(l3);
+    if (rte_pktmbuf_prepend(m, wire::kEtherHdrLen) == nullptr) {
+      drop_packet(c, m, DropReason::mbuf_alloc_failed);  // no headroom: workers leave 128 bytes
+      continue;
+    }
+    c.stats->events.tunnel_to_backend += 1;
+    neighbour_output(c, kTunnelInPort, hop.port, hop.gateway ? hop.gateway : dst[i], m);
+  }
+}
+
+void tunnel_output(LcoreCtx& c, uint8_t in_port, rte_mbuf* m, uint64_t ref) {
+  const Dataplane& dp = *c.dp;
+  uint8_t* l3 = rte_pktmbuf_mtod_offset(m, uint8_t*, wire::kEtherHdrLen);
+  if (l3[8] <= 1) {
+    icmp_error_send(c, in_port, m, wire::kIcmpTimeExceeded, wire::kIcmpCodeTtlInTransit);
+    drop_packet(c, m, DropReason::ttl_exceeded);
+    return;
+  }
+  const SessionRef s = SessionRef::unpack(ref);
+  if (s.worker >= dp.n_workers) {
+    drop_packet(c, m, DropReason::tunnel_no_session);  // a slot from another run: never trust it
+    return;
+  }
+  ttl_decrement(l3);
+  rte_pktmbuf_adj(m, wire::kEtherHdrLen);
+  mbuf_session_ref(m, dp.session_dynfield) = ref;
+  LcoreCtx::WorkerStage& st = c.to_worker[s.worker];
+  st.pkts[st.n++] = m;  // at most one RX burst per flush: never more than kBurst
+}
+
+void tunnel_flush(LcoreCtx& c) {
+  const Dataplane& dp = *c.dp;
+  for (unsigned w = 0; w < dp.n_workers; w++) {
+    LcoreCtx::WorkerStage& st = c.to_worker[w];
+    if (st.n == 0) continue;
+    const WorkerMailbox& mb = dp.workers[w];
+    const unsigned sent = rte_ring_enqueue_burst(mb.ring, reinterpret_cast<void* const*>(st.pkts), st.n, nullptr);
+    c.stats->events.tunnel_to_client += sent;
+    for (unsigned i = sent; i < st.n; i++) drop_packet(c, st.pkts[i], DropReason::tunnel_ring_full);
+    if (sent != 0 && mb.wake != nullptr) mb.wake(mb.wake_ctx);
+    st.n = 0;
+  }
+}
+
+}  // namespace tg::dp

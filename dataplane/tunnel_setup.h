@@ -1,0 +1,32 @@
+// Set-up of the tunnel path (tunnel_path.h) on the main lcore: the session table, the
+// policy table, the mbuf session field, and the rings between the poll lcores and the TLS
+// workers. Shared by the binary and the in-process test fixture.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "dataplane/dataplane.h"
+#include "dataplane/session_table.h"
+#include "dataplane/tunnel_path.h"
+
+namespace tg::dp {
+
+/// Bounds what may wait between the lcores and one TLS worker (or one lcore).
+inline constexpr unsigned kTunnelRingSize = 4096;
+
+/// What tunnel_setup() creates and run() releases.
+struct TunnelResources {
+  std::unique_ptr<SessionTable> sessions;
+  std::vector<rte_ring*> from_workers;
+  std::vector<WorkerMailbox> mailboxes;
+  ~TunnelResources();
+};
+
+/// Create what the tunnel path needs when `cfg` has pools (nothing otherwise) and attach it
+/// to `dp`. Returns an error message, empty on success.
+std::string tunnel_setup(const config::Config& cfg, Dataplane& dp, TunnelResources& res);
+
+}  // namespace tg::dp
