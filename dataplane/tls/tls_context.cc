@@ -7,6 +7,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
 #include <algorithm>
@@ -187,6 +188,8 @@ std::string_view to_string(ClientCertStatus status) {
   }
   return "?";
 }
+
+void tls_thread_exit() { wc_ecc_fp_free(); }
 
 std::string tls_error_string(int code) {
   char text[WOLFSSL_MAX_ERROR_SZ] = {};

@@ -124,6 +124,12 @@ void tls_session_attach(WOLFSSL* ssl, ClientCertVerdict* verdict);
 ClientCertInfo tls_session_client_cert(WOLFSSL* ssl, const TlsContext& context,
                                        const ClientCertVerdict& verdict);
 
+/// Free this thread's wolfSSL per-thread state. Debian's build caches ECC fixed-point
+/// tables per thread (FP_ECC + HAVE_THREAD_LS); a thread that did ECC (a handshake, or
+/// tls_context_create's self-test) and then exits without this leaks them. TlsWorker::run()
+/// calls it before returning; call it at the end of any other thread that used wolfSSL.
+void tls_thread_exit();
+
 /// wolfSSL's text for an error code (negative wolfSSL codes and X509 verify codes).
 std::string tls_error_string(int code);
 

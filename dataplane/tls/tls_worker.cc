@@ -371,6 +371,7 @@ void TlsWorker::run() {
     dead_.clear();
   }
   shutdown_all();
+  tls_thread_exit();  // this thread's ECC cache (see tls_context.h)
 }
 
 void TlsWorker::shutdown_all() {
