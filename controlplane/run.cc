@@ -17,6 +17,12 @@
 #include "controlplane/log.h"
 #include "controlplane/metrics_collector.h"
 #include "controlplane/stats_segment_reader.h"
+#if TG_WITH_AUTH
+#include "controlplane/auth_metrics.h"
+#include "controlplane/ctl_handler.h"
+#include "controlplane/ctl_server.h"
+#include "controlplane/session_registry.h"
+#endif
 
 namespace tg::controlplane {
 
@@ -100,6 +106,27 @@ int controlplane_run(const std::string& path, const std::string& version) {
     return 1;
   }
   exposer->RegisterCollectable(collector);
+
+#if TG_WITH_AUTH
+  // Auth decisions for the dataplane's TLS workers over the control segment
+  // (/tunnelgate-<instance>-ctl): one server thread, started after the signal mask is set.
+  WolfRandom random;
+  if (!random.ok()) {
+    log_line("error", "wolfCrypt RNG initialisation failed (no cookies without it)");
+    return 1;
+  }
+  auto handler = AuthCtlHandler::create(*cfg, AuthCtlHandler::Options{}, random);
+  if (!handler) {
+    log_line("error", "auth backend not usable", {{"config", path}, {"error", handler.error().message}});
+    return 1;
+  }
+  CtlServer ctl_server(CtlServer::Options{.instance = cfg->instance}, **handler);
+  auto auth_collector = std::make_shared<AuthMetricsCollector>(
+      (*handler)->counters(), (*handler)->sessions(), (*handler)->pools(), &ctl_server);
+  exposer->RegisterCollectable(auth_collector);
+  ctl_server.start();
+#endif
+
   log_line("info", "listening",
            {{"metrics", metrics_url(cfg->metrics.listen, *exposer)},
             {"instance", cfg->instance},
@@ -112,6 +139,9 @@ int controlplane_run(const std::string& path, const std::string& version) {
   }
   log_line("info", "stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
   exposer.reset();  // stops civetweb and joins its threads before the collector goes
+#if TG_WITH_AUTH
+  ctl_server.stop();  // clears the heartbeat: workers answer try-again at once
+#endif
   return 0;
 }
 

@@ -1,0 +1,147 @@
+// Control plane: the auth/session/ctl metric families (exposer threads). See auth_metrics.h.
+#include "controlplane/auth_metrics.h"
+
+#include <prometheus/client_metric.h>
+#include <prometheus/metric_type.h>
+
+#include "controlplane/address_pool.h"
+#include "controlplane/ctl_server.h"
+#include "controlplane/session_registry.h"
+
+namespace tg::controlplane {
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricFamily family(std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+void add(MetricFamily& f, std::vector<ClientMetric::Label> labels, double v) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (f.type == MetricType::Counter) {
+    m.counter.value = v;
+  } else {
+    m.gauge.value = v;
+  }
+  f.metric.push_back(std::move(m));
+}
+
+double load(const std::atomic<uint64_t>& a) {
+  return static_cast<double>(a.load(std::memory_order_relaxed));
+}
+
+}  // namespace
+
+const char* auth_method_name(AuthMethod m) {
+  return m == AuthMethod::password ? "password" : "certificate";
+}
+
+AuthMetricsCollector::AuthMetricsCollector(const AuthCounters& counters,
+                                           const SessionRegistry& sessions,
+                                           const std::vector<AddressPool>& pools,
+                                           const CtlServer* server)
+    : counters_(counters), sessions_(sessions), pools_(pools), server_(server) {}
+
+std::vector<MetricFamily> AuthMetricsCollector::Collect() const {
+  std::vector<MetricFamily> out;
+
+  auto attempts = family("tunnelgate_auth_attempts_total",
+                         "Login attempts decided by the control plane, by method and result "
+                         "(ok, denied, try_again, error).",
+                         MetricType::Counter);
+  auto failures = family("tunnelgate_auth_failures_total",
+                         "Login attempts that did not succeed, by method and reason.",
+                         MetricType::Counter);
+  for (size_t m = 0; m < kAuthMethodCount; ++m) {
+    const std::string method = auth_method_name(static_cast<AuthMethod>(m));
+    for (size_t r = 0; r < ctl::kCtlResultCount; ++r) {
+      add(attempts, {{"method", method}, {"result", ctl::ctl_result_name(static_cast<ctl::CtlResult>(r))}},
+          load(counters_.attempts[m][r]));
+    }
+    for (size_t r = 1; r < ctl::kCtlReasonCount; ++r) {
+      add(failures, {{"method", method}, {"reason", ctl::ctl_reason_name(static_cast<ctl::CtlReason>(r))}},
+          load(counters_.failures[m][r]));
+    }
+  }
+  out.push_back(std::move(attempts));
+  out.push_back(std::move(failures));
+
+  auto refused = family("tunnelgate_session_open_refused_total",
+                        "CONNECT requests (SESSION_OPEN) refused, by reason.", MetricType::Counter);
+  for (size_t r = 1; r < ctl::kCtlReasonCount; ++r) {
+    add(refused, {{"reason", ctl::ctl_reason_name(static_cast<ctl::CtlReason>(r))}},
+        load(counters_.open_refused[r]));
+  }
+  out.push_back(std::move(refused));
+
+  auto replaced = family("tunnelgate_sessions_replaced_total",
+                         "CONNECTs that took over a session whose previous tunnel was still up "
+                         "(client reconnect after a network change).",
+                         MetricType::Counter);
+  add(replaced, {}, load(counters_.sessions_replaced));
+  out.push_back(std::move(replaced));
+
+  auto active = family("tunnelgate_sessions_active",
+                       "Sessions in the control plane's table (logged in, with or without a tunnel "
+                       "up); bounded by limits.max_sessions.",
+                       MetricType::Gauge);
+  add(active, {}, sessions_.size());
+  out.push_back(std::move(active));
+  auto connected = family("tunnelgate_sessions_connected",
+                          "Sessions with a tunnel up (CONNECT done, not yet closed).", MetricType::Gauge);
+  add(connected, {}, sessions_.attached_count());
+  out.push_back(std::move(connected));
+
+  auto in_use = family("tunnelgate_pool_addresses_in_use",
+                       "Client addresses leased from the pool (held by sessions, also while they "
+                       "wait for a reconnect).",
+                       MetricType::Gauge);
+  auto size = family("tunnelgate_pool_addresses_size",
+                     "Addresses the pool can lease (prefix minus network, broadcast and the "
+                     "gateway's own address).",
+                     MetricType::Gauge);
+  for (const AddressPool& p : pools_) {
+    add(in_use, {{"pool", p.name()}}, p.in_use());
+    add(size, {{"pool", p.name()}}, p.size());
+  }
+  out.push_back(std::move(in_use));
+  out.push_back(std::move(size));
+
+  if (server_ != nullptr) {
+    auto requests = family("tunnelgate_ctl_requests_total",
+                           "Requests from the dataplane's TLS workers answered by the control "
+                           "plane, by request type (malformed = rejected by the decoder) and result.",
+                           MetricType::Counter);
+    for (size_t t = 0; t < CtlServer::kTypeSlots; ++t) {
+      for (size_t r = 0; r < ctl::kCtlResultCount; ++r) {
+        add(requests,
+            {{"type", CtlServer::type_slot_name(t)},
+             {"result", ctl::ctl_result_name(static_cast<ctl::CtlResult>(r))}},
+            static_cast<double>(server_->requests(t, static_cast<ctl::CtlResult>(r))));
+      }
+    }
+    out.push_back(std::move(requests));
+    auto dropped = family("tunnelgate_ctl_responses_dropped_total",
+                          "Answers or notices lost because a worker's response ring was full.",
+                          MetricType::Counter);
+    add(dropped, {}, static_cast<double>(server_->responses_dropped()));
+    out.push_back(std::move(dropped));
+    auto attached = family("tunnelgate_ctl_attached",
+                           "1 while the control plane serves the dataplane's control segment.",
+                           MetricType::Gauge);
+    add(attached, {}, server_->attached() ? 1 : 0);
+    out.push_back(std::move(attached));
+  }
+  return out;
+}
+
+}  // namespace tg::controlplane

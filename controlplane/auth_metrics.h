@@ -1,0 +1,63 @@
+// Control plane: counters of the auth backend and the ctl server, and the Prometheus
+// collector that exports them (documented in docs/metrics.md, "Auth and sessions").
+//
+// AuthCounters are incremented by the ctl server thread and read by the exposer's threads:
+// relaxed atomics (independent monotonic counters, read only for reporting).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+
+#include "api/ctl_messages.h"
+
+namespace tg::controlplane {
+
+class AddressPool;
+class CtlServer;
+class SessionRegistry;
+
+enum class AuthMethod : uint8_t { password = 0, certificate = 1 };
+inline constexpr size_t kAuthMethodCount = 2;
+const char* auth_method_name(AuthMethod m);
+
+struct AuthCounters {
+  /// [method][CtlResult]
+  std::array<std::array<std::atomic<uint64_t>, ctl::kCtlResultCount>, kAuthMethodCount> attempts{};
+  /// [method][CtlReason] of attempts that were not ok
+  std::array<std::array<std::atomic<uint64_t>, ctl::kCtlReasonCount>, kAuthMethodCount> failures{};
+  /// SESSION_OPEN refusals by CtlReason
+  std::array<std::atomic<uint64_t>, ctl::kCtlReasonCount> open_refused{};
+  std::atomic<uint64_t> sessions_replaced{0};   ///< a CONNECT took over a live tunnel
+  std::atomic<uint64_t> terminate_dropped{0};   ///< notice lost: the old worker's ring was full
+
+  void count_attempt(AuthMethod m, ctl::CtlResult r, ctl::CtlReason why) {
+    attempts[static_cast<size_t>(m)][static_cast<size_t>(r)].fetch_add(1, std::memory_order_relaxed);
+    if (r != ctl::CtlResult::ok) {
+      failures[static_cast<size_t>(m)][static_cast<size_t>(why)].fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+};
+
+/// Exports AuthCounters, the session registry's gauges, every pool's size and use, and the
+/// ctl server's request counters. Collect() may run on several threads at once.
+class AuthMetricsCollector final : public prometheus::Collectable {
+ public:
+  /// Every referenced object outlives the collector (unregister it before they go).
+  /// @param server  may be null (tests): no ctl request families then
+  AuthMetricsCollector(const AuthCounters& counters, const SessionRegistry& sessions,
+                       const std::vector<AddressPool>& pools, const CtlServer* server);
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  const AuthCounters& counters_;
+  const SessionRegistry& sessions_;
+  const std::vector<AddressPool>& pools_;
+  const CtlServer* server_;
+};
+
+}  // namespace tg::controlplane

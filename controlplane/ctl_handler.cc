@@ -1,0 +1,314 @@
+// Control plane: the auth/session ctl handler (ctl server thread). See ctl_handler.h.
+#include "controlplane/ctl_handler.h"
+
+#include <algorithm>
+#include <cerrno>
+
+#include "controlplane/ctl_segment_mapping.h"
+#include "controlplane/log.h"
+
+namespace tg::controlplane {
+
+namespace {
+
+bool has_method(const config::Config& c, const char* m) {
+  return std::find(c.auth.methods.begin(), c.auth.methods.end(), m) != c.auth.methods.end();
+}
+
+void add_route(std::vector<ctl::CtlRouteV4>& routes, const config::IpPrefix& p) {
+  if (!p.addr.is_v4()) return;
+  const config::IpPrefix net = p.network();
+  ctl::CtlRouteV4 r{};
+  r.network = net.addr.v4_host();
+  r.prefix_len = net.len;
+  for (const ctl::CtlRouteV4& have : routes) {
+    if (have.network == r.network && have.prefix_len == r.prefix_len) return;
+  }
+  routes.push_back(r);
+}
+
+}  // namespace
+
+AppPolicy app_policy_build(const config::Config& config, const std::string& app_id,
+                           const std::vector<AddressPool>& pools) {
+  AppPolicy p;
+  p.app = app_id;
+  const config::AppConfig* app = nullptr;
+  for (const config::AppConfig& a : config.apps) {
+    if (a.id == app_id) app = &a;
+  }
+  if (app == nullptr) {  // no apps: every service, the first pool
+    for (const config::ServiceConfig& s : config.services) {
+      for (const config::IpPrefix& sub : s.subnets) add_route(p.routes, sub);
+    }
+    p.pool = pools.empty() ? -1 : 0;
+  } else {
+    for (const std::string& name : app->services) {
+      for (const config::ServiceConfig& s : config.services) {
+        if (s.name != name) continue;
+        for (const config::IpPrefix& sub : s.subnets) add_route(p.routes, sub);
+      }
+    }
+    for (const config::IpAddr& d : app->dns) {
+      if (d.is_v4() && p.dns.size() < ctl::kCtlMaxDns) p.dns.push_back(d.v4_host());
+    }
+    for (const std::string& d : app->search_domains) {
+      if (p.search_domain.size() + 1 + d.size() >= ctl::kCtlDomainSize) break;
+      if (!p.search_domain.empty()) p.search_domain += ' ';
+      p.search_domain += d;
+    }
+    const std::string pool_name = !app->pool.empty() ? app->pool
+                                  : pools.size() == 1 ? pools[0].name()
+                                                      : std::string();
+    for (size_t i = 0; i < pools.size(); ++i) {
+      if (pools[i].name() == pool_name) p.pool = static_cast<int>(i);
+    }
+  }
+  if (p.routes.size() > ctl::kCtlMaxRoutes) p.routes.resize(ctl::kCtlMaxRoutes);
+  return p;
+}
+
+AuthCtlHandler::AuthCtlHandler(Options options, RandomSource& random)
+    : options_(std::move(options)), random_(random) {}
+
+uint64_t AuthCtlHandler::now() const {
+  return options_.now ? options_.now() : monotonic_now_ns();
+}
+
+Expected<std::unique_ptr<AuthCtlHandler>> AuthCtlHandler::create(const config::Config& config,
+                                                                 Options options,
+                                                                 RandomSource& random) {
+  options.sessions.max_sessions = config.limits.max_sessions;
+  std::unique_ptr<AuthCtlHandler> h(new AuthCtlHandler(std::move(options), random));
+  for (const config::PoolConfig& pc : config.pools) {
+    if (!pc.prefix.addr.is_v4()) continue;
+    h->pools_.emplace_back(pc.name, pc.prefix.addr.v4_host(), pc.prefix.len);
+  }
+  if (!config.apps.empty() && config.default_app.empty()) h->deny_no_app_ = true;
+  h->policy_ = app_policy_build(config, config.apps.empty() ? "" : config.default_app, h->pools_);
+  if (h->policy_.routes.size() >= ctl::kCtlMaxRoutes) {
+    log_line("warn", "app has more split-include routes than a session carries: truncated",
+             {{"app", h->policy_.app}, {"max", std::to_string(ctl::kCtlMaxRoutes)}});
+  }
+  h->password_enabled_ = has_method(config, "password") && !config.auth.users_file.empty();
+  h->cert_enabled_ = has_method(config, "certificate") && !config.auth.ca.empty();
+  if (h->password_enabled_) {
+    h->users_ = std::make_unique<UsersFile>(config.auth.users_file);
+    h->password_ = std::make_unique<PasswordAuthenticator>(*h->users_, h->options_.password);
+    h->reload_users();
+  }
+  if (h->cert_enabled_) {
+    auto cert = CertAuthenticator::create({config.auth.ca, h->options_.cert_user_field});
+    if (!cert) return cert.error();
+    h->cert_ = std::move(*cert);
+  }
+  AuthCtlHandler* self = h.get();
+  h->sessions_ = std::make_unique<SessionRegistry>(
+      h->options_.sessions, random,
+      [self](const Session& s, SessionEnd) { self->release_lease(s); });
+  return h;
+}
+
+void AuthCtlHandler::reload_users() {
+  if (!users_) return;
+  auto st = users_->reload_if_changed();
+  const std::string err = st ? std::string() : st.error().message;
+  if (err != last_users_error_) {  // log each new problem once, and the recovery
+    if (err.empty()) {
+      log_line("info", "users file loaded",
+               {{"file", users_->path()}, {"users", std::to_string(users_->size())}});
+    } else {
+      log_line("error", "users file not loaded (the previous table stays in force)",
+               {{"file", users_->path()}, {"error", err}});
+    }
+    last_users_error_ = err;
+  }
+}
+
+void AuthCtlHandler::release_lease(const Session& s) {
+  if (!s.address) return;
+  for (AddressPool& p : pools_) {
+    if (p.name() == s.pool) p.release(*s.address);
+  }
+}
+
+void AuthCtlHandler::handle(const ctl::CtlMessage& req, CtlResponder& out) {
+  switch (static_cast<ctl::CtlType>(req.header.type)) {
+    case ctl::CtlType::auth_password: on_auth_password(req, out); return;
+    case ctl::CtlType::auth_cert: on_auth_cert(req, out); return;
+    case ctl::CtlType::session_open: on_session_open(req, out); return;
+    case ctl::CtlType::session_close: on_session_close(req, out); return;
+    case ctl::CtlType::ping: {
+      ctl::CtlMessage m;
+      ctl::ctl_message_init(m, ctl::CtlType::pong);
+      m.payload.ping.sent_ns = req.payload.ping.sent_ns;
+      out.reply(m);
+      return;
+    }
+    default: return;  // not a request: the server answers ERROR
+  }
+}
+
+void AuthCtlHandler::reply_auth(AuthMethod method, ctl::CtlResult result, ctl::CtlReason reason,
+                                CtlResponder& out) {
+  counters_.count_attempt(method, result, reason);
+  ctl::CtlMessage m;
+  ctl::ctl_message_init(m, ctl::CtlType::auth_result);
+  m.payload.auth_result.result = static_cast<uint8_t>(result);
+  m.payload.auth_result.reason = static_cast<uint16_t>(reason);
+  ctl::ctl_set_string(m.payload.auth_result.reason_text, ctl::ctl_reason_name(reason));
+  out.reply(m);
+}
+
+void AuthCtlHandler::on_auth_password(const ctl::CtlMessage& req, CtlResponder& out) {
+  if (!password_enabled_) {
+    reply_auth(AuthMethod::password, ctl::CtlResult::denied, ctl::CtlReason::method_disabled, out);
+    return;
+  }
+  const ctl::AuthPasswordPayload& p = req.payload.auth_password;
+  const auto o = password_->verify(ctl::ctl_get_string(p.user), ctl::ctl_get_string(p.password),
+                                   ctl::ctl_get_string(p.group), now());
+  if (o.result != ctl::CtlResult::ok) {
+    reply_auth(AuthMethod::password, o.result, o.reason, out);
+    return;
+  }
+  finish_login(AuthMethod::password, o.user, o.group, out);
+}
+
+void AuthCtlHandler::on_auth_cert(const ctl::CtlMessage& req, CtlResponder& out) {
+  if (!cert_enabled_) {
+    reply_auth(AuthMethod::certificate, ctl::CtlResult::denied, ctl::CtlReason::method_disabled, out);
+    return;
+  }
+  const ctl::AuthCertPayload& p = req.payload.auth_cert;
+  const auto o = cert_->verify({p.cert_der, p.cert_len}, {p.chain_der, p.chain_len});
+  if (o.result != ctl::CtlResult::ok) {
+    log_line("info", "certificate refused",
+             {{"reason", ctl::ctl_reason_name(o.reason)}, {"detail", o.detail}});
+    reply_auth(AuthMethod::certificate, o.result, o.reason, out);
+    return;
+  }
+  finish_login(AuthMethod::certificate, o.user, std::string(ctl::ctl_get_string(p.group)), out);
+}
+
+void AuthCtlHandler::finish_login(AuthMethod method, const std::string& user,
+                                  const std::string& group, CtlResponder& out) {
+  if (deny_no_app_) {
+    reply_auth(method, ctl::CtlResult::denied, ctl::CtlReason::no_app, out);
+    return;
+  }
+  auto s = sessions_->create(user, group, policy_.app, now());
+  if (!s) {
+    const bool full = s.error().code == ENOSPC;
+    reply_auth(method, full ? ctl::CtlResult::try_again : ctl::CtlResult::error,
+               full ? ctl::CtlReason::session_limit : ctl::CtlReason::internal, out);
+    return;
+  }
+  counters_.count_attempt(method, ctl::CtlResult::ok, ctl::CtlReason::none);
+  ctl::CtlMessage m;
+  ctl::ctl_message_init(m, ctl::CtlType::auth_result);
+  m.header.session_id = (*s)->id;
+  ctl::AuthResultPayload& r = m.payload.auth_result;
+  r.result = static_cast<uint8_t>(ctl::CtlResult::ok);
+  ctl::ctl_set_string(r.cookie, (*s)->cookie);
+  ctl::ctl_set_string(r.user, user);
+  ctl::ctl_set_string(r.group, group);
+  ctl::ctl_set_string(r.app, policy_.app);
+  out.reply(m);
+}
+
+void AuthCtlHandler::on_session_open(const ctl::CtlMessage& req, CtlResponder& out) {
+  ctl::CtlMessage m;
+  ctl::ctl_message_init(m, ctl::CtlType::session_params);
+  ctl::SessionParamsPayload& p = m.payload.session_params;
+  auto refuse = [&](ctl::CtlResult result, ctl::CtlReason reason) {
+    counters_.open_refused[static_cast<size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+    p.result = static_cast<uint8_t>(result);
+    p.reason = static_cast<uint16_t>(reason);
+    ctl::ctl_set_string(p.reason_text, ctl::ctl_reason_name(reason));
+    out.reply(m);
+  };
+  const uint64_t t = now();
+  Session* s = sessions_->find_by_cookie(ctl::ctl_get_string(req.payload.session_open.cookie), t);
+  if (s == nullptr) return refuse(ctl::CtlResult::denied, ctl::CtlReason::cookie_invalid);
+  if (!s->address) {
+    if (policy_.pool < 0) return refuse(ctl::CtlResult::denied, ctl::CtlReason::no_pool);
+    AddressPool& pool = pools_[static_cast<size_t>(policy_.pool)];
+    const auto a = pool.allocate();
+    if (!a) return refuse(ctl::CtlResult::try_again, ctl::CtlReason::pool_exhausted);
+    s->address = *a;
+    s->pool = pool.name();
+  }
+  const SessionRegistry::Attach att = sessions_->attach(*s, req.header.worker_id);
+  if (att.replaced) {
+    counters_.sessions_replaced.fetch_add(1, std::memory_order_relaxed);
+    ctl::CtlMessage n;
+    ctl::ctl_message_init(n, ctl::CtlType::session_terminate);
+    n.header.session_id = s->id;
+    n.payload.session_terminate.reason = static_cast<uint8_t>(ctl::CtlCloseReason::replaced);
+    n.payload.session_terminate.attach_seq = att.old_attach_seq;
+    ctl::ctl_set_string(n.payload.session_terminate.reason_text,
+                        "session re-used by a new connection");
+    if (!out.notify(att.old_worker, n)) {
+      counters_.terminate_dropped.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  const AddressPool* pool = nullptr;
+  for (const AddressPool& ap : pools_) {
+    if (ap.name() == s->pool) pool = &ap;
+  }
+  m.header.session_id = s->id;
+  p.result = static_cast<uint8_t>(ctl::CtlResult::ok);
+  p.attach_seq = s->attach_seq;
+  p.ipv4 = *s->address;
+  p.netmask = pool ? pool->netmask() : 0xffffffffu;
+  p.mtu = options_.mtu;
+  p.dpd_s = options_.dpd_s;
+  p.keepalive_s = options_.keepalive_s;
+  p.idle_timeout_s = options_.idle_timeout_s;
+  p.lifetime_remaining_s = static_cast<uint32_t>((s->expires_ns - t) / 1'000'000'000);
+  p.n_routes = static_cast<uint16_t>(policy_.routes.size());
+  std::copy(policy_.routes.begin(), policy_.routes.end(), p.routes);
+  p.n_dns = static_cast<uint8_t>(policy_.dns.size());
+  std::copy(policy_.dns.begin(), policy_.dns.end(), p.dns);
+  ctl::ctl_set_string(p.search_domain, policy_.search_domain);
+  ctl::ctl_set_string(p.user, s->user);
+  ctl::ctl_set_string(p.group, s->group);
+  ctl::ctl_set_string(p.app, s->app);
+  out.reply(m);
+}
+
+void AuthCtlHandler::on_session_close(const ctl::CtlMessage& req, CtlResponder& out) {
+  ctl::CtlMessage m;
+  ctl::ctl_message_init(m, ctl::CtlType::session_close_ack);
+  m.header.session_id = req.header.session_id;
+  const ctl::SessionClosePayload& c = req.payload.session_close;
+  Session* s = sessions_->find(req.header.session_id);
+  const bool current = s != nullptr && s->attached && s->attach_seq == c.attach_seq;
+  if (!current) {  // unknown, or a tunnel that was already replaced or closed: no effect
+    m.payload.session_close_ack.result = static_cast<uint8_t>(ctl::CtlResult::denied);
+    m.payload.session_close_ack.reason = static_cast<uint16_t>(ctl::CtlReason::stale_session);
+    out.reply(m);
+    return;
+  }
+  switch (static_cast<ctl::CtlCloseReason>(c.reason)) {
+    case ctl::CtlCloseReason::client_logout: sessions_->remove(s->id, SessionEnd::logout); break;
+    case ctl::CtlCloseReason::idle_timeout: sessions_->remove(s->id, SessionEnd::idle); break;
+    case ctl::CtlCloseReason::admin: sessions_->remove(s->id, SessionEnd::admin); break;
+    default: sessions_->detach(s->id, c.attach_seq, now()); break;
+  }
+  m.payload.session_close_ack.result = static_cast<uint8_t>(ctl::CtlResult::ok);
+  out.reply(m);
+}
+
+void AuthCtlHandler::on_tick(uint64_t) {
+  sessions_->sweep(now());
+  reload_users();
+}
+
+void AuthCtlHandler::on_dataplane_change(uint64_t) {
+  // The tunnels died with the previous dataplane; sessions stay for reconnects.
+  sessions_->detach_all(now());
+}
+
+}  // namespace tg::controlplane

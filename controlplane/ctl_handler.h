@@ -1,0 +1,110 @@
+// Control plane: the auth/session request handler behind the ctl server. Wires the backend
+// to the messages (api/ctl_messages.h):
+//   AUTH_PASSWORD -> PasswordAuthenticator -> session + cookie -> AUTH_RESULT
+//   AUTH_CERT     -> CertAuthenticator     -> session + cookie -> AUTH_RESULT
+//   SESSION_OPEN  -> cookie -> address from the app's pool, routes/DNS of the app -> SESSION_PARAMS
+//                    (a live tunnel of the same session is replaced: SESSION_TERMINATE to its worker)
+//   SESSION_CLOSE -> detach (reconnect possible) or end the session (logout, idle, admin)
+//   PING          -> PONG
+// Policy, until per-app identity lands: every session gets `default_app`; with no apps
+// configured, the routes are every service's subnets and the pool is the first pool; with
+// apps configured and no default_app, logins are denied (no_app).
+//
+// Thread-safety: everything runs on the ctl server thread; counters() and the gauges of
+// sessions() and pools() are safe to read from the metrics threads.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "controlplane/address_pool.h"
+#include "controlplane/auth_metrics.h"
+#include "controlplane/cert_auth.h"
+#include "controlplane/ctl_server.h"
+#include "controlplane/expected.h"
+#include "controlplane/password_auth.h"
+#include "controlplane/session_registry.h"
+#include "controlplane/users_file.h"
+
+namespace tg::controlplane {
+
+/// What a session on an app gets: computed once from the config.
+struct AppPolicy {
+  std::string app;  ///< "" when no apps are configured
+  int pool = -1;    ///< index into the pools, -1 = none usable
+  std::vector<ctl::CtlRouteV4> routes;  ///< split-include, at most kCtlMaxRoutes
+  std::vector<uint32_t> dns;            ///< host byte order, at most kCtlMaxDns
+  std::string search_domain;            ///< search domains joined by spaces
+};
+
+class AuthCtlHandler final : public CtlHandler {
+ public:
+  struct Options {
+    SessionRegistry::Options sessions;    ///< max_sessions is taken from limits.max_sessions
+    PasswordAuthenticator::Options password;
+    CertUserField cert_user_field = CertUserField::subject_cn;
+    uint16_t mtu = 1400;            ///< upper bound; the worker lowers it for its path (§4.4)
+    uint32_t dpd_s = 90;            ///< ocserv's default
+    uint32_t keepalive_s = 32400;   ///< ocserv's default
+    uint32_t idle_timeout_s = 1200; ///< ocserv's default; 0 = none
+    /// Clock (CLOCK_MONOTONIC ns); empty = the real one. Seam for tests.
+    std::function<uint64_t()> now;
+  };
+
+  /// Build pools, policies, the users file and the CA store from `config`.
+  /// @param random  outlives the handler (cookies, session ids)
+  /// @return the handler, or an Error naming what could not be loaded (CA bundle, users
+  ///         file never loadable is NOT an error: it is reported and retried).
+  static Expected<std::unique_ptr<AuthCtlHandler>> create(const config::Config& config,
+                                                          Options options, RandomSource& random);
+
+  void handle(const ctl::CtlMessage& request, CtlResponder& out) override;
+  void on_tick(uint64_t now_ns) override;
+  void on_dataplane_change(uint64_t generation) override;
+
+  const AuthCounters& counters() const { return counters_; }
+  const SessionRegistry& sessions() const { return *sessions_; }
+  SessionRegistry& sessions_for_test() { return *sessions_; }
+  const std::vector<AddressPool>& pools() const { return pools_; }
+  const AppPolicy& policy() const { return policy_; }
+
+ private:
+  AuthCtlHandler(Options options, RandomSource& random);
+  uint64_t now() const;
+  void on_auth_password(const ctl::CtlMessage& req, CtlResponder& out);
+  void on_auth_cert(const ctl::CtlMessage& req, CtlResponder& out);
+  /// Create the session and answer AUTH_RESULT for a verified user.
+  void finish_login(AuthMethod method, const std::string& user, const std::string& group,
+                    CtlResponder& out);
+  void reply_auth(AuthMethod method, ctl::CtlResult result, ctl::CtlReason reason,
+                  CtlResponder& out);
+  void on_session_open(const ctl::CtlMessage& req, CtlResponder& out);
+  void on_session_close(const ctl::CtlMessage& req, CtlResponder& out);
+  void release_lease(const Session& s);
+  void reload_users();
+
+  Options options_;
+  RandomSource& random_;
+  bool password_enabled_ = false;
+  bool cert_enabled_ = false;
+  bool deny_no_app_ = false;  ///< apps configured but no default_app
+  std::vector<AddressPool> pools_;
+  AppPolicy policy_;
+  std::unique_ptr<UsersFile> users_;
+  std::unique_ptr<PasswordAuthenticator> password_;
+  std::unique_ptr<CertAuthenticator> cert_;
+  std::unique_ptr<SessionRegistry> sessions_;
+  AuthCounters counters_;
+  std::string last_users_error_;
+};
+
+/// The policy of `app_id` ("" = no apps configured: all services, first pool).
+AppPolicy app_policy_build(const config::Config& config, const std::string& app_id,
+                           const std::vector<AddressPool>& pools);
+
+}  // namespace tg::controlplane
