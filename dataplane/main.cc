@@ -30,6 +30,7 @@
 #include "dataplane/log.h"
 #include "dataplane/port_setup.h"
 #include "dataplane/tunnel_setup.h"
+#include "dataplane/vpn/vpn_workers.h"
 #include "dataplane/route_table.h"
 #include "dataplane/stats_segment.h"
 
@@ -264,6 +265,15 @@ int run(const config::Config& cfg, const std::vector<std::string>& extra_eal) {
         break;
       }
     }
+    vpn::VpnWorkers vpn;
+    bool failed = dp->stop.load();  // a poll lcore did not launch
+    if (!failed) {
+      if (std::string err = vpn.start(cfg, *dp, dp->ports[0].mtu); !err.empty()) {
+        TG_ERR("msg=\"TLS workers\" err=\"%s\"", err.c_str());
+        failed = true;
+        dp->stop.store(true);
+      }
+    }
     TG_INFO("msg=\"running\" instance=%s lcores=%zu ports=%u lab_forwarding=%d", cfg.instance.c_str(),
             ctxs.size(), dp->n_ports, dcfg.lab_forwarding ? 1 : 0);
     while (!g_signalled.load(std::memory_order_relaxed) && !dp->stop.load(std::memory_order_relaxed)) {
@@ -271,9 +281,10 @@ int run(const config::Config& cfg, const std::vector<std::string>& extra_eal) {
       for (int i = 0; i < 10 && !g_signalled.load(std::memory_order_relaxed); i++) rte_delay_us_sleep(100000);
     }
     TG_INFO("msg=\"stopping\"");
+    vpn.stop();  // workers first: they feed the lcores' rings
     dp->stop.store(true, std::memory_order_relaxed);
     rte_eal_mp_wait_lcore();
-    rc = 0;
+    rc = failed ? 1 : 0;
   } while (false);
 out:
   for (unsigned p = 0; p < ports_started; p++) port_shutdown(dp->ports[p]);

@@ -17,6 +17,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 tg_test_init tgex
 export TG_LAB_FORWARDING=0   # the production setting: the exception path needs no forwarding
+export TG_TLS=0             # no TLS workers: a plain TCP server stands where they listen
 tg_testbed_up
 echo "test bed $TG_RUN_ID up (state $TG_STATE_DIR)"
 

@@ -1,0 +1,661 @@
+#include "dataplane/vpn/oc_handler.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <string>
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "dataplane/ctl/ctl_segment_owner.h"
+#include "dataplane/session_table.h"
+#include "dataplane/tunnel/auth_xml.h"
+#include "dataplane/tunnel/cstp_connect.h"
+#include "dataplane/tunnel/cstp_frame.h"
+#include "dataplane/tunnel/http_response.h"
+#include "dataplane/tunnel_path.h"
+
+namespace tg::dp::vpn {
+
+namespace {
+using tls::Clock;
+using tls::CloseReason;
+using tls::Connection;
+
+/// How long a CONNECT waits for its address to be released by the tunnel it replaces.
+constexpr auto kBindRetryWindow = std::chrono::seconds(2);
+/// Packets taken from the mailbox per wake (then the loop serves connections again).
+constexpr unsigned kMailboxBurst = 64;
+/// CSTP frames written to one connection are gathered up to about one TLS record.
+constexpr size_t kTxGatherBytes = 16000;
+constexpr std::string_view kTunnelPath = "/CSCOSSLC/tunnel";
+
+/// Worker-side log line (key=value, stderr), rate-limited per worker: at most a burst of
+/// 20 then one per second, so a flood of bad clients cannot flood the log.
+class LogLimiter {
+ public:
+  bool allow() {
+    const auto now = Clock::now();
+    if (now - window_ > std::chrono::seconds(1)) {
+      window_ = now;
+      budget_ = 20;
+    }
+    if (budget_ == 0) return false;
+    budget_--;
+    return true;
+  }
+
+ private:
+  Clock::time_point window_{};
+  unsigned budget_ = 20;
+};
+thread_local LogLimiter g_log_limiter;  // per worker thread: no sharing, no lock
+
+#define OC_LOG(level, fmt, ...)                                                                   \
+  do {                                                                                            \
+    if (g_log_limiter.allow()) std::fprintf(stderr, "level=" level " " fmt "\n", ##__VA_ARGS__); \
+  } while (0)
+
+ctl::CtlAddress ctl_address_of(const tls::PeerAddress& p) {
+  ctl::CtlAddress a{};
+  a.family = p.address.is_v4() ? 4 : 6;
+  a.port = p.port;
+  std::memcpy(a.bytes, p.address.bytes.data(), 16);
+  return a;
+}
+
+std::string peer_text(const Connection& c) {
+  return config::to_string(c.peer_address().address) + ":" + std::to_string(c.peer_address().port);
+}
+
+ctl::CtlCloseReason close_reason_for(CloseReason r) {
+  switch (r) {
+    case CloseReason::peer_closed: return ctl::CtlCloseReason::client_disconnect;
+    case CloseReason::idle_timeout: return ctl::CtlCloseReason::dpd_timeout;
+    case CloseReason::worker_stopping: return ctl::CtlCloseReason::server_shutdown;
+    case CloseReason::local:
+    case CloseReason::deadline: return ctl::CtlCloseReason::client_disconnect;
+    default: return ctl::CtlCloseReason::error;
+  }
+}
+}  // namespace
+
+/// Per connection (Connection::user_data).
+struct OcHandler::Session {
+  enum class Phase : uint8_t { http, waiting_control_plane, waiting_bind, tunnel };
+  Phase phase = Phase::http;
+  tunnel::HttpRequestParser http;
+  std::optional<tunnel::CstpDecoder> cstp;
+  std::string username;  ///< from the username step (same TLS connection)
+  std::string group;
+  uint64_t pending_request = 0;
+  ctl::CtlType pending_type = ctl::CtlType::ping;
+  bool cert_login = false;
+  // The tunnel (after SESSION_PARAMS).
+  uint64_t session_id = 0;
+  uint32_t attach_seq = 0;
+  uint32_t address = 0;
+  bool bound = false;
+  tunnel::CstpConnectRequest connect;
+  tunnel::CstpTunnelParams params;
+  std::optional<ctl::CtlCloseReason> close_reason;  ///< set when the cause is known (BYE, terminate)
+  uint64_t rx_bytes = 0, tx_bytes = 0, rx_packets = 0, tx_packets = 0;
+
+  explicit Session(const tunnel::HttpRequestLimits& limits) : http(limits) {}
+};
+
+OcHandler::OcHandler(const OcShared& shared, dataplane::CtlClient& ctl, uint16_t worker_index)
+    : shared_(shared), ctl_(ctl), worker_index_(worker_index),
+      to_lcore_(std::make_unique<LcoreStage[]>(std::max(1u, shared.n_lcores))) {}
+
+OcHandler::~OcHandler() {
+  for (unsigned l = 0; l < shared_.n_lcores; l++)
+    for (uint16_t i = 0; i < to_lcore_[l].n; i++) rte_pktmbuf_free(to_lcore_[l].pkts[i]);
+}
+
+void OcHandler::wake_worker(void* tls_worker) { static_cast<tls::TlsWorker*>(tls_worker)->wake(); }
+
+void OcHandler::on_open(Connection& c) {
+  tunnel::HttpRequestLimits limits;
+  limits.max_body_bytes = shared_.cfg->limits.max_request_bytes;
+  limits.max_header_bytes = std::min<size_t>(shared_.cfg->limits.max_request_bytes, 16384);
+  c.set_user_data(new Session(limits));
+}
+
+void OcHandler::on_data(Connection& c, std::span<const uint8_t> data) {
+  auto* s = static_cast<Session*>(c.user_data());
+  if (s == nullptr) return;
+  if (s->phase == Session::Phase::tunnel) {
+    handle_cstp(c, *s, data);
+  } else {
+    handle_http(c, *s, data);
+  }
+  flush_to_lcores();
+}
+
+// ---------------------------------------------------------------- HTTP
+
+void OcHandler::send_http(Connection& c, Session&, const std::string& bytes, bool close_after) {
+  c.send(bytes);
+  if (close_after) c.close(CloseReason::local);
+}
+
+void OcHandler::send_error(Connection& c, Session& s, uint16_t status, std::string_view reason, bool close_after) {
+  tunnel::HttpErrorResponse e;
+  e.status = status;
+  e.reason_phrase = tunnel::http_status_reason(status);
+  e.body = reason;
+  e.x_reason = reason;
+  e.close_connection = close_after;
+  const tunnel::HttpBuildResult r = tunnel::http_response_error(e);
+  if (status == 503) {
+    counters_.try_again.add();
+  } else if (status != 401) {
+    counters_.http_errors.add();
+  }
+  OC_LOG("warn", "msg=\"http error\" worker=%u peer=%s status=%u reason=\"%.*s\"", worker_index_,
+         peer_text(c).c_str(), status, static_cast<int>(reason.size()), reason.data());
+  send_http(c, s, r.ok() ? r.bytes : std::string("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"),
+            close_after);
+}
+
+void OcHandler::handle_http(Connection& c, Session& s, std::span<const uint8_t> data) {
+  if (s.phase != Session::Phase::http) {
+    // openconnect never pipelines: it waits for each answer. Anything else is a bad client.
+    send_error(c, s, 400, "request sent before the previous one was answered");
+    return;
+  }
+  tunnel::HttpParseResult r = s.http.feed(data);
+  while (r.status == tunnel::HttpParseStatus::kComplete) {
+    handle_request(c, s, r.request);
+    if (s.phase != Session::Phase::http || !c.is_open()) return;  // the rest waits for the answer
+    r = s.http.next();
+  }
+  if (r.status == tunnel::HttpParseStatus::kError) {
+    send_error(c, s, static_cast<uint16_t>(r.error.status), r.error.reason);
+  }
+}
+
+void OcHandler::handle_request(Connection& c, Session& s, const tunnel::HttpRequest& req) {
+  const std::string_view path = std::string_view(req.target).substr(0, req.target.find('?'));
+  if (req.method == tunnel::HttpMethod::kConnect) {
+    if (path != kTunnelPath) {
+      send_error(c, s, 404, "unknown tunnel path");
+      return;
+    }
+    tunnel::CstpConnectParseResult p = tunnel::cstp_connect_parse(req);
+    if (!p.ok()) {
+      send_error(c, s, 400, p.message);
+      return;
+    }
+    if (!p.request.session_cookie || p.request.session_cookie->empty()) {
+      counters_.cookie_rejected.add();
+      send_error(c, s, 401, "no webvpn cookie");
+      return;
+    }
+    s.connect = std::move(p.request);
+    ctl::CtlMessage msg;
+    ctl::ctl_message_init(msg, ctl::CtlType::session_open);
+    if (!ctl::ctl_set_string(msg.payload.session_open.cookie, *s.connect.session_cookie)) {
+      counters_.cookie_rejected.add();
+      send_error(c, s, 401, "Cookie is not acceptable");
+      return;
+    }
+    msg.payload.session_open.client = ctl_address_of(c.peer_address());
+    submit(c, s, msg);
+    return;
+  }
+  if (req.method != tunnel::HttpMethod::kPost) {
+    send_error(c, s, req.method == tunnel::HttpMethod::kGet ? 404 : 405, "only the config-auth POST is served",
+               !req.keep_alive());
+    return;
+  }
+  if (path != "/" && path != "/auth") {
+    send_error(c, s, 404, "unknown path", !req.keep_alive());
+    return;
+  }
+  tunnel::AuthXmlParseResult a = tunnel::auth_xml_parse_client(req.body, shared_.cfg->limits.max_request_bytes);
+  if (!a.ok()) {
+    send_error(c, s, 400, a.message);
+    return;
+  }
+  const tunnel::ClientAuthMessage& m = a.content;
+  if (m.group_select) s.group = *m.group_select;
+  if (m.type == tunnel::AuthMessageType::kLogout) {
+    send_http(c, s, tunnel::http_response_xml_ok(tunnel::auth_xml_build_failure("Logged out."), {}, true).bytes, true);
+    return;
+  }
+  if (m.type == tunnel::AuthMessageType::kInit) {
+    // A client certificate from the handshake: the control plane decides on it (§3.8).
+    const tls::ClientCertInfo& cert = c.client_cert();
+    if (!cert.chain_der.empty()) {
+      ctl::CtlMessage msg;
+      ctl::ctl_message_init(msg, ctl::CtlType::auth_cert);
+      ctl::AuthCertPayload& p = msg.payload.auth_cert;
+      p.client = ctl_address_of(c.peer_address());
+      const auto& leaf = cert.chain_der.front();
+      if (leaf.empty() || leaf.size() > ctl::kCtlMaxCertDer) {
+        send_error(c, s, 400, "client certificate too large");
+        return;
+      }
+      p.cert_len = static_cast<uint32_t>(leaf.size());
+      std::memcpy(p.cert_der, leaf.data(), leaf.size());
+      size_t chain = 0;
+      for (size_t i = 1; i < cert.chain_der.size(); i++) {
+        const auto& der = cert.chain_der[i];
+        if (chain + der.size() > ctl::kCtlMaxChainDer) break;  // the CA bundle may still complete it
+        std::memcpy(p.chain_der + chain, der.data(), der.size());
+        chain += der.size();
+      }
+      p.chain_len = static_cast<uint32_t>(chain);
+      ctl::ctl_set_string(p.group, s.group);
+      s.cert_login = true;
+      submit(c, s, msg);
+      return;
+    }
+    counters_.auth_forms.add();
+    send_http(c, s, tunnel::http_response_xml_ok(tunnel::auth_xml_build_username_form(), {}, false).bytes, false);
+    return;
+  }
+  // auth-reply: the username step, then the password step (or both at once).
+  if (m.username) s.username = *m.username;
+  if (!m.password) {
+    if (s.username.empty()) {
+      counters_.auth_forms.add();
+      send_http(c, s, tunnel::http_response_xml_ok(tunnel::auth_xml_build_username_form(), {}, false).bytes, false);
+      return;
+    }
+    counters_.auth_forms.add();
+    send_http(c, s, tunnel::http_response_xml_ok(tunnel::auth_xml_build_password_form(), {}, false).bytes, false);
+    return;
+  }
+  ctl::CtlMessage msg;
+  ctl::ctl_message_init(msg, ctl::CtlType::auth_password);
+  ctl::AuthPasswordPayload& p = msg.payload.auth_password;
+  if (!ctl::ctl_set_string(p.user, s.username) || !ctl::ctl_set_string(p.password, *m.password) ||
+      !ctl::ctl_set_string(p.group, s.group)) {
+    send_error(c, s, 400, "user name, password or group too long");
+    return;
+  }
+  p.client = ctl_address_of(c.peer_address());
+  submit(c, s, msg);
+  std::memset(&p.password, 0, sizeof p.password);  // no copy of the password stays behind
+}
+
+bool OcHandler::submit(Connection& c, Session& s, ctl::CtlMessage& msg) {
+  const auto type = static_cast<ctl::CtlType>(msg.header.type);
+  const dataplane::CtlClient::Submit r = ctl_.submit(msg, dataplane::ctl_monotonic_ns());
+  if (r != dataplane::CtlClient::Submit::ok) {
+    send_error(c, s, 503, std::string("try again: ") + dataplane::ctl_submit_name(r));
+    return false;
+  }
+  s.pending_request = msg.header.request_id;
+  s.pending_type = type;
+  s.phase = Session::Phase::waiting_control_plane;
+  pending_requests_[msg.header.request_id] = c.id();
+  return true;
+}
+
+// ---------------------------------------------------------------- control-plane answers
+
+void OcHandler::on_tick(tls::TlsWorker&, Clock::time_point now) {
+  poll_control_plane();
+  retry_pending_binds(now);
+  drain_mailbox();
+}
+
+void OcHandler::on_wake(tls::TlsWorker&) { drain_mailbox(); }
+
+void OcHandler::poll_control_plane() {
+  ctl_.poll([this](const ctl::CtlMessage& msg) { on_ctl_message(msg); });
+  ctl_.expire(dataplane::ctl_monotonic_ns(), [this](uint64_t request_id, ctl::CtlType) {
+    auto it = pending_requests_.find(request_id);
+    if (it == pending_requests_.end()) return;
+    Connection* c = worker_->find(it->second);
+    pending_requests_.erase(it);
+    if (c == nullptr) return;
+    auto* s = static_cast<Session*>(c->user_data());
+    s->pending_request = 0;
+    s->phase = Session::Phase::http;
+    send_error(*c, *s, 503, "try again: the control plane did not answer");
+  });
+}
+
+void OcHandler::on_ctl_message(const ctl::CtlMessage& msg) {
+  const auto type = static_cast<ctl::CtlType>(msg.header.type);
+  if (type == ctl::CtlType::session_terminate) {
+    auto it = sessions_.find(msg.header.session_id);
+    if (it == sessions_.end()) return;
+    Connection* c = worker_->find(it->second);
+    if (c == nullptr) return;
+    auto* s = static_cast<Session*>(c->user_data());
+    if (s->attach_seq != msg.payload.session_terminate.attach_seq) return;  // an older tunnel
+    s->close_reason = ctl::CtlCloseReason::replaced;
+    uint8_t frame[tunnel::cstp::kHeaderBytes];
+    tunnel::cstp_encode_header(frame, tunnel::CstpType::kTerminate, 0);
+    c->send(std::span<const uint8_t>(frame, sizeof frame));
+    c->close(CloseReason::local);
+    return;
+  }
+  if (type == ctl::CtlType::session_close_ack || type == ctl::CtlType::pong) return;
+  auto it = pending_requests_.find(msg.header.request_id);
+  if (it == pending_requests_.end()) return;
+  Connection* c = worker_->find(it->second);
+  pending_requests_.erase(it);
+  if (c == nullptr) return;  // the client left while we waited
+  auto* s = static_cast<Session*>(c->user_data());
+  s->pending_request = 0;
+  s->phase = Session::Phase::http;
+  switch (type) {
+    case ctl::CtlType::auth_result:
+      on_auth_result(*c, *s, msg.payload.auth_result);
+      break;
+    case ctl::CtlType::session_params:
+      on_session_params(*c, *s, msg);
+      break;
+    case ctl::CtlType::error:
+      send_error(*c, *s, 503, "try again: the control plane refused the request");
+      break;
+    default:
+      send_error(*c, *s, 500, "unexpected control-plane answer");
+      break;
+  }
+}
+
+void OcHandler::on_auth_result(Connection& c, Session& s, const ctl::AuthResultPayload& r) {
+  const auto result = static_cast<ctl::CtlResult>(r.result);
+  const std::string_view reason = ctl::ctl_get_string(r.reason_text);
+  if (result == ctl::CtlResult::ok) {
+    counters_.auth_ok.add();
+    const tunnel::HttpCookie cookie{"webvpn", ctl::ctl_get_string(r.cookie), std::nullopt};
+    // A certificate login ends this connection: openconnect reconnects for CONNECT (§3.8).
+    const tunnel::HttpBuildResult b =
+        tunnel::http_response_xml_ok(tunnel::auth_xml_build_complete(), std::span(&cookie, 1), false);
+    if (!b.ok()) {
+      send_error(c, s, 500, b.message);
+      return;
+    }
+    send_http(c, s, b.bytes, false);
+    return;
+  }
+  if (result == ctl::CtlResult::denied) {
+    counters_.auth_denied.add();
+    OC_LOG("info", "msg=\"login refused\" worker=%u peer=%s user=\"%s\" reason=\"%.*s\"", worker_index_,
+           peer_text(c).c_str(), s.username.c_str(), static_cast<int>(reason.size()), reason.data());
+    if (s.cert_login) {
+      send_http(c, s, tunnel::http_response_xml_ok(tunnel::auth_xml_build_failure(reason), {}, true).bytes, true);
+      return;
+    }
+    // As ocserv: the password form again with the failure, the client decides (§3.4).
+    counters_.auth_forms.add();
+    send_http(c, s,
+              tunnel::http_response_xml_ok(
+                  tunnel::auth_xml_build_password_form("Login failed.\nPlease enter your password."), {}, false)
+                  .bytes,
+              false);
+    return;
+  }
+  send_error(c, s, 503, reason.empty() ? "try again" : reason);
+}
+
+void OcHandler::on_session_params(Connection& c, Session& s, const ctl::CtlMessage& msg) {
+  const ctl::SessionParamsPayload& p = msg.payload.session_params;
+  const auto result = static_cast<ctl::CtlResult>(p.result);
+  const std::string_view reason = ctl::ctl_get_string(p.reason_text);
+  if (result == ctl::CtlResult::denied) {
+    counters_.cookie_rejected.add();
+    send_error(c, s, 401, "Cookie is not acceptable");
+    return;
+  }
+  if (result != ctl::CtlResult::ok) {
+    send_error(c, s, 503, reason.empty() ? "try again" : reason);
+    return;
+  }
+  if (shared_.dp->sessions == nullptr) {
+    send_error(c, s, 503, "no address pools on this gateway");
+    return;
+  }
+  s.session_id = msg.header.session_id;
+  s.attach_seq = p.attach_seq;
+  s.address = p.ipv4;
+  tunnel::CstpTunnelParams& t = s.params;
+  t.address = p.ipv4;
+  t.netmask = p.netmask;
+  for (unsigned i = 0; i < p.n_dns && i < tunnel::cstp_connect::kMaxDnsServers; i++) t.dns_servers.push_back(p.dns[i]);
+  t.default_domain = std::string(ctl::ctl_get_string(p.search_domain));
+  for (unsigned i = 0; i < p.n_routes; i++) t.split_include.push_back({p.routes[i].network, p.routes[i].prefix_len});
+  tunnel::CstpMtuInputs mtu_in;
+  mtu_in.configured_link_mtu = shared_.link_mtu;
+  mtu_in.client_base_mtu = s.connect.base_mtu;
+  t.mtu = tunnel::cstp_compute_mtu(mtu_in);
+  if (p.mtu != 0) t.mtu.tunnel_mtu = std::min(t.mtu.tunnel_mtu, p.mtu);
+  t.dpd_seconds = p.dpd_s;
+  t.keepalive_seconds = p.keepalive_s;
+  if (p.idle_timeout_s != 0) t.idle_timeout_seconds = p.idle_timeout_s;
+  t.session_timeout_remaining_seconds = p.lifetime_remaining_s;
+  sessions_[s.session_id] = c.id();
+  if (!open_tunnel(c, s)) {
+    // The address is still bound to the tunnel this CONNECT replaces: wait for its release.
+    s.phase = Session::Phase::waiting_bind;
+    binds_waiting_[c.id()] = Clock::now() + kBindRetryWindow;
+  }
+}
+
+bool OcHandler::open_tunnel(Connection& c, Session& s) {
+  const SessionRef ref = SessionRef::unpack(c.id());
+  if (!shared_.dp->sessions->bind(s.address, ref)) return false;
+  s.bound = true;
+  const tunnel::CstpConnectBuildResult b = tunnel::cstp_connect_build_response(s.params);
+  if (!b.ok) {
+    send_error(c, s, 500, b.message);
+    return true;
+  }
+  c.send(b.bytes);
+  s.phase = Session::Phase::tunnel;
+  s.cstp.emplace(tunnel::cstp::kMaxPayloadBytes);
+  c.set_deadline(std::nullopt);
+  // The client probes every dpd seconds when it hears nothing; three silent periods = dead.
+  if (s.params.dpd_seconds != 0) c.set_idle_timeout(std::chrono::seconds(3 * s.params.dpd_seconds + 5));
+  counters_.tunnels_opened.add();
+  OC_LOG("info", "msg=\"tunnel open\" worker=%u peer=%s session=%llu address=%s", worker_index_,
+         peer_text(c).c_str(), static_cast<unsigned long long>(s.session_id),
+         tunnel::ipv4_to_string(s.address).c_str());
+  // CSTP frames the client sent right behind the CONNECT.
+  const std::string rest = s.http.take_remaining();
+  if (!rest.empty()) {
+    handle_cstp(c, s, std::span(reinterpret_cast<const uint8_t*>(rest.data()), rest.size()));
+    flush_to_lcores();
+  }
+  return true;
+}
+
+void OcHandler::retry_pending_binds(Clock::time_point now) {
+  for (auto it = binds_waiting_.begin(); it != binds_waiting_.end();) {
+    Connection* c = worker_->find(it->first);
+    auto* s = c ? static_cast<Session*>(c->user_data()) : nullptr;
+    if (s == nullptr || s->phase != Session::Phase::waiting_bind) {
+      it = binds_waiting_.erase(it);
+    } else if (open_tunnel(*c, *s)) {
+      it = binds_waiting_.erase(it);
+    } else if (now > it->second) {
+      s->close_reason = ctl::CtlCloseReason::error;
+      send_error(*c, *s, 503, "try again: the address is still in use");
+      it = binds_waiting_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- CSTP
+
+void OcHandler::handle_cstp(Connection& c, Session& s, std::span<const uint8_t> data) {
+  while (!data.empty() && c.is_open()) {
+    const tunnel::CstpDecodeResult r = s.cstp->decode(data);
+    data = data.subspan(r.consumed);
+    if (r.status == tunnel::CstpDecodeStatus::kNeedMore) return;
+    if (r.status == tunnel::CstpDecodeStatus::kError) {
+      counters_.cstp_errors.add();
+      OC_LOG("warn", "msg=\"bad CSTP frame\" worker=%u peer=%s error=%.*s", worker_index_, peer_text(c).c_str(),
+             static_cast<int>(tunnel::cstp_error_name(r.error).size()), tunnel::cstp_error_name(r.error).data());
+      s.close_reason = ctl::CtlCloseReason::error;
+      c.close(CloseReason::local);
+      return;
+    }
+    switch (r.type) {
+      case tunnel::CstpType::kData:
+        stage_to_lcore(s, c.id(), r.payload);
+        break;
+      case tunnel::CstpType::kDpdRequest: {
+        uint8_t frame[tunnel::cstp::kHeaderBytes];
+        tunnel::cstp_encode_header(frame, tunnel::CstpType::kDpdResponse, 0);
+        c.send(std::span<const uint8_t>(frame, sizeof frame));
+        counters_.dpd_answered.add();
+        break;
+      }
+      case tunnel::CstpType::kDisconnect: {
+        const tunnel::CstpDisconnect d = tunnel::cstp_parse_disconnect(r.payload);
+        s.close_reason = d.has_reason && d.reason == tunnel::cstp::kDisconnectReasonUserLogout
+                             ? ctl::CtlCloseReason::client_logout
+                             : ctl::CtlCloseReason::client_disconnect;
+        c.close(CloseReason::local);
+        return;
+      }
+      case tunnel::CstpType::kTerminate:
+        s.close_reason = ctl::CtlCloseReason::client_disconnect;
+        c.close(CloseReason::local);
+        return;
+      default:  // DPD response, keepalive: liveness only (the idle timer was reset)
+        break;
+    }
+  }
+}
+
+void OcHandler::stage_to_lcore(Session& s, uint64_t ref, std::span<const uint8_t> packet) {
+  const Dataplane& dp = *shared_.dp;
+  rte_mbuf* m = rte_pktmbuf_alloc(dp.pool);
+  if (m == nullptr) {
+    counters_.rx_dropped_no_mbuf.add();
+    return;
+  }
+  if (packet.size() > rte_pktmbuf_tailroom(m)) {
+    rte_pktmbuf_free(m);
+    counters_.rx_dropped_too_big.add();
+    return;
+  }
+  std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(packet.size())), packet.data(), packet.size());
+  s.rx_packets++;
+  s.rx_bytes += packet.size();
+  counters_.cstp_rx_packets.add();
+  counters_.cstp_rx_bytes.add(packet.size());
+  mbuf_session_ref(m, dp.session_dynfield) = ref;
+  // The session's own lcore (by its tag), so one session's packets stay in order.
+  const unsigned lcore = static_cast<unsigned>(SessionRef::unpack(ref).tag % shared_.n_lcores);
+  LcoreStage& st = to_lcore_[lcore];
+  st.pkts[st.n++] = m;
+  if (st.n == kBurst) flush_to_lcores();
+}
+
+void OcHandler::flush_to_lcores() {
+  const Dataplane& dp = *shared_.dp;
+  for (unsigned l = 0; l < shared_.n_lcores; l++) {
+    LcoreStage& st = to_lcore_[l];
+    if (st.n == 0) continue;
+    const unsigned sent =
+        rte_ring_enqueue_burst(dp.from_workers[l], reinterpret_cast<void* const*>(st.pkts), st.n, nullptr);
+    for (unsigned i = sent; i < st.n; i++) rte_pktmbuf_free(st.pkts[i]);
+    counters_.rx_dropped_ring_full.add(st.n - sent);
+    st.n = 0;
+  }
+}
+
+void OcHandler::drain_mailbox() {
+  const Dataplane& dp = *shared_.dp;
+  if (dp.workers == nullptr) return;
+  rte_ring* ring = dp.workers[worker_index_].ring;
+  rte_mbuf* pkts[kMailboxBurst];
+  std::string gather;
+  Connection* gather_conn = nullptr;
+  Session* gather_session = nullptr;
+  auto flush = [&]() {
+    if (gather_conn != nullptr && !gather.empty()) {
+      if (gather_conn->send(gather)) {
+        counters_.cstp_tx_bytes.add(gather.size());
+      } else {
+        counters_.tx_dropped_backpressure.add();
+      }
+    }
+    gather.clear();
+    gather_conn = nullptr;
+  };
+  for (;;) {
+    const unsigned n = rte_ring_dequeue_burst(ring, reinterpret_cast<void**>(pkts), kMailboxBurst, nullptr);
+    if (n == 0) break;
+    for (unsigned i = 0; i < n; i++) {
+      rte_mbuf* m = pkts[i];
+      const uint64_t ref = mbuf_session_ref(m, dp.session_dynfield);
+      Connection* c = worker_->find(ref);
+      Session* s = c ? static_cast<Session*>(c->user_data()) : nullptr;
+      if (s == nullptr || s->phase != Session::Phase::tunnel) {
+        counters_.tx_dropped_stale.add();
+        rte_pktmbuf_free(m);
+        continue;
+      }
+      if (c != gather_conn || gather.size() > kTxGatherBytes) {
+        flush();
+        gather_conn = c;
+        gather_session = s;
+      }
+      const uint16_t len = static_cast<uint16_t>(rte_pktmbuf_pkt_len(m));
+      uint8_t header[tunnel::cstp::kHeaderBytes];
+      tunnel::cstp_encode_header(header, tunnel::CstpType::kData, len);
+      gather.append(reinterpret_cast<const char*>(header), sizeof header);
+      gather.append(rte_pktmbuf_mtod(m, const char*), len);  // our pools never chain mbufs
+      gather_session->tx_packets++;
+      gather_session->tx_bytes += len;
+      counters_.cstp_tx_packets.add();
+      rte_pktmbuf_free(m);
+    }
+    if (n < kMailboxBurst) break;
+  }
+  flush();
+}
+
+// ---------------------------------------------------------------- close
+
+void OcHandler::on_close(Connection& c, CloseReason reason) {
+  auto* s = static_cast<Session*>(c.user_data());
+  if (s == nullptr) return;
+  c.set_user_data(nullptr);
+  if (s->pending_request != 0) pending_requests_.erase(s->pending_request);
+  binds_waiting_.erase(c.id());
+  if (s->bound) shared_.dp->sessions->unbind(s->address, SessionRef::unpack(c.id()));
+  if (s->session_id != 0) {
+    auto it = sessions_.find(s->session_id);
+    if (it != sessions_.end() && it->second == c.id()) sessions_.erase(it);
+    ctl::CtlMessage msg;
+    ctl::ctl_message_init(msg, ctl::CtlType::session_close);
+    msg.header.session_id = s->session_id;
+    ctl::SessionClosePayload& p = msg.payload.session_close;
+    p.reason = static_cast<uint8_t>(s->close_reason.value_or(close_reason_for(reason)));
+    p.attach_seq = s->attach_seq;
+    p.rx_bytes = s->rx_bytes;
+    p.tx_bytes = s->tx_bytes;
+    p.rx_packets = s->rx_packets;
+    p.tx_packets = s->tx_packets;
+    // If the control plane is down the close is lost; it expires the session itself.
+    ctl_.submit(msg, dataplane::ctl_monotonic_ns());
+    if (s->phase == Session::Phase::tunnel) {
+      counters_.tunnels_closed.add();
+      OC_LOG("info", "msg=\"tunnel closed\" worker=%u peer=%s session=%llu reason=%.*s rx_bytes=%llu tx_bytes=%llu",
+             worker_index_, peer_text(c).c_str(), static_cast<unsigned long long>(s->session_id),
+             static_cast<int>(tls::to_string(reason).size()), tls::to_string(reason).data(),
+             static_cast<unsigned long long>(s->rx_bytes), static_cast<unsigned long long>(s->tx_bytes));
+    }
+  }
+  delete s;
+}
+
+}  // namespace tg::dp::vpn

@@ -1,0 +1,114 @@
+// The OpenConnect server of one TLS worker thread: the HTTP config-auth exchange, CONNECT,
+// and CSTP, glued to the control plane (CtlClient), the session table and the rings to the
+// poll lcores (tunnel_path.h). One OcHandler per TlsWorker; worker thread only.
+//
+//   on_data (HTTP)   → codecs (dataplane/tunnel) → AUTH_* / SESSION_OPEN to the control plane
+//   on_tick/on_wake  → control-plane answers → forms, cookie, 200 CONNECTED + X-CSTP-*
+//   on_data (CSTP)   → DATA frames → mbufs → Dataplane::from_workers[lcore]
+//   on_wake          → WorkerMailbox ring → CSTP DATA frames to the owning connection
+//   on_close         → unbind the address, SESSION_CLOSE with the counters
+//
+// A session's SessionRef (session_table.h) is its ConnectionId: (worker << 48) | sequence,
+// so return packets find their connection with TlsWorker::find() and no extra table.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+
+#include "api/ctl_messages.h"
+#include "config/config.h"
+#include "dataplane/ctl/ctl_client.h"
+#include "dataplane/dataplane.h"
+#include "dataplane/tls/tls_worker.h"
+#include "dataplane/tunnel/http_request.h"
+
+struct rte_mbuf;
+
+namespace tg::dp::vpn {
+
+/// Counters of one worker's OpenConnect handling (single writer: the worker thread).
+struct OcCounters {
+  tls::RelaxedCounter http_errors;          ///< malformed or unsupported requests answered 4xx/5xx
+  tls::RelaxedCounter auth_forms;           ///< forms sent (username, password, retry)
+  tls::RelaxedCounter auth_ok;              ///< logins completed (cookie sent)
+  tls::RelaxedCounter auth_denied;          ///< logins refused by the control plane
+  tls::RelaxedCounter try_again;            ///< 503: control plane down, slow or overloaded
+  tls::RelaxedCounter tunnels_opened;       ///< 200 CONNECTED sent
+  tls::RelaxedCounter tunnels_closed;
+  tls::RelaxedCounter cookie_rejected;      ///< 401 on CONNECT
+  tls::RelaxedCounter cstp_errors;          ///< bad CSTP frames (the session ends)
+  tls::RelaxedCounter cstp_rx_packets;      ///< DATA frames from clients handed to lcores
+  tls::RelaxedCounter cstp_rx_bytes;
+  tls::RelaxedCounter cstp_tx_packets;      ///< DATA frames written to clients
+  tls::RelaxedCounter cstp_tx_bytes;
+  tls::RelaxedCounter rx_dropped_ring_full; ///< a lcore's ring was full
+  tls::RelaxedCounter rx_dropped_no_mbuf;
+  tls::RelaxedCounter rx_dropped_too_big;   ///< DATA larger than an mbuf holds
+  tls::RelaxedCounter tx_dropped_stale;     ///< packet for a tunnel that is gone
+  tls::RelaxedCounter tx_dropped_backpressure;  ///< the client does not read fast enough
+  tls::RelaxedCounter dpd_answered;
+};
+
+/// What every worker's handler shares (read-only while workers run).
+struct OcShared {
+  const config::Config* cfg = nullptr;
+  Dataplane* dp = nullptr;       ///< pool, session table, rings, dynfield
+  unsigned n_lcores = 0;         ///< entries of dp->from_workers
+  uint16_t link_mtu = 1500;      ///< outside port MTU (for the tunnel MTU)
+};
+
+class OcHandler final : public tls::TlsHandler {
+ public:
+  OcHandler(const OcShared& shared, dataplane::CtlClient& ctl, uint16_t worker_index);
+  ~OcHandler() override;
+  /// The worker this handler serves (set once, before run()).
+  void attach(tls::TlsWorker& worker) { worker_ = &worker; }
+
+  void on_open(tls::Connection& connection) override;
+  void on_data(tls::Connection& connection, std::span<const uint8_t> data) override;
+  void on_close(tls::Connection& connection, tls::CloseReason reason) override;
+  void on_tick(tls::TlsWorker& worker, tls::Clock::time_point now) override;
+  void on_wake(tls::TlsWorker& worker) override;
+
+  const OcCounters& counters() const { return counters_; }
+
+  /// Wake function for WorkerMailbox (lcores call it after enqueueing).
+  static void wake_worker(void* tls_worker);
+
+ private:
+  struct Session;
+  void handle_http(tls::Connection& c, Session& s, std::span<const uint8_t> data);
+  void handle_request(tls::Connection& c, Session& s, const tunnel::HttpRequest& r);
+  void handle_cstp(tls::Connection& c, Session& s, std::span<const uint8_t> data);
+  void send_http(tls::Connection& c, Session& s, const std::string& bytes, bool close_after);
+  void send_error(tls::Connection& c, Session& s, uint16_t status, std::string_view reason, bool close_after = true);
+  bool submit(tls::Connection& c, Session& s, ctl::CtlMessage& msg);
+  void poll_control_plane();
+  void on_ctl_message(const ctl::CtlMessage& msg);
+  void on_auth_result(tls::Connection& c, Session& s, const ctl::AuthResultPayload& r);
+  void on_session_params(tls::Connection& c, Session& s, const ctl::CtlMessage& msg);
+  bool open_tunnel(tls::Connection& c, Session& s);
+  void retry_pending_binds(tls::Clock::time_point now);
+  void drain_mailbox();
+  void flush_to_lcores();
+  void stage_to_lcore(Session& s, uint64_t ref, std::span<const uint8_t> packet);
+
+  const OcShared& shared_;
+  dataplane::CtlClient& ctl_;
+  const uint16_t worker_index_;
+  tls::TlsWorker* worker_ = nullptr;
+  OcCounters counters_;
+  std::unordered_map<uint64_t, tls::ConnectionId> pending_requests_;  ///< request id → connection
+  std::unordered_map<uint64_t, tls::ConnectionId> sessions_;          ///< ctl session id → connection
+  std::unordered_map<tls::ConnectionId, tls::Clock::time_point> binds_waiting_;  ///< address busy: retry
+  /// Packets from clients staged per lcore during one on_data (one enqueue burst each).
+  struct LcoreStage {
+    uint16_t n = 0;
+    rte_mbuf* pkts[kBurst];
+  };
+  std::unique_ptr<LcoreStage[]> to_lcore_;
+};
+
+}  // namespace tg::dp::vpn

@@ -1,0 +1,90 @@
+#include "dataplane/vpn/vpn_workers.h"
+
+#include <rte_lcore.h>
+
+#include "dataplane/log.h"
+#include "dataplane/tunnel/auth_xml.h"
+#include "dataplane/tunnel_path.h"
+
+namespace tg::dp::vpn {
+
+std::string VpnWorkers::start(const config::Config& cfg, Dataplane& dp, uint16_t link_mtu) {
+  if (cfg.tls.certificate.empty()) {
+    TG_WARN("msg=\"no tls.certificate: no TLS listener, no tunnels\"");
+    return {};
+  }
+  const config::PortConfig* outside = nullptr;
+  for (const auto& p : cfg.dataplane.ports)
+    if (p.role == config::PortConfig::Role::outside) {
+      outside = &p;
+      break;
+    }
+  if (outside == nullptr || !dp.has_exception) return "no outside port and exception path for the TLS listener";
+  const uint32_t n = cfg.dataplane.tls_workers;
+  if (n > dp.n_workers && dp.n_workers != 0) return "fewer worker mailboxes than tls_workers";
+
+  shared_.cfg = &cfg;
+  shared_.dp = &dp;
+  shared_.n_lcores = static_cast<unsigned>(cfg.dataplane.lcores.size());
+  shared_.link_mtu = link_mtu;
+
+  if (std::string err = ctl_segment_.create(cfg.instance, n); !err.empty()) return "control segment: " + err;
+  tls::TlsContextOptions options;
+  options.client_ca_file = cfg.auth.ca;
+  tls::TlsContextResult ctx = tls::tls_context_create(cfg.tls, options);
+  if (!ctx.ok()) return ctx.error;
+  contexts_ = std::make_unique<tls::TlsContextHolder>(ctx.context);
+  tunnel::auth_xml_library_init();  // libxml2's global state, before any worker parses
+
+  for (uint32_t w = 0; w < n; w++) {
+    auto worker = std::make_unique<Worker>();
+    dataplane::CtlClient::Options copt;
+    copt.worker_id = w;
+    worker->ctl = std::make_unique<dataplane::CtlClient>(*ctl_segment_.segment(), copt);
+    worker->handler = std::make_unique<OcHandler>(shared_, *worker->ctl, static_cast<uint16_t>(w));
+    tls::ListenResult listener = tls::tls_listen(outside->address.addr, cfg.listeners.tls_port);
+    if (!listener.ok()) {
+      stop();
+      return "TLS listener: " + listener.error;
+    }
+    tls::TlsWorkerResult created = tls::TlsWorker::create(
+        tls::TlsWorkerOptions::from_config(cfg, w, n), *contexts_, *worker->handler, listener.fd);
+    if (!created.ok()) {
+      stop();
+      return "TLS worker: " + created.error;
+    }
+    worker->tls = std::move(created.worker);
+    worker->handler->attach(*worker->tls);
+    if (dp.workers != nullptr) {
+      dp.workers[w].wake_ctx = worker->tls.get();
+      // release (by the thread start below): the lcores see the context before the function.
+      dp.workers[w].wake = &OcHandler::wake_worker;
+    }
+    tls::TlsWorker* tls_worker = worker->tls.get();
+    worker->thread = std::thread([tls_worker, w] {
+      // A DPDK lcore id for this thread gives it mempool caches; without one it still works.
+      const bool registered = rte_thread_register() == 0;
+      TG_INFO("msg=\"TLS worker running\" worker=%u dpdk_registered=%d", w, registered ? 1 : 0);
+      tls_worker->run();
+      tls::tls_thread_exit();
+      if (registered) rte_thread_unregister();
+    });
+    workers_.push_back(std::move(worker));
+  }
+  TG_INFO("msg=\"TLS listening\" address=%s port=%u workers=%u", config::to_string(outside->address.addr).c_str(),
+          cfg.listeners.tls_port, n);
+  return {};
+}
+
+void VpnWorkers::stop() {
+  for (auto& w : workers_)
+    if (w->tls) w->tls->stop();
+  for (auto& w : workers_)
+    if (w->thread.joinable()) w->thread.join();
+  if (shared_.dp != nullptr && shared_.dp->workers != nullptr) {
+    for (unsigned i = 0; i < workers_.size(); i++) shared_.dp->workers[i].wake = nullptr;
+  }
+  workers_.clear();
+}
+
+}  // namespace tg::dp::vpn

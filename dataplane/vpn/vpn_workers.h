@@ -1,0 +1,49 @@
+// The TLS worker threads of tunnelgate-dataplane: the control segment, the TLS context,
+// one listening socket per worker (SO_REUSEPORT on the outside address and TLS port; the
+// exception path brings the connections to the kernel), and one thread per worker running
+// TlsWorker + OcHandler. Main lcore: start() after the poll lcores run, stop() before them.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/config.h"
+#include "dataplane/ctl/ctl_client.h"
+#include "dataplane/ctl/ctl_segment_owner.h"
+#include "dataplane/dataplane.h"
+#include "dataplane/tls/tls_context.h"
+#include "dataplane/tls/tls_worker.h"
+#include "dataplane/vpn/oc_handler.h"
+
+namespace tg::dp::vpn {
+
+class VpnWorkers {
+ public:
+  VpnWorkers() = default;
+  ~VpnWorkers() { stop(); }
+  VpnWorkers(const VpnWorkers&) = delete;
+  VpnWorkers& operator=(const VpnWorkers&) = delete;
+
+  /// Start the workers. Without tls.certificate there is no TLS listener (a warning is
+  /// logged and "" returned). Returns an error message, empty on success.
+  std::string start(const config::Config& cfg, Dataplane& dp, uint16_t link_mtu);
+  /// Stop and join every worker (their connections are closed). Idempotent.
+  void stop();
+  bool running() const { return !workers_.empty(); }
+
+ private:
+  struct Worker {
+    std::unique_ptr<dataplane::CtlClient> ctl;
+    std::unique_ptr<OcHandler> handler;
+    std::unique_ptr<tls::TlsWorker> tls;
+    std::thread thread;
+  };
+  OcShared shared_;
+  dataplane::CtlSegmentOwner ctl_segment_;
+  std::unique_ptr<tls::TlsContextHolder> contexts_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+};
+
+}  // namespace tg::dp::vpn
