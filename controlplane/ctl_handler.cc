@@ -68,8 +68,7 @@ AppPolicy app_policy_build(const config::Config& config, const std::string& app_
   return p;
 }
 
-AuthCtlHandler::AuthCtlHandler(Options options, RandomSource& random)
-    : options_(std::move(options)), random_(random) {}
+AuthCtlHandler::AuthCtlHandler(Options options) : options_(std::move(options)) {}
 
 uint64_t AuthCtlHandler::now() const {
   return options_.now ? options_.now() : monotonic_now_ns();
@@ -79,7 +78,7 @@ Expected<std::unique_ptr<AuthCtlHandler>> AuthCtlHandler::create(const config::C
                                                                  Options options,
                                                                  RandomSource& random) {
   options.sessions.max_sessions = config.limits.max_sessions;
-  std::unique_ptr<AuthCtlHandler> h(new AuthCtlHandler(std::move(options), random));
+  std::unique_ptr<AuthCtlHandler> h(new AuthCtlHandler(std::move(options)));
   for (const config::PoolConfig& pc : config.pools) {
     if (!pc.prefix.addr.is_v4()) continue;
     h->pools_.emplace_back(pc.name, pc.prefix.addr.v4_host(), pc.prefix.len);

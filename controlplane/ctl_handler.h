@@ -74,7 +74,7 @@ class AuthCtlHandler final : public CtlHandler {
   const AppPolicy& policy() const { return policy_; }
 
  private:
-  AuthCtlHandler(Options options, RandomSource& random);
+  explicit AuthCtlHandler(Options options);
   uint64_t now() const;
   void on_auth_password(const ctl::CtlMessage& req, CtlResponder& out);
   void on_auth_cert(const ctl::CtlMessage& req, CtlResponder& out);
@@ -89,7 +89,6 @@ class AuthCtlHandler final : public CtlHandler {
   void reload_users();
 
   Options options_;
-  RandomSource& random_;
   bool password_enabled_ = false;
   bool cert_enabled_ = false;
   bool deny_no_app_ = false;  ///< apps configured but no default_app
