@@ -28,8 +28,6 @@ using tls::Connection;
 constexpr auto kBindRetryWindow = std::chrono::seconds(2);
 /// Packets taken from the mailbox per wake (then the loop serves connections again).
 constexpr unsigned kMailboxBurst = 64;
-/// CSTP frames written to one connection are gathered up to about one TLS record.
-constexpr size_t kTxGatherBytes = 16000;
 constexpr std::string_view kTunnelPath = "/CSCOSSLC/tunnel";
 
 /// Worker-side log line (key=value, stderr), rate-limited per worker: at most a burst of
@@ -576,51 +574,35 @@ void OcHandler::drain_mailbox() {
   if (dp.workers == nullptr) return;
   rte_ring* ring = dp.workers[worker_index_].ring;
   rte_mbuf* pkts[kMailboxBurst];
-  std::string gather;
-  Connection* gather_conn = nullptr;
-  Session* gather_session = nullptr;
-  auto flush = [&]() {
-    if (gather_conn != nullptr && !gather.empty()) {
-      if (gather_conn->send(gather)) {
-        counters_.cstp_tx_bytes.add(gather.size());
-      } else {
-        counters_.tx_dropped_backpressure.add();
-      }
-    }
-    gather.clear();
-    gather_conn = nullptr;
-  };
   for (;;) {
     const unsigned n = rte_ring_dequeue_burst(ring, reinterpret_cast<void**>(pkts), kMailboxBurst, nullptr);
-    if (n == 0) break;
     for (unsigned i = 0; i < n; i++) {
       rte_mbuf* m = pkts[i];
-      const uint64_t ref = mbuf_session_ref(m, dp.session_dynfield);
-      Connection* c = worker_->find(ref);
+      Connection* c = worker_->find(mbuf_session_ref(m, dp.session_dynfield));
       Session* s = c ? static_cast<Session*>(c->user_data()) : nullptr;
       if (s == nullptr || s->phase != Session::Phase::tunnel) {
         counters_.tx_dropped_stale.add();
         rte_pktmbuf_free(m);
         continue;
       }
-      if (c != gather_conn || gather.size() > kTxGatherBytes) {
-        flush();
-        gather_conn = c;
-        gather_session = s;
-      }
+      // One CSTP frame per TLS record: openconnect reads a record and expects exactly one
+      // frame in it ("Unexpected packet length" otherwise), so frames are never gathered.
       const uint16_t len = static_cast<uint16_t>(rte_pktmbuf_pkt_len(m));
-      uint8_t header[tunnel::cstp::kHeaderBytes];
-      tunnel::cstp_encode_header(header, tunnel::CstpType::kData, len);
-      gather.append(reinterpret_cast<const char*>(header), sizeof header);
-      gather.append(rte_pktmbuf_mtod(m, const char*), len);  // our pools never chain mbufs
-      gather_session->tx_packets++;
-      gather_session->tx_bytes += len;
+      tx_frame_.resize(tunnel::cstp::kHeaderBytes + len);
+      tunnel::cstp_encode_header(tx_frame_.data(), tunnel::CstpType::kData, len);
+      std::memcpy(tx_frame_.data() + tunnel::cstp::kHeaderBytes, rte_pktmbuf_mtod(m, const uint8_t*), len);
+      rte_pktmbuf_free(m);  // our pools never chain mbufs: one segment holds the packet
+      if (!c->send(std::span<const uint8_t>(tx_frame_))) {
+        counters_.tx_dropped_backpressure.add();  // the inner TCP retransmits
+        continue;
+      }
+      s->tx_packets++;
+      s->tx_bytes += len;
       counters_.cstp_tx_packets.add();
-      rte_pktmbuf_free(m);
+      counters_.cstp_tx_bytes.add(len);
     }
     if (n < kMailboxBurst) break;
   }
-  flush();
 }
 
 // ---------------------------------------------------------------- close

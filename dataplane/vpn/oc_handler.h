@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <unordered_map>
+#include <vector>
 
 #include "api/ctl_messages.h"
 #include "config/config.h"
@@ -109,6 +110,7 @@ class OcHandler final : public tls::TlsHandler {
     rte_mbuf* pkts[kBurst];
   };
   std::unique_ptr<LcoreStage[]> to_lcore_;
+  std::vector<uint8_t> tx_frame_;  ///< scratch: one CSTP frame (header + packet)
 };
 
 }  // namespace tg::dp::vpn
