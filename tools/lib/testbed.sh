@@ -163,3 +163,41 @@ tg_wait_metric() {
         sleep 0.5
     done
 }
+
+# ---------------------------------------------------------------------------- openconnect
+# tg_oc_connect NAME [openconnect args...]
+#   Start the real openconnect client in the client namespace against the gateway, with
+#   the pinned server certificate, in the background (--background), its tun named tgc-NAME.
+#   Reads the password (if any) from stdin: use a redirection (<<<), not a pipe, so the
+#   variables it sets stay in the caller's shell. Waits (bounded) until the tun has an address.
+#   Sets OC_PID_FILE and OC_LOG; returns openconnect's exit status if it failed.
+tg_oc_connect() {
+    local name=$1; shift
+    OC_PID_FILE=$TG_STATE_DIR/oc-$name.pid
+    OC_LOG=$TG_STATE_DIR/oc-$name.log
+    OC_IF=tgc-$name
+    rm -f "$OC_PID_FILE"
+    local rc=0
+    tg_cx openconnect --protocol=anyconnect --non-inter --servercert "$TG_SERVER_PIN" \
+        --interface "$OC_IF" --background --pid-file="$OC_PID_FILE" "$@" \
+        "https://$TG_GW_ADDR:$TG_TLS_PORT/" > "$OC_LOG" 2>&1 || rc=$?
+    [ $rc -eq 0 ] || return $rc
+    local i
+    for ((i = 0; i < 100; i++)); do
+        ip -n "$TG_NS_CLIENT" -4 addr show dev "$OC_IF" 2>/dev/null | grep -q inet && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# tg_oc_address: the tunnel address of the last tg_oc_connect
+tg_oc_address() { ip -n "$TG_NS_CLIENT" -4 -o addr show dev "$OC_IF" | awk '{print $4}' | cut -d/ -f1; }
+
+# tg_oc_stop [SIGNAL]: stop the last client (INT: it says BYE; KILL: it just dies), bounded wait.
+tg_oc_stop() {
+    local sig=${1:-INT} pid i
+    pid=$(cat "$OC_PID_FILE" 2>/dev/null) || return 0
+    kill -"$sig" "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+}
