@@ -169,6 +169,14 @@ bool HttpRequest::keep_alive() const {
   return version == HttpVersion::kHttp11 || keep;
 }
 
+HttpRequestLimits http_request_limits_from_config(size_t max_request_bytes) {
+  HttpRequestLimits limits;
+  limits.max_header_bytes = std::min(limits.max_header_bytes, max_request_bytes);
+  limits.max_body_bytes = max_request_bytes;
+  limits.max_request_bytes = max_request_bytes;
+  return limits;
+}
+
 HttpRequestParser::HttpRequestParser(const HttpRequestLimits& limits)
     : limits_(limits),
       // "METHOD SP target SP HTTP/1.1 CRLF", never more than the whole header allowance,
@@ -417,6 +425,10 @@ bool HttpRequestParser::finish_headers(HttpParseResult& result) {
       }
     }
     body_length_ = length;
+  }
+  if (header_bytes_ + body_length_ > limits_.max_request_bytes) {
+    result = fail(HttpErrorStatus::kPayloadTooLarge, "request larger than the limit");
+    return true;
   }
 
   if (current_.method == HttpMethod::kConnect) {

@@ -45,7 +45,13 @@ struct HttpRequestLimits {
   size_t max_target_bytes = 1024;
   /// Header line count ceiling (431).
   size_t max_header_count = 64;
+  /// Header section + body ceiling (413), the config's limits.max_request_bytes.
+  size_t max_request_bytes = 8192 + 16384;
 };
+
+/// Limits for the config value limits.max_request_bytes (headers + body, 1024..1048576):
+/// the whole request within it, the header section within min(it, 8192).
+HttpRequestLimits http_request_limits_from_config(size_t max_request_bytes);
 
 /// One header line as received (name case preserved, value with surrounding OWS removed).
 struct HttpHeader {

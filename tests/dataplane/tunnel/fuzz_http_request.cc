@@ -67,6 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     limits.max_body_bytes = knob >> 2;
     limits.max_target_bytes = 4 + (knob >> 3);
     limits.max_header_count = 1 + (knob >> 5);
+    limits.max_request_bytes = limits.max_header_bytes + (knob >> 3);
   }
   const std::string_view stream(reinterpret_cast<const char*>(data + kPrefixBytes),
                                 size - kPrefixBytes);

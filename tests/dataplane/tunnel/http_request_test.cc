@@ -211,6 +211,22 @@ TEST(HttpRequestMalformed, LimitsComeFromTheConstructor) {
   for (const MalformedCase& c : malformed_cases()) expect_split_invariant(c.input, tight);
 }
 
+TEST(HttpRequestMalformed, WholeRequestLimitFromTheConfig) {
+  const HttpRequestLimits limits = http_request_limits_from_config(1024);
+  EXPECT_EQ(limits.max_header_bytes, 1024u);
+  EXPECT_EQ(limits.max_body_bytes, 1024u);
+  const std::string head = "POST / HTTP/1.1\r\nHost: gw\r\nContent-Length: 1000\r\n\r\n";
+  const HttpParseResult r = parse_whole(head + std::string(1000, 'x'), limits);
+  ASSERT_EQ(r.status, HttpParseStatus::kError);
+  EXPECT_EQ(r.error.status, HttpErrorStatus::kPayloadTooLarge);
+  const std::string fits = "POST / HTTP/1.1\r\nHost: gw\r\nContent-Length: 900\r\n\r\n";
+  EXPECT_EQ(parse_whole(fits + std::string(900, 'x'), limits).status, HttpParseStatus::kComplete);
+  // The real requests fit the config default (16384).
+  EXPECT_EQ(parse_whole(read_data_file("pw_post_init.http"), http_request_limits_from_config(16384))
+                .status,
+            HttpParseStatus::kComplete);
+}
+
 TEST(HttpRequestMalformed, ErrorsAreSticky) {
   HttpRequestParser parser;
   const HttpParseResult first = parser.feed("BREW / HTTP/1.1\r\n");
