@@ -19,7 +19,7 @@
 namespace tg::shm {
 
 inline constexpr uint32_t kStatsMagic = 0x31534754;  // "TGS1" little-endian
-inline constexpr uint32_t kStatsVersion = 4;
+inline constexpr uint32_t kStatsVersion = 5;
 inline constexpr unsigned kMaxLcores = 64;
 /// Up to 8 configured ports plus the exception-path port (always the last one).
 inline constexpr unsigned kMaxPorts = 9;
@@ -126,6 +126,44 @@ struct PortDeviceCounters {
   uint64_t rx_nombuf;  ///< RX mbuf allocation failures
 };
 
+/// Why a TLS handshake failed: metric labels, in the order of TG_TLS_HANDSHAKE_FAILURES
+/// (dataplane/tls/tls_worker.h; a static_assert there keeps the count equal).
+#define TG_TLS_HANDSHAKE_FAILURE_LABELS(X)                                                   \
+  X(timeout) X(peer_closed) X(no_shared_cipher) X(version) X(client_cert_rejected)        \
+  X(protocol_error) X(io_error) X(out_of_memory)
+inline constexpr const char* kTlsHandshakeFailureLabels[] = {
+#define TG_X(name) #name,
+    TG_TLS_HANDSHAKE_FAILURE_LABELS(TG_X)
+#undef TG_X
+};
+inline constexpr unsigned kTlsHandshakeFailureCount =
+    sizeof(kTlsHandshakeFailureLabels) / sizeof(kTlsHandshakeFailureLabels[0]);
+inline constexpr unsigned kMaxTlsWorkers = 16;
+
+/// Counters of one TLS worker thread (the OpenConnect server), copied about once a second
+/// by the main lcore from the worker's own single-writer counters.
+struct alignas(64) TlsWorkerStats {
+  uint32_t worker;
+  uint32_t active;               ///< 1 when this slot is a running worker
+  uint64_t connections;          ///< gauge: TCP connections held
+  uint64_t tunnels_open;         ///< gauge: CSTP tunnels up
+  uint64_t handshakes_ok;
+  uint64_t handshakes_failed[kTlsHandshakeFailureCount];
+  uint64_t http_errors;          ///< requests answered 4xx/5xx for being malformed/unsupported
+  uint64_t try_again;            ///< 503: control plane down, slow or overloaded
+  uint64_t cookie_rejected;      ///< 401 on CONNECT
+  uint64_t tunnels_opened;
+  uint64_t tunnels_closed;
+  uint64_t cstp_errors;          ///< bad CSTP frames (the session ended)
+  uint64_t cstp_rx_packets;      ///< from clients
+  uint64_t cstp_rx_bytes;
+  uint64_t cstp_tx_packets;      ///< to clients
+  uint64_t cstp_tx_bytes;
+  uint64_t rx_dropped;           ///< client packets lost before a lcore (ring full, no mbuf, too big)
+  uint64_t tx_dropped;           ///< packets for clients lost (tunnel gone, client too slow)
+  uint64_t dpd_answered;
+};
+
 /// Written by the dataplane's main lcore.
 struct PortInfo {
   char name[kPortNameLen];  ///< NUL-terminated config name
@@ -156,6 +194,7 @@ struct alignas(64) StatsSegment {
   char instance[32];
   PortInfo ports[kMaxPorts];
   LcoreStats lcores[kMaxLcores];
+  TlsWorkerStats tls_workers[kMaxTlsWorkers];
 };
 
 /// "/tunnelgate-<instance>-stats"

@@ -284,6 +284,64 @@ void append_dataplane_families(const StatsSnapshot& s, std::vector<MetricFamily>
                               "Poll loop iterations of the lcore that received packets.",
                               [](const LcoreSnapshot& l) { return l.busy_loops; }));
 
+  // TLS workers (the OpenConnect servers), labelled by worker index.
+  {
+    using W = shm::TlsWorkerStats;
+    struct WorkerMetric {
+      const char* name;
+      const char* help;
+      MetricType type;
+      uint64_t W::*field;
+    };
+    static constexpr WorkerMetric kWorkerMetrics[] = {
+        {"tunnelgate_tls_connections", "TCP connections the TLS worker holds.", MetricType::Gauge, &W::connections},
+        {"tunnelgate_tunnels_active", "CSTP tunnels up on the TLS worker.", MetricType::Gauge, &W::tunnels_open},
+        {"tunnelgate_tls_handshakes_total", "Completed TLS handshakes.", MetricType::Counter, &W::handshakes_ok},
+        {"tunnelgate_http_errors_total", "Requests answered with an HTTP error for being malformed or unsupported.",
+         MetricType::Counter, &W::http_errors},
+        {"tunnelgate_http_try_again_total",
+         "Requests answered 503 (try again): control plane down, slow or overloaded.", MetricType::Counter,
+         &W::try_again},
+        {"tunnelgate_cookie_rejected_total", "CONNECT requests refused with 401 (cookie missing or not accepted).",
+         MetricType::Counter, &W::cookie_rejected},
+        {"tunnelgate_tunnels_opened_total", "CSTP tunnels opened (200 CONNECTED).", MetricType::Counter,
+         &W::tunnels_opened},
+        {"tunnelgate_tunnels_closed_total", "CSTP tunnels closed.", MetricType::Counter, &W::tunnels_closed},
+        {"tunnelgate_cstp_errors_total", "Malformed CSTP frames (each ended its session).", MetricType::Counter,
+         &W::cstp_errors},
+        {"tunnelgate_cstp_receive_packets_total", "Packets received from clients over CSTP.", MetricType::Counter,
+         &W::cstp_rx_packets},
+        {"tunnelgate_cstp_receive_bytes_total", "Bytes of packets received from clients over CSTP.",
+         MetricType::Counter, &W::cstp_rx_bytes},
+        {"tunnelgate_cstp_transmit_packets_total", "Packets sent to clients over CSTP.", MetricType::Counter,
+         &W::cstp_tx_packets},
+        {"tunnelgate_cstp_transmit_bytes_total", "Bytes of packets sent to clients over CSTP.", MetricType::Counter,
+         &W::cstp_tx_bytes},
+        {"tunnelgate_cstp_receive_dropped_total",
+         "Client packets lost before a poll lcore (ring full, no mbuf, too big).", MetricType::Counter,
+         &W::rx_dropped},
+        {"tunnelgate_cstp_transmit_dropped_total",
+         "Packets for clients lost (tunnel gone, or the client reads too slowly).", MetricType::Counter,
+         &W::tx_dropped},
+        {"tunnelgate_cstp_dpd_answered_total", "CSTP dead-peer-detection requests answered.", MetricType::Counter,
+         &W::dpd_answered},
+    };
+    for (const WorkerMetric& m : kWorkerMetrics) {
+      MetricFamily f = make_family(m.name, m.help, m.type);
+      for (const W& w : s.tls_workers) add_sample(f, {{"worker", std::to_string(w.worker)}}, static_cast<double>(w.*m.field));
+      out.push_back(std::move(f));
+    }
+    MetricFamily failures = make_family("tunnelgate_tls_handshake_failures_total",
+                                        "TLS handshakes that failed, by reason.", MetricType::Counter);
+    for (const W& w : s.tls_workers) {
+      for (unsigned r = 0; r < shm::kTlsHandshakeFailureCount; r++) {
+        add_sample(failures, {{"worker", std::to_string(w.worker)}, {"reason", shm::kTlsHandshakeFailureLabels[r]}},
+                   static_cast<double>(w.handshakes_failed[r]));
+      }
+    }
+    out.push_back(std::move(failures));
+  }
+
   // Main-lcore gauges.
   struct GaugeMetric {
     const char* name;

@@ -129,6 +129,22 @@ std::optional<SegmentReadError> decode_ports(const StatsSegment& seg, StatsSnaps
   return std::nullopt;
 }
 
+std::optional<SegmentReadError> decode_tls_workers(const StatsSegment& seg, StatsSnapshot& snap) {
+  for (unsigned slot = 0; slot < shm::kMaxTlsWorkers; ++slot) {
+    const shm::TlsWorkerStats& in = seg.tls_workers[slot];
+    if (in.active == 0) continue;
+    // Slot i is worker i: anything else is a corrupt segment.
+    if (in.active != 1 || in.worker != slot) {
+      return make_error(SegmentError::bad_tls_worker,
+                        "tls_workers[" + std::to_string(slot) + "] has active " + std::to_string(in.active) +
+                            " and worker " + std::to_string(in.worker) + " (expected 1 and " +
+                            std::to_string(slot) + ")");
+    }
+    snap.tls_workers.push_back(in);
+  }
+  return std::nullopt;
+}
+
 std::optional<SegmentReadError> decode_lcores(const StatsSegment& seg, StatsSnapshot& snap) {
   const size_t n_ports = snap.ports.size();  // already bounded by kMaxPorts
   for (unsigned slot = 0; slot < shm::kMaxLcores; ++slot) {
@@ -242,6 +258,9 @@ SegmentReadResult stats_segment_decode(std::span<const std::byte> bytes, uint64_
     return std::move(*err);
   }
   if (std::optional<SegmentReadError> err = decode_lcores(*seg, snap)) {
+    return std::move(*err);
+  }
+  if (std::optional<SegmentReadError> err = decode_tls_workers(*seg, snap)) {
     return std::move(*err);
   }
 

@@ -49,6 +49,7 @@ inline constexpr uint32_t kMaxLcoreId = 1023;
   X(duplicate_port_name, "duplicate_port_name", "two ports with the same name")                 \
   X(bad_port_role, "bad_port_role", "port role neither 0 (outside) nor 1 (inside)")             \
   X(bad_lcore, "bad_lcore", "lcore slot with active not 0/1 or lcore_id above kMaxLcoreId")     \
+  X(bad_tls_worker, "bad_tls_worker", "TLS worker slot with active not 0/1 or a foreign worker id")\
   X(duplicate_lcore, "duplicate_lcore", "two active slots with the same lcore_id")
 
 enum class SegmentError : uint8_t {
@@ -113,6 +114,7 @@ struct StatsSnapshot {
   bool lab_forwarding = false;
   std::vector<PortSnapshot> ports;    ///< n_ports (<= kMaxPorts) entries, in slot order
   std::vector<LcoreSnapshot> lcores;  ///< active slots only, in slot order
+  std::vector<shm::TlsWorkerStats> tls_workers;  ///< active slots only; worker ids unique
 };
 
 /// Result of a read: a snapshot or an error. Mirrors the part of C++23 std::expected we use

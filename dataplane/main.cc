@@ -278,6 +278,7 @@ int run(const config::Config& cfg, const std::vector<std::string>& extra_eal) {
             ctxs.size(), dp->n_ports, dcfg.lab_forwarding ? 1 : 0);
     while (!g_signalled.load(std::memory_order_relaxed) && !dp->stop.load(std::memory_order_relaxed)) {
       housekeeping(*dp);
+      vpn.publish(*dp->stats);
       for (int i = 0; i < 10 && !g_signalled.load(std::memory_order_relaxed); i++) rte_delay_us_sleep(100000);
     }
     TG_INFO("msg=\"stopping\"");

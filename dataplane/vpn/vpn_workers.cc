@@ -76,6 +76,36 @@ std::string VpnWorkers::start(const config::Config& cfg, Dataplane& dp, uint16_t
   return {};
 }
 
+static_assert(tls::kHandshakeFailureCount == shm::kTlsHandshakeFailureCount,
+              "TG_TLS_HANDSHAKE_FAILURE_LABELS (api/stats_shm.h) must follow TG_TLS_HANDSHAKE_FAILURES");
+
+void VpnWorkers::publish(shm::StatsSegment& segment) const {
+  for (size_t w = 0; w < workers_.size() && w < shm::kMaxTlsWorkers; w++) {
+    const tls::TlsWorkerCounters& t = workers_[w]->tls->counters();
+    const OcCounters& o = workers_[w]->handler->counters();
+    shm::TlsWorkerStats& s = segment.tls_workers[w];
+    s.worker = static_cast<uint32_t>(w);
+    s.connections = t.connections.get();
+    s.tunnels_open = o.tunnels_opened.get() - o.tunnels_closed.get();
+    s.handshakes_ok = t.handshakes_ok.get();
+    for (size_t i = 0; i < shm::kTlsHandshakeFailureCount; i++) s.handshakes_failed[i] = t.handshakes_failed[i].get();
+    s.http_errors = o.http_errors.get();
+    s.try_again = o.try_again.get();
+    s.cookie_rejected = o.cookie_rejected.get();
+    s.tunnels_opened = o.tunnels_opened.get();
+    s.tunnels_closed = o.tunnels_closed.get();
+    s.cstp_errors = o.cstp_errors.get();
+    s.cstp_rx_packets = o.cstp_rx_packets.get();
+    s.cstp_rx_bytes = o.cstp_rx_bytes.get();
+    s.cstp_tx_packets = o.cstp_tx_packets.get();
+    s.cstp_tx_bytes = o.cstp_tx_bytes.get();
+    s.rx_dropped = o.rx_dropped_ring_full.get() + o.rx_dropped_no_mbuf.get() + o.rx_dropped_too_big.get();
+    s.tx_dropped = o.tx_dropped_stale.get() + o.tx_dropped_backpressure.get();
+    s.dpd_answered = o.dpd_answered.get();
+    s.active = 1;
+  }
+}
+
 void VpnWorkers::stop() {
   for (auto& w : workers_)
     if (w->tls) w->tls->stop();

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "api/stats_shm.h"
 #include "config/config.h"
 #include "dataplane/ctl/ctl_client.h"
 #include "dataplane/ctl/ctl_segment_owner.h"
@@ -32,6 +33,8 @@ class VpnWorkers {
   /// Stop and join every worker (their connections are closed). Idempotent.
   void stop();
   bool running() const { return !workers_.empty(); }
+  /// Copy every worker's counters into the stats segment (main lcore, about once a second).
+  void publish(shm::StatsSegment& segment) const;
 
  private:
   struct Worker {

@@ -228,13 +228,27 @@ TEST(MetricsCollector, BusyRatioIsBoundedAndSafeOnZero) {
   EXPECT_EQ(sample(fams, "tunnelgate_lcore_busy_ratio", {{"lcore", "2"}}), 0);
 }
 
+TEST(MetricsCollector, TlsWorkerCountersCarryTheWorkerLabel) {
+  auto seg = make_segment();
+  MetricsCollector c = collector_for(seg.get());
+  const auto fams = c.Collect();
+  EXPECT_EQ(sample(fams, "tunnelgate_tls_connections", {{"worker", "0"}}), 3);
+  EXPECT_EQ(sample(fams, "tunnelgate_tunnels_active", {{"worker", "0"}}), 2);
+  EXPECT_EQ(sample(fams, "tunnelgate_tls_handshakes_total", {{"worker", "0"}}), 40);
+  EXPECT_EQ(sample(fams, "tunnelgate_tls_handshake_failures_total", {{"worker", "0"}, {"reason", "timeout"}}), 100);
+  EXPECT_EQ(sample(fams, "tunnelgate_tls_handshake_failures_total", {{"worker", "0"}, {"reason", "out_of_memory"}}),
+            107);
+  EXPECT_EQ(sample(fams, "tunnelgate_cstp_receive_packets_total", {{"worker", "0"}}), 1000);
+  EXPECT_EQ(sample(fams, "tunnelgate_cstp_transmit_bytes_total", {{"worker", "0"}}), 123456);
+}
+
 TEST(MetricsCollector, NamesLabelsAndHelpFollowTheConventions) {
   auto seg = make_segment();
   MetricsCollector c = collector_for(seg.get());
   const auto fams = c.Collect();
   std::set<std::string> names;
   const std::set<std::string> allowed_labels = {"lcore", "port", "role", "mac", "reason",
-                                                "error", "version"};
+                                                "error", "version", "worker"};
   for (const MetricFamily& f : fams) {
     SCOPED_TRACE(f.name);
     EXPECT_TRUE(names.insert(f.name).second) << "duplicate family";

@@ -98,6 +98,16 @@ inline SegmentPtr make_segment(uint64_t heartbeat_ns = kTestNowNs,
       l.ports[p].rx_bursts = 10 * (slot + 1) + p;
     }
   }
+  // One TLS worker with distinct values.
+  shm::TlsWorkerStats& w = s->tls_workers[0];
+  w.worker = 0;
+  w.active = 1;
+  w.connections = 3;
+  w.tunnels_open = 2;
+  w.handshakes_ok = 40;
+  for (unsigned r = 0; r < shm::kTlsHandshakeFailureCount; ++r) w.handshakes_failed[r] = 100 + r;
+  w.cstp_rx_packets = 1000;
+  w.cstp_tx_bytes = 123456;
   return s;
 }
 

@@ -108,6 +108,14 @@ const MalformedCase kMalformed[] = {
        s.lcores[6].active = 7;    // ...but a garbage active flag is not
      },
      SegmentError::bad_lcore, "lcores[6].active is 7"},
+    {25, "TLS worker slot with a foreign worker id",
+     [](auto& s) {
+       s.tls_workers[2].active = 1;
+       s.tls_workers[2].worker = 5;
+     },
+     SegmentError::bad_tls_worker, "tls_workers[2] has active 1 and worker 5"},
+    {26, "TLS worker slot with a garbage active flag", [](auto& s) { s.tls_workers[0].active = 3; },
+     SegmentError::bad_tls_worker, "tls_workers[0] has active 3"},
 };
 
 TEST(StatsSegmentDecode, MalformedTable) {
