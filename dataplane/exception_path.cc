@@ -17,7 +17,6 @@
 namespace tg::dp {
 
 namespace {
-inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 
 std::string ioctl_error(const char* what, const std::string& iface) {
   return std::string(what) + " " + iface + ": " + std::strerror(errno);

@@ -10,13 +10,6 @@
 namespace tg::dp {
 
 namespace {
-inline void store_be16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-inline void store_be32(uint8_t* p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = static_cast<uint8_t>(v >> (24 - 8 * i));
-}
 
 /// RFC 1812 4.3.2.7: never an error about an ICMP error, a non-first fragment, or a
 /// packet to or from a multicast/broadcast address.

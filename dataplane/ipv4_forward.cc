@@ -7,17 +7,6 @@
 
 namespace tg::dp {
 
-namespace {
-inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-inline void store_be16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-inline uint32_t load_be32(const uint8_t* p) {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
-}  // namespace
-
 void ipv4_forward_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, uint16_t n) {
   const Dataplane& dp = *c.dp;
   rte_mbuf* live[kBurst];
@@ -63,10 +52,7 @@ void ipv4_forward_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, uint16_t 
       drop_packet(c, m, DropReason::mtu_exceeded);
       continue;
     }
-    // TTL is the high byte of the TTL/protocol word: RFC 1624 update of the checksum.
-    const uint16_t old_word = load_be16(l3 + 8);
-    l3[8] -= 1;
-    store_be16(l3 + 10, checksum_adjust(load_be16(l3 + 10), old_word, load_be16(l3 + 8)));
+    ipv4_ttl_decrement(l3);
     c.stats->events.ipv4_forwarded += 1;
     neighbour_output(c, in_port, hop.port, hop.gateway ? hop.gateway : dst[i], m);
   }

@@ -8,14 +8,6 @@
 
 namespace tg::dp {
 
-namespace {
-inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-inline void store_be16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-}  // namespace
-
 void ipv4_local_input(LcoreCtx& c, uint8_t in_port, rte_mbuf* m, const Ipv4Info& ip) {
   if (ip.is_fragment()) {
     drop_packet(c, m, DropReason::ipv4_fragment_to_us);

@@ -10,16 +10,6 @@
 
 namespace tg::dp {
 
-namespace {
-inline void store_be16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-inline void store_be32(uint8_t* p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = static_cast<uint8_t>(v >> (24 - 8 * i));
-}
-}  // namespace
-
 void l2_input_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, uint16_t n) {
   const Dataplane& dp = *c.dp;
   const PortRuntime& port = dp.ports[in_port];

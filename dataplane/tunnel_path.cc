@@ -12,20 +12,6 @@
 
 namespace tg::dp {
 
-namespace {
-inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-inline void store_be16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-/// TTL decrement with the RFC 1624 checksum update; `l3` points at the IPv4 header.
-inline void ttl_decrement(uint8_t* l3) {
-  const uint16_t old_word = load_be16(l3 + 8);
-  l3[8] -= 1;
-  store_be16(l3 + 10, checksum_adjust(load_be16(l3 + 10), old_word, load_be16(l3 + 8)));
-}
-}  // namespace
-
 int session_dynfield_register() {
   static const rte_mbuf_dynfield kDesc = {"tunnelgate_session_ref", sizeof(uint64_t), alignof(uint64_t), 0};
   return rte_mbuf_dynfield_register(&kDesc);
@@ -81,7 +67,7 @@ void tunnel_input_burst(LcoreCtx& c, rte_mbuf** pkts, uint16_t n) {
       continue;
     }
     uint8_t* l3 = rte_pktmbuf_mtod(m, uint8_t*);
-    ttl_decrement(l3);
+    ipv4_ttl_decrement(l3);
     if (rte_pktmbuf_prepend(m, wire::kEtherHdrLen) == nullptr) {
       drop_packet(c, m, DropReason::mbuf_alloc_failed);  // no headroom: workers leave 128 bytes
       continue;
@@ -104,7 +90,7 @@ void tunnel_output(LcoreCtx& c, uint8_t in_port, rte_mbuf* m, uint64_t ref) {
     drop_packet(c, m, DropReason::tunnel_no_session);  // a slot from another run: never trust it
     return;
   }
-  ttl_decrement(l3);
+  ipv4_ttl_decrement(l3);
   rte_pktmbuf_adj(m, wire::kEtherHdrLen);
   mbuf_session_ref(m, dp.session_dynfield) = ref;
   LcoreCtx::WorkerStage& st = c.to_worker[s.worker];

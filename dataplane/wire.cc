@@ -4,13 +4,6 @@
 
 namespace tg::dp {
 
-namespace {
-inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-inline uint32_t load_be32(const uint8_t* p) {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
-}  // namespace
-
 DropReason parse_ether(const uint8_t* frame, uint32_t len, EtherInfo* out) {
   if (len < wire::kEtherHdrLen) return DropReason::runt;
   out->dst_is_multicast = (frame[0] & 1) != 0;

@@ -79,6 +79,19 @@ struct Ipv4Info {
 /// sources; 0/8 and 127/8 destinations).
 DropReason parse_ipv4(const uint8_t* l3, uint32_t len, Ipv4Info* out);
 
+/// Big-endian (network order) loads and stores of header fields at any alignment.
+inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+inline uint32_t load_be32(const uint8_t* p) {
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+}
+inline void store_be16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+inline void store_be32(uint8_t* p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = static_cast<uint8_t>(v >> (24 - 8 * i));
+}
+
 /// One's-complement sum of `len` bytes folded to 16 bits (RFC 1071), not inverted.
 uint16_t ones_complement_sum(const uint8_t* data, uint32_t len);
 
@@ -88,6 +101,14 @@ inline uint16_t checksum_adjust(uint16_t cksum, uint16_t old_word, uint16_t new_
   sum = (sum & 0xffff) + (sum >> 16);
   sum = (sum & 0xffff) + (sum >> 16);
   return static_cast<uint16_t>(~sum);
+}
+
+/// TTL decrement of a forwarded packet with the RFC 1624 checksum update; `l3` points at
+/// a validated IPv4 header whose TTL is above 1.
+inline void ipv4_ttl_decrement(uint8_t* l3) {
+  const uint16_t old_word = load_be16(l3 + 8);
+  l3[8] -= 1;
+  store_be16(l3 + 10, checksum_adjust(load_be16(l3 + 10), old_word, load_be16(l3 + 8)));
 }
 
 /// True for 224.0.0.0/4 and 255.255.255.255 (never a unicast destination).
