@@ -173,6 +173,11 @@ struct LimitsConfig {
   uint32_t max_request_bytes = 16384;     ///< 1024..1048576: HTTP headers+body
   uint32_t request_timeout_s = 30;        ///< 1..600
   uint32_t icmp_errors_per_second = 100;  ///< 0..1000000 per lcore (0 = never send)
+  uint32_t dpd_s = 90;                    ///< 0..3600 X-CSTP-DPD sent to clients (0 = off)
+  uint32_t keepalive_s = 32400;           ///< 0..86400 X-CSTP-Keepalive (0 = off)
+  uint32_t idle_timeout_s = 1200;         ///< 0..86400 a tunnel without traffic ends (0 = never)
+  uint32_t reconnect_s = 300;             ///< 1..86400 a session whose tunnel was lost keeps its
+                                          ///< cookie and address this long (ocserv cookie-timeout)
 };
 
 struct Config {

@@ -375,6 +375,10 @@ void read_limits(const Setting& g, const std::string& path, LimitsConfig& l, Dia
   r.read_uint("max_request_bytes", l.max_request_bytes, 1024, 1048576);
   r.read_uint("request_timeout_s", l.request_timeout_s, 1, 600);
   r.read_uint("icmp_errors_per_second", l.icmp_errors_per_second, 0, 1000000);
+  r.read_uint("dpd_s", l.dpd_s, 0, 3600);
+  r.read_uint("keepalive_s", l.keepalive_s, 0, 86400);
+  r.read_uint("idle_timeout_s", l.idle_timeout_s, 0, 86400);
+  r.read_uint("reconnect_s", l.reconnect_s, 1, 86400);
   r.finish();
 }
 

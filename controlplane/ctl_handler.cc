@@ -78,6 +78,10 @@ Expected<std::unique_ptr<AuthCtlHandler>> AuthCtlHandler::create(const config::C
                                                                  Options options,
                                                                  RandomSource& random) {
   options.sessions.max_sessions = config.limits.max_sessions;
+  options.sessions.detached_timeout_ns = uint64_t{config.limits.reconnect_s} * 1'000'000'000;
+  options.dpd_s = config.limits.dpd_s;
+  options.keepalive_s = config.limits.keepalive_s;
+  options.idle_timeout_s = config.limits.idle_timeout_s;
   std::unique_ptr<AuthCtlHandler> h(new AuthCtlHandler(std::move(options)));
   for (const config::PoolConfig& pc : config.pools) {
     if (!pc.prefix.addr.is_v4()) continue;

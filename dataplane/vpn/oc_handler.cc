@@ -177,6 +177,8 @@ void OcHandler::handle_http(Connection& c, Session& s, std::span<const uint8_t> 
 }
 
 void OcHandler::handle_request(Connection& c, Session& s, const tunnel::HttpRequest& req) {
+  // The next request (a form answered by a person) gets its own limits.request_timeout_s.
+  c.set_deadline(Clock::now() + std::chrono::seconds(shared_.cfg->limits.request_timeout_s));
   const std::string_view path = std::string_view(req.target).substr(0, req.target.find('?'));
   if (req.method == tunnel::HttpMethod::kConnect) {
     if (path != kTunnelPath) {

@@ -20,11 +20,20 @@ command -v openconnect > /dev/null || { echo "SKIP: openconnect not installed"; 
 
 tg_test_init tgoc
 export TG_LAB_FORWARDING=0   # production setting: only tunnelled traffic reaches the inside
+export TG_RECONNECT_S=3      # limits.reconnect_s: how long a lost tunnel's address is kept
 tg_testbed_up
 echo "test bed $TG_RUN_ID up (state $TG_STATE_DIR)"
 read -r -a BACKENDS <<< "$TG_BACKEND_ADDRS"
 read -r -a URLS <<< "$TG_BACKEND_URLS"
 
+
+# Test that malformed or unsupported requests get an HTTP error, are counted and logged.
+code=$(tg_cx curl -sk --max-time 5 -X PUT -o /dev/null -w '%{http_code}' "https://$TG_GW_ADDR/" || true)
+if [ "$code" = 405 ]; then tg_pass "PUT answered 405"; else tg_fail "PUT answered 405 (got $code)"; fi
+code=$(tg_cx curl -sk --max-time 5 --data-binary '<config-auth><broken' -o /dev/null -w '%{http_code}' "https://$TG_GW_ADDR/" || true)
+if [ "$code" = 400 ]; then tg_pass "malformed config-auth XML answered 400"; else tg_fail "malformed XML answered 400 (got $code)"; fi
+tg_check "HTTP errors counted" tg_wait_metric 5 tunnelgate_http_errors_total -ge 2
+tg_check "HTTP errors logged with their reason" grep -q 'msg="http error".*status=400' "$TG_DATAPLANE_LOG"
 
 # Test that a wrong password is refused: the client says why and exits non-zero, and
 # nothing is left behind (no session, no address taken).
@@ -96,4 +105,25 @@ tg_check "address released after the client's BYE" tg_wait_metric 5 tunnelgate_p
 tg_oc_connect again --no-dtls -u "$TG_USER" --passwd-on-stdin <<< "$TG_PASSWORD" || tg_fail "reconnect after logout"
 tg_oc_stop KILL
 tg_check "tunnel closed after kill -9" bash -c "for i in \$(seq 50); do grep -q 'tunnel closed.*reason=peer_closed' '$TG_DATAPLANE_LOG' && exit 0; sleep 0.1; done; exit 1"
+tg_check "its address released after limits.reconnect_s" tg_wait_metric 15 tunnelgate_pool_addresses_in_use -eq 0
+tg_check "and its session" tg_wait_metric 5 tunnelgate_sessions_active -eq 0
+
+# Test that with the control plane down an established tunnel keeps forwarding, and a new
+# login gets a clear "try again" (503) at once instead of hanging.
+tg_oc_connect keep --no-dtls -u "$TG_USER" --passwd-on-stdin <<< "$TG_PASSWORD" || tg_fail "connect before the control plane stops"
+keep_pid=$OC_PID_FILE
+"$REPO/tools/testbed" stop controlplane > /dev/null
+body=$(tg_cx curl -fsS --max-time 10 "${URLS[1]}" || true)
+if [ -n "$body" ]; then tg_pass "tunnel forwards with the control plane down"; else tg_fail "tunnel forwards with the control plane down"; fi
+rc=0
+tg_cx timeout 30 openconnect --protocol=anyconnect --non-inter --no-dtls --servercert "$TG_SERVER_PIN" -u "$TG_USER" \
+  --passwd-on-stdin --authenticate "https://$TG_GW_ADDR/" <<< "$TG_PASSWORD" > "$TG_STATE_DIR/oc-down.log" 2>&1 || rc=$?
+sed 's/^/    | /' "$TG_STATE_DIR/oc-down.log" | tail -n 3
+if [ $rc -ne 0 ] && [ $rc -ne 124 ]; then tg_pass "login without control plane fails by itself (exit $rc, not a timeout)"
+else tg_fail "login without control plane fails by itself (exit $rc)"; fi
+tg_check "the client saw 503 (try again)" grep -q "503" "$TG_STATE_DIR/oc-down.log"
+"$REPO/tools/testbed" start controlplane > /dev/null
+tg_check "try-again answers counted (by the dataplane, scraped after the restart)" \
+  tg_wait_metric 10 tunnelgate_http_try_again_total -ge 1
+OC_PID_FILE=$keep_pid tg_oc_stop INT
 tg_summary
