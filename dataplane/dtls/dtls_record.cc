@@ -1,0 +1,158 @@
+// DTLS 1.2 record header, OpenConnect inner type, AEAD nonce and AAD (see the header).
+#include "dataplane/dtls/dtls_record.h"
+
+#include "dataplane/wire.h"  // the byte-order helpers
+
+namespace tg::dtls {
+
+namespace {
+
+constexpr uint32_t kBitsPerByte = 8;
+
+uint64_t load_be48(const uint8_t* p) {
+  uint64_t value = 0;
+  for (size_t i = 0; i < wire::kSequenceBytes; i++) value = value << kBitsPerByte | p[i];
+  return value;
+}
+
+bool content_type_known(uint8_t type) {
+  switch (static_cast<ContentType>(type)) {
+    case ContentType::kChangeCipherSpec:
+    case ContentType::kAlert:
+    case ContentType::kHandshake:
+    case ContentType::kApplicationData:
+      return true;
+  }
+  return false;
+}
+
+bool version_allowed(ContentType type, uint16_t version) {
+  if (version == wire::kVersionDtls12) return true;
+  return version == wire::kVersionDtls10 &&
+         (type == ContentType::kHandshake || type == ContentType::kAlert);
+}
+
+}  // namespace
+
+const char* dtls_parse_error_name(DtlsParseError error) {
+  switch (error) {
+#define TG_DTLS_PARSE_ERROR_NAME(name, text) \
+  case DtlsParseError::name:                 \
+    return text;
+    TG_DTLS_PARSE_ERRORS(TG_DTLS_PARSE_ERROR_NAME)
+#undef TG_DTLS_PARSE_ERROR_NAME
+    case DtlsParseError::kCount:
+      break;
+  }
+  return "dtls_unknown_error";
+}
+
+DtlsParseError dtls_record_parse(std::span<const uint8_t> datagram, size_t offset,
+                                 DtlsRecord* out) {
+  // Written as "what is left" so that no sum can overflow, whatever offset is.
+  if (offset > datagram.size() || datagram.size() - offset < wire::kRecordHeaderBytes)
+    return DtlsParseError::kTruncatedHeader;
+  const size_t available = datagram.size() - offset - wire::kRecordHeaderBytes;
+  const uint8_t* header = datagram.data() + offset;
+
+  const uint8_t type_byte = header[wire::kTypeOffset];
+  if (!content_type_known(type_byte)) return DtlsParseError::kUnknownContentType;
+  const auto type = static_cast<ContentType>(type_byte);
+  const uint16_t version = dp::load_be16(header + wire::kVersionOffset);
+  if (!version_allowed(type, version)) return DtlsParseError::kBadVersion;
+  const size_t length = dp::load_be16(header + wire::kLengthOffset);
+  if (length == 0) return DtlsParseError::kEmptyRecord;
+  if (length > wire::kMaxFragmentBytes) return DtlsParseError::kRecordTooLong;
+  if (length > available) return DtlsParseError::kLengthBeyondDatagram;
+
+  out->type = type;
+  out->version = version;
+  out->epoch = dp::load_be16(header + wire::kEpochOffset);
+  out->sequence = load_be48(header + wire::kSequenceOffset);
+  out->record = datagram.subspan(offset, wire::kRecordHeaderBytes + length);
+  out->fragment = datagram.subspan(offset + wire::kRecordHeaderBytes, length);
+  out->next_offset = offset + wire::kRecordHeaderBytes + length;
+  return DtlsParseError::kOk;
+}
+
+DtlsParseError dtls_inner_parse(std::span<const uint8_t> plaintext, DtlsInner* out) {
+  if (plaintext.empty()) return DtlsParseError::kInnerEmpty;
+  const auto type = static_cast<InnerType>(plaintext[0]);
+  switch (type) {
+    case InnerType::kData:
+    case InnerType::kDpdRequest:
+    case InnerType::kDpdResponse:
+    case InnerType::kDisconnect:
+    case InnerType::kKeepalive:
+      out->type = type;
+      out->payload = plaintext.subspan(1);
+      return DtlsParseError::kOk;
+    case InnerType::kCompressed:
+      return DtlsParseError::kInnerCompressed;
+  }
+  return DtlsParseError::kInnerUnknownType;
+}
+
+std::array<uint8_t, aead::kSeqNumBytes> dtls_seq_num(uint16_t epoch, uint64_t sequence) {
+  std::array<uint8_t, aead::kSeqNumBytes> out{};
+  dp::store_be16(out.data(), epoch);
+  const uint64_t seq48 = sequence & wire::kMaxSequence;
+  for (size_t i = 0; i < wire::kSequenceBytes; i++)
+    out[sizeof(uint16_t) + i] =
+        static_cast<uint8_t>(seq48 >> (kBitsPerByte * (wire::kSequenceBytes - 1 - i)));
+  return out;
+}
+
+size_t dtls_aead_overhead(AeadCipher cipher) {
+  switch (cipher) {
+    case AeadCipher::kAesGcm: return aead::kGcmExplicitNonceBytes + aead::kTagBytes;
+    case AeadCipher::kChacha20Poly1305: return aead::kTagBytes;
+  }
+  return aead::kGcmExplicitNonceBytes + aead::kTagBytes;  // unreachable: the larger one
+}
+
+DtlsParseError dtls_aead_plaintext_len(AeadCipher cipher, size_t fragment_len,
+                                       size_t* plaintext_len) {
+  const size_t overhead = dtls_aead_overhead(cipher);
+  if (fragment_len < overhead) return DtlsParseError::kCiphertextTooShort;
+  *plaintext_len = fragment_len - overhead;
+  return DtlsParseError::kOk;
+}
+
+AeadNonce dtls_gcm_nonce_tx(const GcmSalt& salt, uint16_t epoch, uint64_t sequence) {
+  GcmExplicitNonce explicit_nonce{};
+  const auto seq_num = dtls_seq_num(epoch, sequence);
+  static_assert(sizeof(seq_num) == sizeof(explicit_nonce));
+  for (size_t i = 0; i < explicit_nonce.size(); i++) explicit_nonce[i] = seq_num[i];
+  return dtls_gcm_nonce_rx(salt, explicit_nonce);
+}
+
+AeadNonce dtls_gcm_nonce_rx(const GcmSalt& salt, const GcmExplicitNonce& explicit_nonce) {
+  AeadNonce nonce{};
+  for (size_t i = 0; i < aead::kGcmSaltBytes; i++) nonce[i] = salt[i];
+  for (size_t i = 0; i < aead::kGcmExplicitNonceBytes; i++)
+    nonce[aead::kGcmSaltBytes + i] = explicit_nonce[i];
+  return nonce;
+}
+
+AeadNonce dtls_chacha_nonce(const ChachaIv& iv, uint16_t epoch, uint64_t sequence) {
+  // seq_num is right-aligned in the 12 bytes: the first four bytes of the IV pass as is.
+  constexpr size_t kPadBytes = aead::kNonceBytes - aead::kSeqNumBytes;
+  const auto seq_num = dtls_seq_num(epoch, sequence);
+  AeadNonce nonce = iv;
+  for (size_t i = 0; i < aead::kSeqNumBytes; i++) nonce[kPadBytes + i] ^= seq_num[i];
+  return nonce;
+}
+
+AeadAad dtls_aead_aad(uint16_t epoch, uint64_t sequence, ContentType type, uint16_t version,
+                      uint16_t plaintext_len) {
+  AeadAad aad{};
+  const auto seq_num = dtls_seq_num(epoch, sequence);
+  for (size_t i = 0; i < aead::kSeqNumBytes; i++) aad[i] = seq_num[i];
+  aad[aead::kAadTypeOffset] = static_cast<uint8_t>(type);
+  dp::store_be16(aad.data() + aead::kAadVersionOffset, version);
+  dp::store_be16(aad.data() + aead::kAadLengthOffset, plaintext_len);
+  return aad;
+}
+
+}  // namespace tg::dtls
