@@ -1,5 +1,9 @@
 #include "dataplane/vpn/vpn_workers.h"
 
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
 #include <rte_lcore.h>
 
 #include "dataplane/log.h"
@@ -7,6 +11,26 @@
 #include "dataplane/tunnel_path.h"
 
 namespace tg::dp::vpn {
+
+namespace {
+/// The CPUs a TLS worker may run on: every online CPU but the poll lcores' (which must
+/// never be disturbed); the main lcore's CPU is fine (it only does housekeeping). Threads
+/// started by the main lcore inherit its single-CPU affinity, so without this all workers
+/// would share one core. Falls back to the main lcore's CPU when nothing else is left.
+cpu_set_t tls_worker_cpus(const config::Config& cfg) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  const long n_cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  for (long cpu = 0; cpu < n_cpus && cpu < CPU_SETSIZE; cpu++) CPU_SET(static_cast<int>(cpu), &set);
+  for (uint32_t lcore : cfg.dataplane.lcores) {
+    const rte_cpuset_t poll = rte_lcore_cpuset(lcore);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+      if (CPU_ISSET(cpu, &poll)) CPU_CLR(cpu, &set);
+  }
+  if (CPU_COUNT(&set) == 0) set = rte_lcore_cpuset(cfg.dataplane.main_lcore);
+  return set;
+}
+}  // namespace
 
 std::string VpnWorkers::start(const config::Config& cfg, Dataplane& dp, uint16_t link_mtu) {
   if (cfg.tls.certificate.empty()) {
@@ -61,7 +85,11 @@ std::string VpnWorkers::start(const config::Config& cfg, Dataplane& dp, uint16_t
       dp.workers[w].wake = &OcHandler::wake_worker;
     }
     tls::TlsWorker* tls_worker = worker->tls.get();
-    worker->thread = std::thread([tls_worker, w] {
+    const cpu_set_t cpus = tls_worker_cpus(cfg);
+    worker->thread = std::thread([tls_worker, w, cpus] {
+      pthread_setaffinity_np(pthread_self(), sizeof cpus, &cpus);  // before registering: EAL reads it
+      const std::string name = "tg-tls-" + std::to_string(w);  // shown by top -H, ps -L
+      pthread_setname_np(pthread_self(), name.c_str());
       // A DPDK lcore id for this thread gives it mempool caches; without one it still works.
       const bool registered = rte_thread_register() == 0;
       TG_INFO("msg=\"TLS worker running\" worker=%u dpdk_registered=%d", w, registered ? 1 : 0);
