@@ -94,6 +94,19 @@ if tg_cx ping -n -c 2 -i 0.2 -W 1 198.18.0.2 > /dev/null 2>&1; then tg_fail "198
 else tg_pass "198.18.0.2 (no service) unreachable through the tunnel"; fi
 tg_check "counted as tunnel_policy_denied" tg_wait_metric 5 tunnelgate_dataplane_drops_total reason=tunnel_policy_denied -ge 2
 
+# Test that the client's reconnect with its cookie (SIGUSR2: what it does after a network
+# change, PROTOCOL.md §7.2) gets the same session and address, and traffic flows again.
+before=$(tg_oc_address)
+kill -USR2 "$(cat "$OC_PID_FILE")"
+tg_check "the client reconnected with its cookie" bash -c \
+  "for i in \$(seq 100); do [ \$(grep -c 'CSTP connected' '$OC_LOG') -ge 2 ] && exit 0; sleep 0.1; done; exit 1"
+after=$(tg_oc_address)
+if [ -n "$after" ] && [ "$after" = "$before" ]; then tg_pass "same address after the reconnect ($after)"
+else tg_fail "same address after the reconnect ($before -> $after)"; fi
+body=$(tg_cx curl -fsS --max-time 10 "${URLS[0]}" || true)
+if [ -n "$body" ]; then tg_pass "traffic flows after the reconnect"; else tg_fail "traffic flows after the reconnect"; fi
+tg_check "still one session" tg_wait_metric 5 tunnelgate_sessions_active -eq 1
+
 # Test that a disconnect (SIGINT: the client sends BYE, a logout) ends the session and
 # releases its address at once.
 tg_oc_stop INT
