@@ -68,6 +68,23 @@ std::string peer_text(const Connection& c) {
   return config::to_string(c.peer_address().address) + ":" + std::to_string(c.peer_address().port);
 }
 
+/// What the client is told when the control plane refuses a login (openconnect prints it).
+std::string refusal_text(ctl::CtlReason reason) {
+  const char* text = nullptr;
+  switch (reason) {
+    case ctl::CtlReason::cert_unknown_ca: text = "Certificate not issued by a trusted CA"; break;
+    case ctl::CtlReason::cert_expired: text = "Certificate expired"; break;
+    case ctl::CtlReason::cert_not_yet_valid: text = "Certificate not yet valid"; break;
+    case ctl::CtlReason::cert_bad_signature: text = "Certificate signature does not verify"; break;
+    case ctl::CtlReason::cert_malformed: text = "Certificate malformed"; break;
+    case ctl::CtlReason::cert_no_user: text = "No user name in the certificate"; break;
+    case ctl::CtlReason::method_disabled: text = "Certificate login is not enabled"; break;
+    case ctl::CtlReason::no_app: text = "No application policy for this client"; break;
+    default: text = "Login refused"; break;
+  }
+  return std::string(text) + " (" + ctl::ctl_reason_name(reason) + ")";
+}
+
 ctl::CtlCloseReason close_reason_for(CloseReason r) {
   switch (r) {
     case CloseReason::peer_closed: return ctl::CtlCloseReason::client_disconnect;
@@ -385,7 +402,8 @@ void OcHandler::on_auth_result(Connection& c, Session& s, const ctl::AuthResultP
     OC_LOG("info", "msg=\"login refused\" worker=%u peer=%s user=\"%s\" reason=\"%.*s\"", worker_index_,
            peer_text(c).c_str(), s.username.c_str(), static_cast<int>(reason.size()), reason.data());
     if (s.cert_login) {
-      send_http(c, s, tunnel::http_response_xml_ok(tunnel::auth_xml_build_failure(reason), {}, true).bytes, true);
+      const std::string text = refusal_text(static_cast<ctl::CtlReason>(r.reason));
+      send_http(c, s, tunnel::http_response_xml_ok(tunnel::auth_xml_build_failure(text), {}, true).bytes, true);
       return;
     }
     // As ocserv: the password form again with the failure, the client decides (§3.4).
