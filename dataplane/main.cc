@@ -33,6 +33,7 @@
 #include "dataplane/vpn/vpn_workers.h"
 #include "dataplane/route_table.h"
 #include "dataplane/stats_segment.h"
+#include "dataplane/telemetry.h"
 
 RTE_LOG_REGISTER(tg_dataplane_logtype, tunnelgate.dataplane, INFO);
 
@@ -257,6 +258,7 @@ int run(const config::Config& cfg, const std::vector<std::string>& extra_eal) {
     }
     housekeeping(*dp);
     segment.publish();
+    if (telemetry_register(dp->stats) != 0) TG_WARN("msg=\"DPDK telemetry commands not registered\"");
 
     for (auto& ctx : ctxs) {
       if (rte_eal_remote_launch(lcore_poll_loop, ctx.get(), ctx->lcore_id) != 0) {

@@ -139,4 +139,9 @@ fi
 
 echo "--- non-zero tunnelgate_ samples ---"
 printf '%s\n' "$M2" | awk '/^tunnelgate_/ && $NF != 0' | sed 's/^/    /'
+# Test that the dataplane's counters are also in DPDK telemetry (dpdk-telemetry.py).
+tel=$(echo "/tunnelgate/events" | tg_gx timeout 10 dpdk-telemetry.py -f "$TG_RUN_ID" 2>/dev/null | tail -n 1 || true)
+if printf '%s' "$tel" | python3 -c 'import json,sys; d=json.loads(sys.stdin.read())["/tunnelgate/events"]; sys.exit(0 if d["icmp_echo_replies"] > 0 else 1)' 2>/dev/null
+then tg_pass "DPDK telemetry /tunnelgate/events reports the echo replies"
+else tg_fail "DPDK telemetry /tunnelgate/events reports the echo replies (got: ${tel:0:200})"; fi
 tg_summary

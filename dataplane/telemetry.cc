@@ -1,0 +1,111 @@
+#include "dataplane/telemetry.h"
+
+#include <cctype>
+
+#include <rte_telemetry.h>
+
+namespace tg::dp {
+
+namespace {
+// telemetry_cb has no user argument, so the segment is reached through this one pointer,
+// set once before the commands are registered and never changed.
+const shm::StatsSegment* g_segment = nullptr;
+
+int cmd_drops(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  for (unsigned r = 0; r < shm::kDropReasonCount; r++) {
+    uint64_t sum = 0;
+    for (const auto& l : g_segment->lcores)
+      if (l.active) sum += l.drops[r];
+    rte_tel_data_add_dict_u64(d, shm::kDropReasonInfo[r].label, sum);
+  }
+  return 0;
+}
+
+int cmd_events(const char*, const char*, rte_tel_data* d) {
+  shm::EventCounters e{};
+  for (const auto& l : g_segment->lcores) {
+    if (!l.active) continue;
+    e.arp_requests_answered += l.events.arp_requests_answered;
+    e.arp_requests_sent += l.events.arp_requests_sent;
+    e.arp_replies_received += l.events.arp_replies_received;
+    e.garp_sent += l.events.garp_sent;
+    e.icmp_echo_replies += l.events.icmp_echo_replies;
+    e.icmp_errors_sent += l.events.icmp_errors_sent;
+    e.ipv4_forwarded += l.events.ipv4_forwarded;
+    e.neigh_queued += l.events.neigh_queued;
+    e.exception_to_kernel += l.events.exception_to_kernel;
+    e.exception_from_kernel += l.events.exception_from_kernel;
+    e.tunnel_to_backend += l.events.tunnel_to_backend;
+    e.tunnel_to_client += l.events.tunnel_to_client;
+  }
+  rte_tel_data_start_dict(d);
+  rte_tel_data_add_dict_u64(d, "arp_requests_answered", e.arp_requests_answered);
+  rte_tel_data_add_dict_u64(d, "arp_requests_sent", e.arp_requests_sent);
+  rte_tel_data_add_dict_u64(d, "arp_replies_received", e.arp_replies_received);
+  rte_tel_data_add_dict_u64(d, "garp_sent", e.garp_sent);
+  rte_tel_data_add_dict_u64(d, "icmp_echo_replies", e.icmp_echo_replies);
+  rte_tel_data_add_dict_u64(d, "icmp_errors_sent", e.icmp_errors_sent);
+  rte_tel_data_add_dict_u64(d, "ipv4_forwarded", e.ipv4_forwarded);
+  rte_tel_data_add_dict_u64(d, "neigh_queued", e.neigh_queued);
+  rte_tel_data_add_dict_u64(d, "exception_to_kernel", e.exception_to_kernel);
+  rte_tel_data_add_dict_u64(d, "exception_from_kernel", e.exception_from_kernel);
+  rte_tel_data_add_dict_u64(d, "tunnel_to_backend", e.tunnel_to_backend);
+  rte_tel_data_add_dict_u64(d, "tunnel_to_client", e.tunnel_to_client);
+  return 0;
+}
+
+int cmd_ports(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  const unsigned n = g_segment->n_ports < shm::kMaxPorts ? g_segment->n_ports : shm::kMaxPorts;
+  for (unsigned p = 0; p < n; p++) {
+    rte_tel_data* port = rte_tel_data_alloc();
+    if (port == nullptr) return -ENOMEM;
+    rte_tel_data_start_dict(port);
+    uint64_t rx = 0, rx_bytes = 0, tx = 0, tx_bytes = 0;
+    for (const auto& l : g_segment->lcores) {
+      if (!l.active) continue;
+      rx += l.ports[p].rx_packets;
+      rx_bytes += l.ports[p].rx_bytes;
+      tx += l.ports[p].tx_packets;
+      tx_bytes += l.ports[p].tx_bytes;
+    }
+    const shm::PortInfo& info = g_segment->ports[p];
+    rte_tel_data_add_dict_u64(port, "rx_packets", rx);
+    rte_tel_data_add_dict_u64(port, "rx_bytes", rx_bytes);
+    rte_tel_data_add_dict_u64(port, "tx_packets", tx);
+    rte_tel_data_add_dict_u64(port, "tx_bytes", tx_bytes);
+    rte_tel_data_add_dict_u64(port, "rx_missed", info.device.rx_missed);
+    rte_tel_data_add_dict_u64(port, "rx_errors", info.device.rx_errors);
+    rte_tel_data_add_dict_u64(port, "tx_errors", info.device.tx_errors);
+    rte_tel_data_add_dict_u64(port, "link_up", info.link_up);
+    // Telemetry names take letters, digits and '_' only: "tg-exc" becomes "tg_exc".
+    char name[shm::kPortNameLen];
+    for (unsigned i = 0; i < sizeof name; i++) {
+      const char ch = info.name[i];
+      name[i] = (ch == '\0' || std::isalnum(static_cast<unsigned char>(ch))) ? ch : '_';
+      if (ch == '\0') break;
+    }
+    name[sizeof name - 1] = '\0';
+    if (rte_tel_data_add_dict_container(d, name, port, 0) != 0) rte_tel_data_free(port);  // else the dict owns it
+  }
+  return 0;
+}
+}  // namespace
+
+int telemetry_register(const shm::StatsSegment* segment) {
+  g_segment = segment;
+  int rc = rte_telemetry_register_cmd("/tunnelgate/drops", cmd_drops,
+                                      "Packets dropped by the poll lcores, by reason (summed). No parameters");
+  if (rc == 0) {
+    rc = rte_telemetry_register_cmd("/tunnelgate/events", cmd_events,
+                                    "ARP, ICMP, forwarding, exception-path and tunnel events (summed). No parameters");
+  }
+  if (rc == 0) {
+    rc = rte_telemetry_register_cmd("/tunnelgate/ports", cmd_ports,
+                                    "Per port: packets and bytes each way, PMD losses, link. No parameters");
+  }
+  return rc;
+}
+
+}  // namespace tg::dp
