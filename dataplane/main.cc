@@ -41,9 +41,12 @@ namespace tg::dp {
 namespace {
 
 constexpr const char* kVersion = "0.1.0";
-std::atomic<bool> g_signalled{false};  // the one global: a signal handler has no context
+// The only globals: a signal handler has no context.
+std::atomic<bool> g_signalled{false};  // SIGINT/SIGTERM: stop
+std::atomic<bool> g_reload{false};     // SIGHUP: reload the TLS certificate and key files
 
 void on_signal(int) { g_signalled.store(true, std::memory_order_relaxed); }
+void on_sighup(int) { g_reload.store(true, std::memory_order_relaxed); }
 
 void usage(FILE* out) {
   std::fprintf(out,
@@ -146,6 +149,7 @@ int run(const config::Config& cfg, const std::vector<std::string>& extra_eal) {
   }
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  std::signal(SIGHUP, on_sighup);
 
   auto dp = std::make_unique<Dataplane>();
   dp->cfg = &cfg;
@@ -281,6 +285,8 @@ int run(const config::Config& cfg, const std::vector<std::string>& extra_eal) {
     while (!g_signalled.load(std::memory_order_relaxed) && !dp->stop.load(std::memory_order_relaxed)) {
       housekeeping(*dp);
       vpn.publish(*dp->stats);
+      // relaxed: the flag carries no data; the files are read after it is seen.
+      if (g_reload.exchange(false, std::memory_order_relaxed)) vpn.reload_certificates();
       for (int i = 0; i < 10 && !g_signalled.load(std::memory_order_relaxed); i++) rte_delay_us_sleep(100000);
     }
     TG_INFO("msg=\"stopping\"");

@@ -104,6 +104,20 @@ std::string VpnWorkers::start(const config::Config& cfg, Dataplane& dp, uint16_t
   return {};
 }
 
+bool VpnWorkers::reload_certificates() {
+  if (!contexts_) return false;
+  tls::TlsContextOptions options;
+  options.client_ca_file = shared_.cfg->auth.ca;
+  tls::TlsContextResult ctx = tls::tls_context_create(shared_.cfg->tls, options);
+  if (!ctx.ok()) {
+    TG_ERR("msg=\"certificate reload refused, the current certificate stays\" err=\"%s\"", ctx.error.c_str());
+    return false;
+  }
+  contexts_->replace(ctx.context);  // new handshakes only: connections hold their context
+  TG_INFO("msg=\"certificate reloaded\" certificate=%s", shared_.cfg->tls.certificate.c_str());
+  return true;
+}
+
 static_assert(tls::kHandshakeFailureCount == shm::kTlsHandshakeFailureCount,
               "TG_TLS_HANDSHAKE_FAILURE_LABELS (api/stats_shm.h) must follow TG_TLS_HANDSHAKE_FAILURES");
 

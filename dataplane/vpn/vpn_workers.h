@@ -33,6 +33,10 @@ class VpnWorkers {
   /// Stop and join every worker (their connections are closed). Idempotent.
   void stop();
   bool running() const { return !workers_.empty(); }
+  /// Re-read the certificate and key files (same paths) into a new TLS context for new
+  /// handshakes; established connections keep theirs. A file that does not load changes
+  /// nothing (logged). Main lcore (on SIGHUP). Returns true when the new context is in use.
+  bool reload_certificates();
   /// Copy every worker's counters into the stats segment (main lcore, about once a second).
   void publish(shm::StatsSegment& segment) const;
 
