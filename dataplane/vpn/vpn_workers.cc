@@ -1,6 +1,8 @@
 #include "dataplane/vpn/vpn_workers.h"
 
 #include <pthread.h>
+
+#include <iterator>
 #include <sched.h>
 #include <unistd.h>
 
@@ -118,7 +120,29 @@ bool VpnWorkers::reload_certificates() {
   return true;
 }
 
-static_assert(tls::kHandshakeFailureCount == shm::kTlsHandshakeFailureCount,
+// The stats segment's labels (api/ cannot include dataplane/tls) must be the engine's
+// reasons, name for name and in order: checked at compile time, not only the count.
+namespace {
+constexpr const char* kEngineFailureNames[] = {
+#define TG_X(name, help) #name,
+    TG_TLS_HANDSHAKE_FAILURES(TG_X)
+#undef TG_X
+};
+constexpr bool same_name(const char* a, const char* b) {
+  while (*a != '\0' && *a == *b) {
+    ++a;
+    ++b;
+  }
+  return *a == *b;
+}
+constexpr bool failure_labels_match() {
+  if (std::size(kEngineFailureNames) != shm::kTlsHandshakeFailureCount) return false;
+  for (size_t i = 0; i < shm::kTlsHandshakeFailureCount; i++)
+    if (!same_name(kEngineFailureNames[i], shm::kTlsHandshakeFailureLabels[i])) return false;
+  return true;
+}
+}  // namespace
+static_assert(failure_labels_match(),
               "TG_TLS_HANDSHAKE_FAILURE_LABELS (api/stats_shm.h) must follow TG_TLS_HANDSHAKE_FAILURES");
 
 void VpnWorkers::publish(shm::StatsSegment& segment) const {
