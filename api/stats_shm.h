@@ -19,7 +19,7 @@
 namespace tg::shm {
 
 inline constexpr uint32_t kStatsMagic = 0x31534754;  // "TGS1" little-endian
-inline constexpr uint32_t kStatsVersion = 5;
+inline constexpr uint32_t kStatsVersion = 6;
 inline constexpr unsigned kMaxLcores = 64;
 /// Up to 8 configured ports plus the exception-path port (always the last one).
 inline constexpr unsigned kMaxPorts = 9;
@@ -59,7 +59,23 @@ inline constexpr unsigned kPortNameLen = 16;
   X(tunnel_policy_denied, "tunnel_policy_denied", "inner destination outside the allowed services")\
   X(tunnel_no_session, "tunnel_no_session", "packet for a pool address with no session")       \
   X(tunnel_pool_from_outside, "tunnel_pool_from_outside", "packet for a pool address on an outside port")\
-  X(tunnel_ring_full, "tunnel_ring_full", "TLS worker's ring full: packet for a client dropped")
+  X(tunnel_ring_full, "tunnel_ring_full", "TLS worker's ring full: packet for a client dropped")\
+  X(udp_malformed, "udp_malformed", "UDP to the gateway with a length that does not fit the packet")\
+  X(dtls_malformed, "dtls_malformed", "DTLS record header invalid (type, version, length)")     \
+  X(dtls_unknown_session, "dtls_unknown_session", "DTLS application data from a peer with no DTLS session")\
+  X(dtls_unknown_flow, "dtls_unknown_flow", "DTLS handshake record from a peer with no handshake under way")\
+  X(dtls_no_app_id, "dtls_no_app_id", "DTLS ClientHello that is malformed or carries no App-ID")\
+  X(dtls_handshake_rate_limited, "dtls_handshake_rate_limited", "DTLS ClientHello over limits.handshakes_per_second")\
+  X(dtls_worker_ring_full, "dtls_worker_ring_full", "DTLS handshake datagram lost: the TLS worker's ring is full")\
+  X(dtls_bad_epoch, "dtls_bad_epoch", "DTLS record of another epoch than the session's")        \
+  X(dtls_replay, "dtls_replay", "DTLS record already received or older than the anti-replay window")\
+  X(dtls_too_short, "dtls_too_short", "DTLS record shorter than its AEAD nonce and tag")        \
+  X(dtls_bad_tag, "dtls_bad_tag", "DTLS record failed authentication (tampered, or another key)")\
+  X(dtls_crypto_error, "dtls_crypto_error", "the crypto device could not process a DTLS record")\
+  X(dtls_inner_unknown, "dtls_inner_unknown", "DTLS plaintext with an empty or unknown OpenConnect type")\
+  X(dtls_multi_record, "dtls_multi_record", "datagram with more than one DTLS application record")\
+  X(dtls_handoff_ring_full, "dtls_handoff_ring_full", "ring to the lcore owning the DTLS session full")\
+  X(dtls_sequence_exhausted, "dtls_sequence_exhausted", "DTLS send sequence numbers used up (the packet went to CSTP)")
 
 enum class DropReason : uint16_t {
 #define TG_X(e, label, help) e,
@@ -102,6 +118,19 @@ struct EventCounters {
   uint64_t exception_from_kernel;  ///< kernel packets sent out of a port
   uint64_t tunnel_to_backend;      ///< inner packets from clients routed to a backend
   uint64_t tunnel_to_client;       ///< packets handed to a TLS worker for a client
+  uint64_t dtls_records_decrypted; ///< DTLS records authenticated and decrypted
+  uint64_t dtls_records_encrypted; ///< DTLS records sent to clients
+  uint64_t dtls_rx_bytes;          ///< inner packet bytes received over DTLS
+  uint64_t dtls_tx_bytes;          ///< inner packet bytes sent over DTLS
+  uint64_t dtls_dpd_answered;      ///< DTLS DPD requests (and MTU probes) echoed
+  uint64_t dtls_keepalives;        ///< DTLS keepalives received
+  uint64_t dtls_handshake_datagrams;  ///< handshake datagrams handed to a TLS worker
+  uint64_t dtls_to_cstp;           ///< packets for a DTLS session sent over CSTP (DTLS silent, too big)
+  uint64_t dtls_sessions_installed;
+  uint64_t dtls_sessions_removed;
+  uint64_t crypto_enqueued;        ///< ops enqueued on the cryptodev queue pair
+  uint64_t crypto_dequeued;
+  uint64_t crypto_failed;          ///< ops the device refused or failed (not authentication)
 };
 
 /// Written only by the lcore it belongs to.
@@ -112,6 +141,8 @@ struct alignas(64) LcoreStats {
   uint64_t busy_loops;     ///< iterations that received at least one packet
   uint64_t busy_cycles;    ///< TSC cycles spent in iterations that had work
   uint64_t total_cycles;   ///< TSC cycles since the loop started
+  uint64_t dtls_sessions;  ///< gauge: DTLS sessions this lcore owns
+  uint64_t crypto_queue_depth_max;  ///< gauge: most ops in flight at once on its cryptodev queue pair
   EventCounters events;
   uint64_t drops[kDropReasonCount];
   PortCounters ports[kMaxPorts];
@@ -138,6 +169,23 @@ inline constexpr const char* kTlsHandshakeFailureLabels[] = {
 };
 inline constexpr unsigned kTlsHandshakeFailureCount =
     sizeof(kTlsHandshakeFailureLabels) / sizeof(kTlsHandshakeFailureLabels[0]);
+/// Why a DTLS handshake failed (dataplane/vpn/dtls_channel.h counts them in this order).
+#define TG_DTLS_HANDSHAKE_FAILURE_LABELS(X)                                                  \
+  X(timeout) X(bad_psk) X(alert) X(protocol_error) X(no_shared_cipher) X(unknown_app_id)   \
+  X(too_many) X(key_export) X(internal)
+inline constexpr const char* kDtlsHandshakeFailureLabels[] = {
+#define TG_X(name) #name,
+    TG_DTLS_HANDSHAKE_FAILURE_LABELS(TG_X)
+#undef TG_X
+};
+inline constexpr unsigned kDtlsHandshakeFailureCount =
+    sizeof(kDtlsHandshakeFailureLabels) / sizeof(kDtlsHandshakeFailureLabels[0]);
+enum class DtlsHandshakeFailure : uint8_t {
+#define TG_X(name) name,
+  TG_DTLS_HANDSHAKE_FAILURE_LABELS(TG_X)
+#undef TG_X
+};
+
 inline constexpr unsigned kMaxTlsWorkers = 16;
 
 /// Counters of one TLS worker thread (the OpenConnect server), copied about once a second
@@ -162,6 +210,11 @@ struct alignas(64) TlsWorkerStats {
   uint64_t rx_dropped;           ///< client packets lost before a lcore (ring full, no mbuf, too big)
   uint64_t tx_dropped;           ///< packets for clients lost (tunnel gone, client too slow)
   uint64_t dpd_answered;
+  uint64_t dtls_handshakes_started;
+  uint64_t dtls_handshakes_ok;
+  uint64_t dtls_handshakes_failed[kDtlsHandshakeFailureCount];
+  uint64_t dtls_handshakes_active;  ///< gauge
+  uint64_t dtls_established;        ///< gauge: tunnels whose DTLS channel is keyed
 };
 
 /// Written by the dataplane's main lcore.

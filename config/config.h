@@ -93,6 +93,11 @@ struct DataplaneConfig {
   /// outside address goes to the kernel through it; 1-15 of a-z 0-9 _ -.
   std::string exception_iface = "tg-exc";
   uint32_t tls_workers = 1;  ///< 1..16 TLS worker threads (not poll lcores: ordinary threads)
+  /// Record crypto of the DTLS fast path: "auto" (a crypto_aesni_mb vdev, else wolfCrypt
+  /// with a warning), "none" (wolfCrypt on the poll lcores), or a cryptodev vdev name
+  /// (crypto_aesni_mb, crypto_aesni_gcm, crypto_chacha20_poly1305, crypto_openssl, ...)
+  /// that must work.
+  std::string cryptodev = "auto";
   std::vector<PortConfig> ports;      ///< 1..8 ports
   std::vector<RouteConfig> routes;    ///< static routes
   NeighbourConfig neighbour;
@@ -105,6 +110,7 @@ struct DataplaneConfig {
 struct ListenersConfig {
   uint16_t tls_port = 443;   ///< 1..65535, TCP
   uint16_t dtls_port = 443;  ///< 1..65535, UDP
+  bool dtls = true;          ///< offer DTLS (PSK-NEGOTIATE) to clients that ask for it
 };
 
 struct TlsConfig {
@@ -114,6 +120,9 @@ struct TlsConfig {
   std::string second_key;
   std::string min_version = "1.2"; ///< "1.2" | "1.3"
   std::string ciphers;             ///< wolfSSL cipher list; empty = strong defaults
+  /// wolfSSL cipher list of the DTLS PSK server; empty = every plain-PSK AEAD suite the
+  /// wolfSSL build has (AES-256-GCM, AES-128-GCM, ChaCha20-Poly1305).
+  std::string dtls_ciphers;
   bool request_client_cert = false;
 };
 
@@ -178,6 +187,8 @@ struct LimitsConfig {
   uint32_t idle_timeout_s = 1200;         ///< 0..86400 a tunnel without traffic ends (0 = never)
   uint32_t reconnect_s = 300;             ///< 1..86400 a session whose tunnel was lost keeps its
                                           ///< cookie and address this long (ocserv cookie-timeout)
+  uint32_t dtls_handshake_timeout_s = 15; ///< 1..120 a DTLS handshake not done by then is dropped
+  uint32_t switch_to_tcp_s = 25;          ///< 1..3600 no DTLS from a client this long: send on CSTP
 };
 
 struct Config {

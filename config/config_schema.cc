@@ -172,6 +172,11 @@ void read_dataplane(const Setting& g, const std::string& path, DataplaneConfig& 
   r.read_uint("idle_sleep_us", dp.idle_sleep_us, 0, 1000);
   r.read_bool("lab_forwarding", dp.lab_forwarding);
   r.read_uint("tls_workers", dp.tls_workers, 1, kMaxTlsWorkers);
+  if (r.read_string("cryptodev", dp.cryptodev) && dp.cryptodev != "auto" && dp.cryptodev != "none" &&
+      !(dp.cryptodev.starts_with("crypto_") && is_lower_name(dp.cryptodev, 63)))
+    r.reject("cryptodev", quote(dp.cryptodev) +
+                              " is not a cryptodev (expected \"auto\", \"none\" or a vdev name such as "
+                              "\"crypto_aesni_mb\")");
   if (r.read_string("exception_iface", dp.exception_iface) &&
       !is_lower_name(dp.exception_iface, kMaxPortName))
     r.reject("exception_iface", quote(dp.exception_iface) +
@@ -203,6 +208,7 @@ void read_listeners(const Setting& g, const std::string& path, ListenersConfig& 
   GroupReader r(g, path, diag);
   read_tcp_udp_port(r, "tls_port", l.tls_port);
   read_tcp_udp_port(r, "dtls_port", l.dtls_port);
+  r.read_bool("dtls", l.dtls);
   r.finish();
 }
 
@@ -221,6 +227,7 @@ void read_tls(const Setting& g, const std::string& path, TlsConfig& tls, Diagnos
                quote(min_version) + " is not a TLS version (expected \"1.2\" or \"1.3\")");
   }
   r.read_string("ciphers", tls.ciphers);
+  r.read_string("dtls_ciphers", tls.dtls_ciphers);
   r.read_bool("request_client_cert", tls.request_client_cert);
   r.finish();
 }
@@ -379,6 +386,8 @@ void read_limits(const Setting& g, const std::string& path, LimitsConfig& l, Dia
   r.read_uint("keepalive_s", l.keepalive_s, 0, 86400);
   r.read_uint("idle_timeout_s", l.idle_timeout_s, 0, 86400);
   r.read_uint("reconnect_s", l.reconnect_s, 1, 86400);
+  r.read_uint("dtls_handshake_timeout_s", l.dtls_handshake_timeout_s, 1, 120);
+  r.read_uint("switch_to_tcp_s", l.switch_to_tcp_s, 1, 3600);
   r.finish();
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 #include <prometheus/client_metric.h>
@@ -252,6 +253,31 @@ void append_dataplane_families(const StatsSnapshot& s, std::vector<MetricFamily>
        "Inner packets from clients' tunnels routed towards a backend.", &E::tunnel_to_backend},
       {"tunnelgate_tunnel_to_client_packets_total",
        "Packets for clients handed to the TLS worker owning their session.", &E::tunnel_to_client},
+      {"tunnelgate_dtls_records_decrypted_total", "DTLS records from clients authenticated and decrypted.",
+       &E::dtls_records_decrypted},
+      {"tunnelgate_dtls_records_encrypted_total", "DTLS records sent to clients.", &E::dtls_records_encrypted},
+      {"tunnelgate_dtls_receive_bytes_total", "Bytes of inner packets received from clients over DTLS.",
+       &E::dtls_rx_bytes},
+      {"tunnelgate_dtls_transmit_bytes_total", "Bytes of inner packets sent to clients over DTLS.",
+       &E::dtls_tx_bytes},
+      {"tunnelgate_dtls_dpd_answered_total", "DTLS dead-peer-detection requests and MTU probes echoed.",
+       &E::dtls_dpd_answered},
+      {"tunnelgate_dtls_keepalives_total", "DTLS keepalives received.", &E::dtls_keepalives},
+      {"tunnelgate_dtls_handshake_datagrams_total", "DTLS handshake datagrams handed to a TLS worker.",
+       &E::dtls_handshake_datagrams},
+      {"tunnelgate_dtls_to_cstp_packets_total",
+       "Packets for a client with DTLS sent over CSTP instead (DTLS silent, packet too big).", &E::dtls_to_cstp},
+      {"tunnelgate_dtls_sessions_installed_total", "DTLS sessions whose keys a poll lcore took over.",
+       &E::dtls_sessions_installed},
+      {"tunnelgate_dtls_sessions_removed_total", "DTLS sessions a poll lcore let go (tunnel closed, rekeyed).",
+       &E::dtls_sessions_removed},
+      {"tunnelgate_crypto_ops_enqueued_total", "Record crypto operations enqueued on the cryptodev.",
+       &E::crypto_enqueued},
+      {"tunnelgate_crypto_ops_dequeued_total", "Record crypto operations completed by the cryptodev.",
+       &E::crypto_dequeued},
+      {"tunnelgate_crypto_ops_failed_total",
+       "Record crypto operations the cryptodev refused or failed (not authentication failures).",
+       &E::crypto_failed},
   };
   for (const EventMetric& ev : kEvents) {
     out.push_back(lcore_counter(s, ev.name, ev.help,
@@ -283,6 +309,17 @@ void append_dataplane_families(const StatsSnapshot& s, std::vector<MetricFamily>
   out.push_back(lcore_counter(s, "tunnelgate_lcore_busy_loops_total",
                               "Poll loop iterations of the lcore that received packets.",
                               [](const LcoreSnapshot& l) { return l.busy_loops; }));
+  for (auto [name, help, field] :
+       {std::tuple{"tunnelgate_dtls_sessions", "DTLS sessions whose records the poll lcore protects.",
+                   &LcoreSnapshot::dtls_sessions},
+        std::tuple{"tunnelgate_crypto_queue_depth_max",
+                   "Most record crypto operations in flight at once on the lcore's cryptodev queue pair.",
+                   &LcoreSnapshot::crypto_queue_depth_max}}) {
+    MetricFamily f = make_family(name, help, MetricType::Gauge);
+    for (const LcoreSnapshot& l : s.lcores)
+      add_sample(f, {{"lcore", std::to_string(l.lcore_id)}}, static_cast<double>(l.*field));
+    out.push_back(std::move(f));
+  }
 
   // TLS workers (the OpenConnect servers), labelled by worker index.
   {
@@ -325,6 +362,14 @@ void append_dataplane_families(const StatsSnapshot& s, std::vector<MetricFamily>
          &W::tx_dropped},
         {"tunnelgate_cstp_dpd_answered_total", "CSTP dead-peer-detection requests answered.", MetricType::Counter,
          &W::dpd_answered},
+        {"tunnelgate_dtls_handshakes_started_total", "DTLS handshakes started (a ClientHello for a known App-ID).",
+         MetricType::Counter, &W::dtls_handshakes_started},
+        {"tunnelgate_dtls_handshakes_total", "DTLS handshakes completed (keys handed to a poll lcore).",
+         MetricType::Counter, &W::dtls_handshakes_ok},
+        {"tunnelgate_dtls_handshakes_active", "DTLS handshakes under way.", MetricType::Gauge,
+         &W::dtls_handshakes_active},
+        {"tunnelgate_dtls_tunnels_active", "Tunnels whose DTLS channel is keyed.", MetricType::Gauge,
+         &W::dtls_established},
     };
     for (const WorkerMetric& m : kWorkerMetrics) {
       MetricFamily f = make_family(m.name, m.help, m.type);
@@ -340,6 +385,17 @@ void append_dataplane_families(const StatsSnapshot& s, std::vector<MetricFamily>
       }
     }
     out.push_back(std::move(failures));
+    MetricFamily dtls_failures = make_family("tunnelgate_dtls_handshake_failures_total",
+                                             "DTLS handshakes that failed or were refused, by reason.",
+                                             MetricType::Counter);
+    for (const W& w : s.tls_workers) {
+      for (unsigned r = 0; r < shm::kDtlsHandshakeFailureCount; r++) {
+        add_sample(dtls_failures,
+                   {{"worker", std::to_string(w.worker)}, {"reason", shm::kDtlsHandshakeFailureLabels[r]}},
+                   static_cast<double>(w.dtls_handshakes_failed[r]));
+      }
+    }
+    out.push_back(std::move(dtls_failures));
   }
 
   // Main-lcore gauges.

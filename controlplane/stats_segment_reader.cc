@@ -176,6 +176,8 @@ std::optional<SegmentReadError> decode_lcores(const StatsSegment& seg, StatsSnap
     l.busy_loops = in.busy_loops;
     l.busy_cycles = in.busy_cycles;
     l.total_cycles = in.total_cycles;
+    l.dtls_sessions = in.dtls_sessions;
+    l.crypto_queue_depth_max = in.crypto_queue_depth_max;
     l.events = in.events;
     std::copy(std::begin(in.drops), std::end(in.drops), l.drops.begin());
     l.ports.assign(in.ports, in.ports + n_ports);

@@ -95,6 +95,8 @@ struct LcoreSnapshot {
   uint64_t busy_loops = 0;
   uint64_t busy_cycles = 0;
   uint64_t total_cycles = 0;
+  uint64_t dtls_sessions = 0;           ///< gauge
+  uint64_t crypto_queue_depth_max = 0;  ///< gauge
   shm::EventCounters events{};
   std::array<uint64_t, shm::kDropReasonCount> drops{};
   std::vector<shm::PortCounters> ports;

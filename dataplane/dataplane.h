@@ -20,6 +20,9 @@ namespace tg::dp {
 
 class SessionTable;
 struct WorkerMailbox;
+struct DtlsSlot;
+struct DtlsLcore;
+struct RecordCryptoDev;
 
 inline constexpr uint16_t kBurst = 32;
 inline constexpr unsigned kMaxTlsWorkers = 16;
@@ -64,6 +67,18 @@ struct Dataplane {
   unsigned n_workers = 0;
   WorkerMailbox* workers = nullptr;   ///< [n_workers]
   rte_ring** from_workers = nullptr;  ///< [poll lcores], indexed by LcoreCtx::queue_id
+  // DTLS fast path (dtls_path.h): dtls_port 0 and everything null when DTLS is off.
+  uint16_t dtls_port = 0;             ///< UDP port of the DTLS listener on outside addresses
+  DtlsSlot* dtls_slots = nullptr;     ///< [n_dtls_slots], indexed by SessionTable::slot_index
+  uint32_t n_dtls_slots = 0;
+  rte_ring** dtls_ctl = nullptr;      ///< [poll lcores]: DtlsCtlMsg* from the TLS workers
+  rte_ring** dtls_handoff = nullptr;  ///< [poll lcores]: inner packets for sessions it owns
+  rte_ring** to_outside = nullptr;    ///< [poll lcores]: handshake datagrams (IPv4) to send
+  const RecordCryptoDev* crypto = nullptr;
+  uint64_t dtls_switch_tsc = 0;       ///< limits.switch_to_tcp_s
+  uint64_t dtls_pending_tsc = 0;      ///< limits.dtls_handshake_timeout_s
+  uint64_t handshake_interval_tsc = 0;  ///< GCRA of ClientHellos per lcore
+  uint64_t handshake_burst_tsc = 0;
   rte_fib* fib = nullptr;
   std::vector<Nexthop> nexthops;  ///< indexed by the fib's next-hop id
   NeighbourTable* neighbours = nullptr;
@@ -120,6 +135,7 @@ struct alignas(64) LcoreCtx {
     uint16_t n = 0;
     rte_mbuf* pkts[kBurst];
   } to_worker[kMaxTlsWorkers];
+  DtlsLcore* dtls = nullptr;     ///< DTLS fast-path state (null when DTLS is off)
 
   void count_drop(DropReason r) { stats->drops[static_cast<unsigned>(r)] += 1; }
 };

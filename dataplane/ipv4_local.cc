@@ -3,6 +3,7 @@
 // exception path once it exists, and everything else is dropped and counted.
 #include <cstring>
 
+#include "dataplane/dtls_path.h"
 #include "dataplane/exception_path.h"
 #include "dataplane/stages.h"
 
@@ -13,7 +14,12 @@ void ipv4_local_input(LcoreCtx& c, uint8_t in_port, rte_mbuf* m, const Ipv4Info&
     drop_packet(c, m, DropReason::ipv4_fragment_to_us);
     return;
   }
-  if (exception_wanted(*c.dp, c.dp->ports[in_port], rte_pktmbuf_mtod_offset(m, const uint8_t*, wire::kEtherHdrLen), ip)) {
+  const uint8_t* packet = rte_pktmbuf_mtod_offset(m, const uint8_t*, wire::kEtherHdrLen);
+  if (c.dtls != nullptr && dtls_wanted(*c.dp, c.dp->ports[in_port], packet, ip)) {
+    dtls_input(c, in_port, m, ip);
+    return;
+  }
+  if (exception_wanted(*c.dp, c.dp->ports[in_port], packet, ip)) {
     exception_output(c, m);
     return;
   }

@@ -4,6 +4,7 @@
 #include <rte_ether.h>
 #include <rte_prefetch.h>
 
+#include "dataplane/dtls_path.h"
 #include "dataplane/session_table.h"
 #include "dataplane/stages.h"
 #include "dataplane/tunnel_path.h"
@@ -81,6 +82,7 @@ void l2_input_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, uint16_t n) {
     }
   }
   if (n_forward) ipv4_forward_burst(c, in_port, forward, n_forward);
+  if (c.dtls != nullptr) dtls_flush(c);  // may stage CSTP fallbacks: before tunnel_flush
   if (dp.n_workers) tunnel_flush(c);
 }
 

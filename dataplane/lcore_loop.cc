@@ -4,6 +4,7 @@
 #include <rte_ethdev.h>
 #include <rte_ring.h>
 
+#include "dataplane/dtls_path.h"
 #include "dataplane/exception_path.h"
 #include "dataplane/stages.h"
 #include "dataplane/tunnel_path.h"
@@ -47,6 +48,7 @@ int lcore_poll_loop(void* arg) {
         tunnel_input_burst(c, pkts, static_cast<uint16_t>(n));
       }
     }
+    if (c.dtls != nullptr) received += dtls_poll_rings(c);
     if (dp.has_exception) {
       const PortRuntime& exc = dp.ports[dp.exception_index];
       const uint16_t n = rte_eth_rx_burst(exc.port_id, c.queue_id, pkts, kBurst);
@@ -76,6 +78,7 @@ int lcore_poll_loop(void* arg) {
     }
   }
   // Nothing may stay behind in our hands: release held packets (counted).
+  if (c.dtls != nullptr) dtls_lcore_shutdown(c);
   for (HeldPacket& h : c.held) drop_packet(c, h.m, DropReason::neigh_unresolved);
   c.held.clear();
   tx_flush_all(c);

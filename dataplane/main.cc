@@ -240,6 +240,11 @@ int run(const config::Config& cfg, const std::vector<std::string>& extra_eal) {
       TG_ERR("msg=\"tunnel path\" err=\"%s\"", err.c_str());
       break;
     }
+    for (const std::string& w : tunnel.warnings) TG_WARN("msg=\"%s\"", w.c_str());
+    if (dp->dtls_port != 0) {
+      TG_INFO("msg=\"DTLS fast path\" port=%u record_crypto=%s", dp->dtls_port,
+              tunnel.crypto.dev_id >= 0 ? tunnel.crypto.name.c_str() : "wolfCrypt");
+    }
     shm::StatsSegment& s = *dp->stats;
     s.generation = realtime_ns();
     s.pid = static_cast<uint32_t>(getpid());
@@ -258,6 +263,7 @@ int run(const config::Config& cfg, const std::vector<std::string>& extra_eal) {
       ctx->held_cap = dcfg.neighbour.queue_per_lcore;
       ctx->held.reserve(ctx->held_cap);
       ctx->garp_pending = (i == 0);
+      if (i < tunnel.dtls_lcores.size()) ctx->dtls = tunnel.dtls_lcores[i];
       ctxs.push_back(std::move(ctx));
     }
     housekeeping(*dp);

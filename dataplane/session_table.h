@@ -44,6 +44,24 @@ class SessionTable {
     }
     return 0;
   }
+  /// Index of `addr` among all pool addresses (pools in config order), or kNoSlot.
+  /// DTLS state is kept in a table indexed this way.
+  uint32_t slot_index(uint32_t addr) const {
+    uint32_t first = 0;
+    for (const Pool& p : pools_) {
+      const uint32_t off = addr - p.base;
+      if (off < p.size) return first + off;
+      first += p.size;
+    }
+    return kNoSlot;
+  }
+  /// Number of pool addresses (the range of slot_index).
+  uint32_t capacity() const {
+    uint32_t n = 0;
+    for (const Pool& p : pools_) n += p.size;
+    return n;
+  }
+  static constexpr uint32_t kNoSlot = UINT32_MAX;
   /// True when `addr` lies in a pool (bound or not).
   bool in_pool(uint32_t addr) const {
     for (const Pool& p : pools_)

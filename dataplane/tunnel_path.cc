@@ -7,6 +7,7 @@
 #include <rte_mbuf_dyn.h>
 #include <rte_ring.h>
 
+#include "dataplane/dtls_path.h"
 #include "dataplane/session_table.h"
 #include "dataplane/stages.h"
 
@@ -85,30 +86,48 @@ void tunnel_output(LcoreCtx& c, uint8_t in_port, rte_mbuf* m, uint64_t ref) {
     drop_packet(c, m, DropReason::ttl_exceeded);
     return;
   }
-  const SessionRef s = SessionRef::unpack(ref);
-  if (s.worker >= dp.n_workers) {
+  if (SessionRef::unpack(ref).worker >= dp.n_workers) {
     drop_packet(c, m, DropReason::tunnel_no_session);  // a slot from another run: never trust it
     return;
   }
   ipv4_ttl_decrement(l3);
   rte_pktmbuf_adj(m, wire::kEtherHdrLen);
   mbuf_session_ref(m, dp.session_dynfield) = ref;
-  LcoreCtx::WorkerStage& st = c.to_worker[s.worker];
-  st.pkts[st.n++] = m;  // at most one RX burst per flush: never more than kBurst
+  if (dp.dtls_slots != nullptr) {
+    const uint32_t slot = dp.sessions->slot_index(load_be32(l3 + 16));
+    if (slot < dp.n_dtls_slots && dtls_output(c, m, slot, ref)) return;
+  }
+  tunnel_to_worker(c, m, ref);
+}
+
+namespace {
+void flush_worker(LcoreCtx& c, unsigned w) {
+  const Dataplane& dp = *c.dp;
+  LcoreCtx::WorkerStage& st = c.to_worker[w];
+  const WorkerMailbox& mb = dp.workers[w];
+  const unsigned sent = rte_ring_enqueue_burst(mb.ring, reinterpret_cast<void* const*>(st.pkts), st.n, nullptr);
+  c.stats->events.tunnel_to_client += sent;
+  for (unsigned i = sent; i < st.n; i++) drop_packet(c, st.pkts[i], DropReason::tunnel_ring_full);
+  if (sent != 0 && mb.wake != nullptr) mb.wake(mb.wake_ctx);
+  st.n = 0;
+}
+}  // namespace
+
+void tunnel_to_worker(LcoreCtx& c, rte_mbuf* m, uint64_t ref) {
+  const unsigned w = SessionRef::unpack(ref).worker;
+  if (w >= c.dp->n_workers) {
+    drop_packet(c, m, DropReason::tunnel_no_session);
+    return;
+  }
+  LcoreCtx::WorkerStage& st = c.to_worker[w];
+  if (st.n == kBurst) flush_worker(c, w);
+  st.pkts[st.n++] = m;
 }
 
 void tunnel_flush(LcoreCtx& c) {
   const Dataplane& dp = *c.dp;
-  for (unsigned w = 0; w < dp.n_workers; w++) {
-    LcoreCtx::WorkerStage& st = c.to_worker[w];
-    if (st.n == 0) continue;
-    const WorkerMailbox& mb = dp.workers[w];
-    const unsigned sent = rte_ring_enqueue_burst(mb.ring, reinterpret_cast<void* const*>(st.pkts), st.n, nullptr);
-    c.stats->events.tunnel_to_client += sent;
-    for (unsigned i = sent; i < st.n; i++) drop_packet(c, st.pkts[i], DropReason::tunnel_ring_full);
-    if (sent != 0 && mb.wake != nullptr) mb.wake(mb.wake_ctx);
-    st.n = 0;
-  }
+  for (unsigned w = 0; w < dp.n_workers; w++)
+    if (c.to_worker[w].n != 0) flush_worker(c, w);
 }
 
 }  // namespace tg::dp

@@ -26,6 +26,7 @@ namespace tg::dp {
 /// Where lcores put packets for one TLS worker's sessions.
 struct WorkerMailbox {
   rte_ring* ring = nullptr;  ///< MP/SC: raw IPv4 for the worker's sessions
+  rte_ring* dtls_ring = nullptr;  ///< MP/SC: DTLS handshake datagrams (IPv4; the lcore's queue in the session field)
   /// Called after packets were enqueued (at most once per burst per lcore); must be cheap
   /// and thread-safe (the TLS worker skips the eventfd write unless it is asleep).
   void (*wake)(void* ctx) = nullptr;
@@ -43,6 +44,9 @@ int session_dynfield_register();
 void tunnel_input_burst(LcoreCtx& c, rte_mbuf** pkts, uint16_t n);
 /// A packet from an inside port for a pool address bound to `ref` (Ethernet header present).
 void tunnel_output(LcoreCtx& c, uint8_t in_port, rte_mbuf* m, uint64_t ref);
+/// Stage an inner packet (no Ethernet header) for the TLS worker holding session `ref`
+/// (CSTP). Flushes that worker's stage first when it is full.
+void tunnel_to_worker(LcoreCtx& c, rte_mbuf* m, uint64_t ref);
 /// Hand the staged packets to their workers. Called at the end of each RX burst.
 void tunnel_flush(LcoreCtx& c);
 

@@ -9,6 +9,8 @@
 
 #include "config/config.h"
 #include "dataplane/dataplane.h"
+#include "dataplane/dtls_path.h"
+#include "dataplane/record_crypto.h"
 #include "dataplane/session_table.h"
 #include "dataplane/tunnel_path.h"
 
@@ -22,6 +24,13 @@ struct TunnelResources {
   std::unique_ptr<SessionTable> sessions;
   std::vector<rte_ring*> from_workers;
   std::vector<WorkerMailbox> mailboxes;
+  // DTLS fast path (listeners.dtls on):
+  DtlsSlot* dtls_slots = nullptr;     ///< rte_zmalloc'd [sessions->capacity()]
+  uint32_t n_dtls_slots = 0;
+  std::vector<rte_ring*> dtls_ctl, dtls_handoff, to_outside;
+  std::vector<DtlsLcore*> dtls_lcores;  ///< [poll lcores]: attach to LcoreCtx::dtls
+  RecordCryptoDev crypto;
+  std::vector<std::string> warnings;  ///< for the caller to log (e.g. no cryptodev)
   ~TunnelResources();
 };
 

@@ -16,6 +16,7 @@
 #include "dataplane/tunnel/cstp_frame.h"
 #include "dataplane/tunnel/http_response.h"
 #include "dataplane/tunnel_path.h"
+#include "dataplane/vpn/worker_log.h"
 
 namespace tg::dp::vpn {
 
@@ -30,31 +31,7 @@ constexpr auto kBindRetryWindow = std::chrono::seconds(2);
 constexpr unsigned kMailboxBurst = 64;
 constexpr std::string_view kTunnelPath = "/CSCOSSLC/tunnel";
 
-/// Worker-side log line (key=value, stderr), rate-limited per worker: at most a burst of
-/// 20 then one per second, so a flood of bad clients cannot flood the log.
-class LogLimiter {
- public:
-  bool allow() {
-    const auto now = Clock::now();
-    if (now - window_ > std::chrono::seconds(1)) {
-      window_ = now;
-      budget_ = 20;
-    }
-    if (budget_ == 0) return false;
-    budget_--;
-    return true;
-  }
 
- private:
-  Clock::time_point window_{};
-  unsigned budget_ = 20;
-};
-thread_local LogLimiter g_log_limiter;  // per worker thread: no sharing, no lock
-
-#define OC_LOG(level, fmt, ...)                                                                   \
-  do {                                                                                            \
-    if (g_log_limiter.allow()) std::fprintf(stderr, "level=" level " " fmt "\n", ##__VA_ARGS__); \
-  } while (0)
 
 ctl::CtlAddress ctl_address_of(const tls::PeerAddress& p) {
   ctl::CtlAddress a{};
@@ -123,7 +100,8 @@ struct OcHandler::Session {
 
 OcHandler::OcHandler(const OcShared& shared, dataplane::CtlClient& ctl, uint16_t worker_index)
     : shared_(shared), ctl_(ctl), worker_index_(worker_index),
-      to_lcore_(std::make_unique<LcoreStage[]>(std::max(1u, shared.n_lcores))) {}
+      to_lcore_(std::make_unique<LcoreStage[]>(std::max(1u, shared.n_lcores))),
+      dtls_(std::make_unique<DtlsChannel>(shared, worker_index)) {}
 
 OcHandler::~OcHandler() {
   for (unsigned l = 0; l < shared_.n_lcores; l++)
@@ -321,9 +299,14 @@ void OcHandler::on_tick(tls::TlsWorker&, Clock::time_point now) {
   poll_control_plane();
   retry_pending_binds(now);
   drain_mailbox();
+  dtls_->drain(*worker_);
+  dtls_->on_tick(now);
 }
 
-void OcHandler::on_wake(tls::TlsWorker&) { drain_mailbox(); }
+void OcHandler::on_wake(tls::TlsWorker&) {
+  drain_mailbox();
+  dtls_->drain(*worker_);
+}
 
 void OcHandler::poll_control_plane() {
   ctl_.poll([this](const ctl::CtlMessage& msg) { on_ctl_message(msg); });
@@ -447,6 +430,8 @@ void OcHandler::on_session_params(Connection& c, Session& s, const ctl::CtlMessa
   tunnel::CstpMtuInputs mtu_in;
   mtu_in.configured_link_mtu = shared_.link_mtu;
   mtu_in.client_base_mtu = s.connect.base_mtu;
+  // With DTLS the tunnel MTU leaves room for a record (§6.8); without, only for UDP/IP.
+  if (dtls_->enabled() && s.connect.dtls_psk_negotiate()) mtu_in.dtls_cipher = dtls_->mtu_cipher();
   t.mtu = tunnel::cstp_compute_mtu(mtu_in);
   if (p.mtu != 0) t.mtu.tunnel_mtu = std::min(t.mtu.tunnel_mtu, p.mtu);
   t.dpd_seconds = p.dpd_s;
@@ -465,6 +450,9 @@ bool OcHandler::open_tunnel(Connection& c, Session& s) {
   const SessionRef ref = SessionRef::unpack(c.id());
   if (!shared_.dp->sessions->bind(s.address, ref)) return false;
   s.bound = true;
+  if (dtls_->enabled() && s.connect.dtls_psk_negotiate())
+    s.params.dtls = dtls_->offer(c.id(), s.address, s.params.mtu.tunnel_mtu, s.params.dpd_seconds,
+                                 s.params.keepalive_seconds);
   const tunnel::CstpConnectBuildResult b = tunnel::cstp_connect_build_response(s.params);
   if (!b.ok) {
     send_error(c, s, 500, b.message);
@@ -524,6 +512,7 @@ void OcHandler::handle_cstp(Connection& c, Session& s, std::span<const uint8_t> 
     }
     switch (r.type) {
       case tunnel::CstpType::kData:
+        if (s.params.dtls) dtls_->on_cstp_data(s.address);
         stage_to_lcore(s, c.id(), r.payload);
         break;
       case tunnel::CstpType::kDpdRequest: {
@@ -633,6 +622,7 @@ void OcHandler::on_close(Connection& c, CloseReason reason) {
   c.set_user_data(nullptr);
   if (s->pending_request != 0) pending_requests_.erase(s->pending_request);
   binds_waiting_.erase(c.id());
+  dtls_->on_tunnel_closed(c.id());
   if (s->bound) shared_.dp->sessions->unbind(s->address, SessionRef::unpack(c.id()));
   if (s->session_id != 0) {
     auto it = sessions_.find(s->session_id);

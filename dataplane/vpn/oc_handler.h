@@ -24,6 +24,7 @@
 #include "dataplane/dataplane.h"
 #include "dataplane/tls/tls_worker.h"
 #include "dataplane/tunnel/http_request.h"
+#include "dataplane/vpn/dtls_channel.h"
 
 struct rte_mbuf;
 
@@ -74,6 +75,7 @@ class OcHandler final : public tls::TlsHandler {
   void on_wake(tls::TlsWorker& worker) override;
 
   const OcCounters& counters() const { return counters_; }
+  const DtlsCounters& dtls_counters() const { return dtls_->counters(); }
 
   /// Wake function for WorkerMailbox (lcores call it after enqueueing).
   static void wake_worker(void* tls_worker);
@@ -111,6 +113,7 @@ class OcHandler final : public tls::TlsHandler {
   };
   std::unique_ptr<LcoreStage[]> to_lcore_;
   std::vector<uint8_t> tx_frame_;  ///< scratch: one CSTP frame (header + packet)
+  std::unique_ptr<DtlsChannel> dtls_;
 };
 
 }  // namespace tg::dp::vpn

@@ -168,6 +168,12 @@ void VpnWorkers::publish(shm::StatsSegment& segment) const {
     s.rx_dropped = o.rx_dropped_ring_full.get() + o.rx_dropped_no_mbuf.get() + o.rx_dropped_too_big.get();
     s.tx_dropped = o.tx_dropped_stale.get() + o.tx_dropped_backpressure.get();
     s.dpd_answered = o.dpd_answered.get();
+    const DtlsCounters& d = workers_[w]->handler->dtls_counters();
+    s.dtls_handshakes_started = d.started.get();
+    s.dtls_handshakes_ok = d.ok.get();
+    for (size_t i = 0; i < shm::kDtlsHandshakeFailureCount; i++) s.dtls_handshakes_failed[i] = d.failed[i].get();
+    s.dtls_handshakes_active = d.active.get();
+    s.dtls_established = d.established.get();
     s.active = 1;
   }
 }

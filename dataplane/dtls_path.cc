@@ -1,0 +1,557 @@
+#include "dataplane/dtls_path.h"
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_fib.h>
+#include <rte_hash.h>
+#include <rte_jhash.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "dataplane/dtls/client_hello.h"
+#include "dataplane/record_crypto.h"
+#include "dataplane/session_table.h"
+#include "dataplane/stages.h"
+#include "dataplane/tunnel_path.h"
+
+namespace tg::dp {
+namespace {
+
+constexpr uint16_t kUdpHdrLen = 8;
+/// Ethernet + IPv4 (no options) + UDP in front of every record we send.
+constexpr uint16_t kOuterHdrLen = wire::kEtherHdrLen + wire::kIpv4MinHdrLen + kUdpHdrLen;
+constexpr unsigned kCtlBurst = 8;
+/// An install for a slot another lcore still owns waits for that lcore's remove; it is
+/// retried once per poll iteration this many times, then dropped (the client's DTLS then
+/// dies and it falls back to CSTP).
+constexpr uint32_t kMaxInstallRetries = 100000;
+
+uint32_t flow_hash(uint32_t ip, uint16_t port) {
+  return rte_jhash_2words(ip, port, 0x7467646c);
+}
+
+bool gcra_allow(uint64_t& tat_tsc, uint64_t now, uint64_t interval, uint64_t burst) {
+  const uint64_t tat = std::max(tat_tsc, now);
+  if (tat - now > burst) return false;
+  tat_tsc = tat + interval;
+  return true;
+}
+
+void release_slot(LcoreCtx& c, uint32_t slot) {
+  Dataplane& dp = *c.dp;
+  DtlsSlot& s = dp.dtls_slots[slot];
+  if (s.cipher == nullptr) return;
+  const DtlsFlowKey key{s.client_ip, s.client_port, 0};
+  void* data = nullptr;
+  // The flow may already point at a newer session of the same client (same ip:port).
+  if (rte_hash_lookup_data(c.dtls->flows, &key, &data) >= 0 && reinterpret_cast<uintptr_t>(data) == slot)
+    rte_hash_del_key(c.dtls->flows, &key);
+  cipher_state_free(s.cipher);
+  s.cipher = nullptr;
+  s.ref = 0;
+  s.use_dtls.store(false, std::memory_order_relaxed);
+  s.owner.store(0, std::memory_order_release);
+  c.stats->dtls_sessions -= 1;
+  c.stats->events.dtls_sessions_removed += 1;
+}
+
+// Applies one message; false = try again later (the slot belongs to another lcore still).
+bool apply_ctl(LcoreCtx& c, DtlsCtlMsg& msg) {
+  Dataplane& dp = *c.dp;
+  if (msg.slot >= dp.n_dtls_slots) {
+    cipher_state_free(msg.cipher);
+    return true;
+  }
+  DtlsSlot& s = dp.dtls_slots[msg.slot];
+  const uint16_t me = static_cast<uint16_t>(c.queue_id + 1);
+  if (msg.kind == DtlsCtlMsg::Kind::remove) {
+    if (s.owner.load(std::memory_order_acquire) == me && s.ref == msg.ref) release_slot(c, msg.slot);
+    return true;
+  }
+  const uint16_t owner = s.owner.load(std::memory_order_acquire);
+  if (owner != 0 && owner != me) return false;
+  if (owner == me) release_slot(c, msg.slot);  // rekey or reconnect: the new keys replace the old
+  s.ref = msg.ref;
+  s.cipher = msg.cipher;
+  msg.cipher = nullptr;
+  s.addr = msg.addr;
+  s.client_ip = msg.client_ip;
+  s.client_port = msg.client_port;
+  s.local_ip = msg.local_ip;
+  s.rx_epoch = msg.rx_epoch;
+  s.tx_epoch = msg.tx_epoch;
+  s.tx_sequence = msg.tx_sequence;
+  s.max_inner = msg.max_inner;
+  s.window.reset();
+  s.last_rx_tsc = rte_rdtsc();
+  const DtlsFlowKey key{msg.client_ip, msg.client_port, 0};
+  if (rte_hash_add_key_data(c.dtls->flows, &key, reinterpret_cast<void*>(uintptr_t{msg.slot})) < 0) {
+    cipher_state_free(s.cipher);  // cannot happen: the table has a key per slot
+    s.cipher = nullptr;
+    s.ref = 0;
+    return true;
+  }
+  c.stats->dtls_sessions += 1;
+  c.stats->events.dtls_sessions_installed += 1;
+  // The handshake just finished, so the client's UDP path works: send over DTLS.
+  s.use_dtls.store(true, std::memory_order_relaxed);
+  s.owner.store(me, std::memory_order_release);
+  return true;
+}
+
+// Routes packets that start with a placeholder Ethernet header and hold our own IPv4/UDP
+// datagram to the client, out of the port towards it.
+void route_out(LcoreCtx& c, rte_mbuf** pkts, const uint32_t* dst, uint16_t n) {
+  const Dataplane& dp = *c.dp;
+  uint64_t nh[2 * kBurst];
+  rte_fib_lookup_bulk(dp.fib, const_cast<uint32_t*>(dst), nh, n);
+  for (uint16_t i = 0; i < n; i++) {
+    if (nh[i] == kNoRoute || nh[i] >= dp.nexthops.size()) {
+      drop_packet(c, pkts[i], DropReason::no_route);
+      continue;
+    }
+    const Nexthop& hop = dp.nexthops[nh[i]];
+    if (rte_pktmbuf_pkt_len(pkts[i]) - wire::kEtherHdrLen > dp.ports[hop.port].mtu) {
+      drop_packet(c, pkts[i], DropReason::mtu_exceeded);
+      continue;
+    }
+    neighbour_output(c, kTunnelInPort, hop.port, hop.gateway ? hop.gateway : dst[i], pkts[i]);
+  }
+}
+
+// Writes IPv4 + UDP headers in front of a record of `record_len` bytes at frame + 34 + 8.
+void write_outer_headers(uint8_t* frame, const DtlsSlot& s, uint16_t dtls_port, uint16_t record_len) {
+  uint8_t* ip = frame + wire::kEtherHdrLen;
+  const uint16_t udp_len = static_cast<uint16_t>(kUdpHdrLen + record_len);
+  ip[0] = 0x45;
+  ip[1] = 0;
+  store_be16(ip + 2, static_cast<uint16_t>(wire::kIpv4MinHdrLen + udp_len));
+  store_be16(ip + 4, 0);
+  store_be16(ip + 6, wire::kIpv4FlagDf);  // DTLS sizes its records to the path: never fragment
+  ip[8] = wire::kDefaultTtl;
+  ip[9] = wire::kIpProtoUdp;
+  store_be16(ip + 10, 0);
+  store_be32(ip + 12, s.local_ip);
+  store_be32(ip + 16, s.client_ip);
+  store_be16(ip + 10, static_cast<uint16_t>(~ones_complement_sum(ip, wire::kIpv4MinHdrLen)));
+  uint8_t* udp = ip + wire::kIpv4MinHdrLen;
+  store_be16(udp, dtls_port);
+  store_be16(udp + 2, s.client_port);
+  store_be16(udp + 4, udp_len);
+  store_be16(udp + 6, 0);  // no UDP checksum (RFC 768): the record carries an AEAD tag
+}
+
+void rx_process(LcoreCtx& c) {
+  Dataplane& dp = *c.dp;
+  DtlsLcore& d = *c.dtls;
+  RecordJob jobs[kBurst];
+  uint32_t slots[kBurst];
+  unsigned n = 0;
+  for (uint16_t i = 0; i < d.n_rx; i++) {
+    const DtlsLcore::RxItem& it = d.rx[i];
+    DtlsSlot& s = dp.dtls_slots[it.slot];
+    uint8_t* base = rte_pktmbuf_mtod(it.m, uint8_t*);
+    dtls::DtlsRecord rec;
+    const std::span<const uint8_t> datagram(base + it.record_offset, rte_pktmbuf_data_len(it.m) - it.record_offset);
+    if (dtls::dtls_record_parse(datagram, 0, &rec) != dtls::DtlsParseError::kOk) {
+      drop_packet(c, it.m, DropReason::dtls_malformed);  // parsed once already: cannot happen
+      continue;
+    }
+    // A session that ended (its address rebound or free) keeps no DTLS: the remove
+    // message is on its way.
+    if (s.cipher == nullptr || dp.sessions->lookup(s.addr) != s.ref) {
+      drop_packet(c, it.m, DropReason::dtls_unknown_session);
+      continue;
+    }
+    if (rec.epoch != s.rx_epoch) {
+      drop_packet(c, it.m, DropReason::dtls_bad_epoch);
+      continue;
+    }
+    if (s.window.check(rec.sequence) != dtls::ReplayVerdict::kAccept) {
+      drop_packet(c, it.m, DropReason::dtls_replay);
+      continue;
+    }
+    if (rec.fragment.size() < s.cipher->overhead) {
+      drop_packet(c, it.m, DropReason::dtls_too_short);
+      continue;
+    }
+    RecordJob& j = jobs[n];
+    j = RecordJob{};
+    j.m = it.m;
+    j.cs = s.cipher;
+    j.record = base + it.record_offset;
+    j.rec = rec;
+    slots[n++] = it.slot;
+  }
+  d.n_rx = 0;
+  if (n == 0) return;
+  const RecordCryptoCounters counters{&c.stats->events.crypto_enqueued, &c.stats->events.crypto_dequeued,
+                                      &c.stats->events.crypto_failed, &c.stats->crypto_queue_depth_max};
+  record_crypto_run(*dp.crypto, c.queue_id, jobs, n, counters);
+  const uint64_t now = rte_rdtsc();
+  rte_mbuf* inner[kBurst];
+  uint16_t n_inner = 0;
+  for (unsigned i = 0; i < n; i++) {
+    RecordJob& j = jobs[i];
+    DtlsSlot& s = dp.dtls_slots[slots[i]];
+    if (!j.ok) {
+      drop_packet(c, j.m, DropReason::dtls_bad_tag);
+      continue;
+    }
+    // Two copies of one record in this burst both passed check(); only one advances.
+    if (s.window.advance(j.rec.sequence) != dtls::ReplayVerdict::kAccept) {
+      drop_packet(c, j.m, DropReason::dtls_replay);
+      continue;
+    }
+    s.last_rx_tsc = now;
+    if (!s.use_dtls.load(std::memory_order_relaxed)) s.use_dtls.store(true, std::memory_order_relaxed);
+    c.stats->events.dtls_records_decrypted += 1;
+    dtls::DtlsInner in;
+    if (dtls::dtls_inner_parse(j.plaintext, &in) != dtls::DtlsParseError::kOk) {
+      drop_packet(c, j.m, DropReason::dtls_inner_unknown);
+      continue;
+    }
+    uint8_t* base = rte_pktmbuf_mtod(j.m, uint8_t*);
+    switch (in.type) {
+      case dtls::InnerType::kData: {
+        const auto off = static_cast<uint16_t>(in.payload.data() - base);
+        rte_pktmbuf_adj(j.m, off);
+        rte_pktmbuf_trim(j.m, static_cast<uint16_t>(rte_pktmbuf_data_len(j.m) - in.payload.size()));
+        mbuf_session_ref(j.m, dp.session_dynfield) = s.ref;
+        c.stats->events.dtls_rx_bytes += in.payload.size();
+        inner[n_inner++] = j.m;
+        break;
+      }
+      case dtls::InnerType::kDpdRequest: {
+        // Echo it whole as a response: openconnect's MTU probe checks the length (§6.9).
+        j.plaintext[0] = static_cast<uint8_t>(dtls::InnerType::kDpdResponse);
+        rte_pktmbuf_trim(j.m, static_cast<uint16_t>(rte_pktmbuf_data_len(j.m) - (j.plaintext.data() - base) -
+                                                    j.plaintext.size() - dtls::aead::kTagBytes));
+        if (d.n_tx == 2 * kBurst) {
+          drop_packet(c, j.m, DropReason::dtls_handoff_ring_full);
+          break;
+        }
+        d.tx[d.n_tx++] = {j.m, slots[i], true};
+        c.stats->events.dtls_dpd_answered += 1;
+        break;
+      }
+      case dtls::InnerType::kKeepalive:
+        c.stats->events.dtls_keepalives += 1;
+        rte_pktmbuf_free(j.m);
+        break;
+      default:  // DPD response, disconnect (openconnect says BYE on CSTP): liveness only
+        rte_pktmbuf_free(j.m);
+        break;
+    }
+  }
+  if (n_inner) tunnel_input_burst(c, inner, n_inner);
+}
+
+void tx_process(LcoreCtx& c) {
+  Dataplane& dp = *c.dp;
+  DtlsLcore& d = *c.dtls;
+  RecordJob jobs[2 * kBurst];
+  uint32_t slots[2 * kBurst];
+  unsigned n = 0;
+  const uint64_t now = rte_rdtsc();
+  for (uint16_t i = 0; i < d.n_tx; i++) {
+    const DtlsLcore::TxItem& it = d.tx[i];
+    DtlsSlot& s = dp.dtls_slots[it.slot];
+    rte_mbuf* m = it.m;
+    if (it.is_reply) {
+      if (s.cipher == nullptr) {
+        rte_pktmbuf_free(m);
+        continue;
+      }
+      // [eth][ip (maybe with options)][udp][record]: rebuild the outer part without options.
+      const uint8_t* l3 = rte_pktmbuf_mtod_offset(m, const uint8_t*, wire::kEtherHdrLen);
+      const uint16_t ihl = static_cast<uint16_t>((l3[0] & 0x0f) * 4);
+      rte_pktmbuf_adj(m, static_cast<uint16_t>(ihl - wire::kIpv4MinHdrLen));
+      uint8_t* record = rte_pktmbuf_mtod_offset(m, uint8_t*, kOuterHdrLen);
+      RecordJob& j = jobs[n];
+      j = RecordJob{};
+      j.m = m;
+      j.cs = s.cipher;
+      j.record = record;
+      j.seal = true;
+      j.plaintext_len = static_cast<uint16_t>(load_be16(record + dtls::wire::kLengthOffset) - s.cipher->overhead);
+    } else {
+      const uint32_t len = rte_pktmbuf_pkt_len(m);
+      const bool mine = s.cipher != nullptr && mbuf_session_ref(m, dp.session_dynfield) == s.ref;
+      if (mine && now - s.last_rx_tsc > dp.dtls_switch_tsc) {
+        s.use_dtls.store(false, std::memory_order_relaxed);  // DTLS silent: the client may have lost UDP
+      }
+      if (!mine || !s.use_dtls.load(std::memory_order_relaxed) || len > s.max_inner ||
+          s.tx_sequence > dtls::wire::kMaxSequence) {
+        if (mine && s.tx_sequence > dtls::wire::kMaxSequence) c.count_drop(DropReason::dtls_sequence_exhausted);
+        c.stats->events.dtls_to_cstp += 1;
+        tunnel_to_worker(c, m, mbuf_session_ref(m, dp.session_dynfield));
+        continue;
+      }
+      const uint16_t front = static_cast<uint16_t>(kOuterHdrLen + dtls::wire::kRecordHeaderBytes +
+                                                   s.cipher->explicit_nonce + 1);
+      uint8_t* frame = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, front));
+      if (frame == nullptr || rte_pktmbuf_append(m, dtls::aead::kTagBytes) == nullptr) {
+        drop_packet(c, m, DropReason::mbuf_alloc_failed);  // headroom/tailroom: never with our pool
+        continue;
+      }
+      uint8_t* record = frame + kOuterHdrLen;
+      record[dtls::wire::kRecordHeaderBytes + s.cipher->explicit_nonce] = static_cast<uint8_t>(dtls::InnerType::kData);
+      c.stats->events.dtls_tx_bytes += len;
+      RecordJob& j = jobs[n];
+      j = RecordJob{};
+      j.m = m;
+      j.cs = s.cipher;
+      j.record = record;
+      j.seal = true;
+      j.plaintext_len = static_cast<uint16_t>(len + 1);
+    }
+    RecordJob& j = jobs[n];
+    j.epoch = s.tx_epoch;
+    j.sequence = s.tx_sequence++;
+    slots[n++] = it.slot;
+  }
+  d.n_tx = 0;
+  if (n == 0) return;
+  const RecordCryptoCounters counters{&c.stats->events.crypto_enqueued, &c.stats->events.crypto_dequeued,
+                                      &c.stats->events.crypto_failed, &c.stats->crypto_queue_depth_max};
+  record_crypto_run(*dp.crypto, c.queue_id, jobs, n, counters);
+  rte_mbuf* out[2 * kBurst];
+  uint32_t dst[2 * kBurst];
+  uint16_t n_out = 0;
+  for (unsigned i = 0; i < n; i++) {
+    RecordJob& j = jobs[i];
+    if (!j.ok) {
+      drop_packet(c, j.m, DropReason::dtls_crypto_error);
+      continue;
+    }
+    const DtlsSlot& s = dp.dtls_slots[slots[i]];
+    const uint16_t record_len = static_cast<uint16_t>(dtls::wire::kRecordHeaderBytes +
+                                                      load_be16(j.record + dtls::wire::kLengthOffset));
+    write_outer_headers(rte_pktmbuf_mtod(j.m, uint8_t*), s, dp.dtls_port, record_len);
+    c.stats->events.dtls_records_encrypted += 1;
+    dst[n_out] = s.client_ip;
+    out[n_out++] = j.m;
+  }
+  if (n_out) route_out(c, out, dst, n_out);
+}
+
+}  // namespace
+
+DtlsLcore* dtls_lcore_create(const Dataplane& dp, unsigned queue_id, std::string* error) {
+  void* mem = rte_zmalloc("tg_dtls_lcore", sizeof(DtlsLcore), RTE_CACHE_LINE_SIZE);
+  if (mem == nullptr) {
+    *error = "out of memory for the DTLS lcore state";
+    return nullptr;
+  }
+  auto* d = new (mem) DtlsLcore();
+  const std::string name = "tg_dtls_flows" + std::to_string(queue_id);
+  rte_hash_parameters p{};
+  p.name = name.c_str();
+  p.entries = std::max<uint32_t>(dp.n_dtls_slots, 64);
+  p.key_len = sizeof(DtlsFlowKey);
+  p.hash_func = rte_jhash;
+  p.socket_id = static_cast<int>(rte_socket_id());
+  d->flows = rte_hash_create(&p);  // single writer and reader: its lcore
+  if (d->flows == nullptr) {
+    *error = "hash " + name + ": " + rte_strerror(rte_errno);
+    dtls_lcore_free(d);
+    return nullptr;
+  }
+  return d;
+}
+
+void dtls_lcore_free(DtlsLcore* d) {
+  if (d == nullptr) return;
+  rte_hash_free(d->flows);
+  d->~DtlsLcore();
+  rte_free(d);
+}
+
+bool dtls_wanted(const Dataplane& dp, const PortRuntime& port, const uint8_t* l3, const Ipv4Info& ip) {
+  if (dp.dtls_port == 0 || ip.proto != wire::kIpProtoUdp ||
+      port.role != static_cast<uint8_t>(config::PortConfig::Role::outside))
+    return false;
+  const uint32_t l4_len = ip.total_len - ip.hdr_len;
+  return l4_len >= 4 && load_be16(l3 + ip.hdr_len + 2) == dp.dtls_port;
+}
+
+void dtls_input(LcoreCtx& c, uint8_t /*in_port*/, rte_mbuf* m, const Ipv4Info& ip) {
+  const Dataplane& dp = *c.dp;
+  DtlsLcore& d = *c.dtls;
+  uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+  uint8_t* udp = frame + wire::kEtherHdrLen + ip.hdr_len;
+  const uint32_t l4_len = ip.total_len - ip.hdr_len;
+  const uint16_t udp_len = l4_len >= kUdpHdrLen ? load_be16(udp + 4) : 0;
+  if (udp_len < kUdpHdrLen || udp_len > l4_len) {
+    drop_packet(c, m, DropReason::udp_malformed);
+    return;
+  }
+  const uint8_t* payload = udp + kUdpHdrLen;
+  const std::span<const uint8_t> datagram(payload, udp_len - kUdpHdrLen);
+  dtls::DtlsRecord rec;
+  if (dtls::dtls_record_parse(datagram, 0, &rec) != dtls::DtlsParseError::kOk) {
+    drop_packet(c, m, DropReason::dtls_malformed);
+    return;
+  }
+  const DtlsFlowKey key{ip.src, load_be16(udp), 0};
+  if (rec.type == dtls::ContentType::kApplicationData) {
+    // GnuTLS never puts two application records in one datagram.
+    if (rec.next_offset != datagram.size()) {
+      drop_packet(c, m, DropReason::dtls_multi_record);
+      return;
+    }
+    void* data = nullptr;
+    if (rte_hash_lookup_data(d.flows, &key, &data) < 0) {
+      drop_packet(c, m, DropReason::dtls_unknown_session);
+      return;
+    }
+    d.rx[d.n_rx++] = {m, static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data)),
+                      static_cast<uint16_t>(payload - frame)};
+    return;
+  }
+  // Handshake, ChangeCipherSpec, alert: the business of the TLS worker holding the session.
+  const uint64_t now = rte_rdtsc();
+  DtlsLcore::Pending& p = d.pending[flow_hash(key.ip, key.port) & (kDtlsPendingSlots - 1)];
+  unsigned worker;
+  if (rec.type == dtls::ContentType::kHandshake && rec.epoch == 0 &&
+      rec.fragment[0] == dtls::hello::kHandshakeTypeClientHello) {
+    dtls::ClientHelloInfo hello;
+    if (dtls::client_hello_parse(datagram, &hello) != dtls::ClientHelloError::kOk) {
+      drop_packet(c, m, DropReason::dtls_no_app_id);
+      return;
+    }
+    if (!gcra_allow(d.handshake_tat_tsc, now, dp.handshake_interval_tsc, dp.handshake_burst_tsc)) {
+      drop_packet(c, m, DropReason::dtls_handshake_rate_limited);
+      return;
+    }
+    // The App-ID's first byte names the TLS worker that holds the session (dtls_channel.h).
+    worker = hello.app_id[0] % dp.n_workers;
+    p = {key.ip, key.port, static_cast<uint16_t>(worker), now + dp.dtls_pending_tsc};
+  } else if (p.ip == key.ip && p.port == key.port && p.expires_tsc > now) {
+    worker = p.worker;
+  } else {
+    drop_packet(c, m, DropReason::dtls_unknown_flow);
+    return;
+  }
+  rte_pktmbuf_adj(m, wire::kEtherHdrLen);  // the worker gets the IPv4 packet
+  mbuf_session_ref(m, dp.session_dynfield) = c.queue_id;  // where the answers go
+  DtlsLcore::WorkerStage& st = d.to_worker[worker];
+  st.pkts[st.n++] = m;  // at most one RX burst between flushes
+  c.stats->events.dtls_handshake_datagrams += 1;
+}
+
+bool dtls_output(LcoreCtx& c, rte_mbuf* m, uint32_t slot, uint64_t /*ref*/) {
+  Dataplane& dp = *c.dp;
+  DtlsSlot& s = dp.dtls_slots[slot];
+  const uint16_t owner = s.owner.load(std::memory_order_acquire);
+  if (owner == 0 || !s.use_dtls.load(std::memory_order_relaxed)) return false;
+  if (owner != c.queue_id + 1) {
+    // Another lcore owns the session: hand the packet over (the owner checks it again).
+    if (rte_ring_enqueue(dp.dtls_handoff[owner - 1], m) != 0) {
+      c.count_drop(DropReason::dtls_handoff_ring_full);
+      return false;  // send it over CSTP rather than lose it
+    }
+    return true;
+  }
+  DtlsLcore& d = *c.dtls;
+  if (d.n_tx == 2 * kBurst) return false;
+  d.tx[d.n_tx++] = {m, slot, false};
+  return true;
+}
+
+void dtls_flush(LcoreCtx& c) {
+  const Dataplane& dp = *c.dp;
+  DtlsLcore& d = *c.dtls;
+  if (d.n_rx) rx_process(c);
+  if (d.n_tx) tx_process(c);
+  for (unsigned w = 0; w < dp.n_workers; w++) {
+    DtlsLcore::WorkerStage& st = d.to_worker[w];
+    if (st.n == 0) continue;
+    const WorkerMailbox& mb = dp.workers[w];
+    const unsigned sent =
+        rte_ring_enqueue_burst(mb.dtls_ring, reinterpret_cast<void* const*>(st.pkts), st.n, nullptr);
+    for (unsigned i = sent; i < st.n; i++) drop_packet(c, st.pkts[i], DropReason::dtls_worker_ring_full);
+    if (sent != 0 && mb.wake != nullptr) mb.wake(mb.wake_ctx);
+    st.n = 0;
+  }
+}
+
+unsigned dtls_poll_rings(LcoreCtx& c) {
+  Dataplane& dp = *c.dp;
+  DtlsLcore& d = *c.dtls;
+  unsigned work = 0;
+  DtlsCtlMsg* msgs[kCtlBurst];
+  const unsigned n_msgs =
+      rte_ring_dequeue_burst(dp.dtls_ctl[c.queue_id], reinterpret_cast<void**>(msgs), kCtlBurst, nullptr);
+  for (unsigned i = 0; i < n_msgs; i++) {
+    DtlsCtlMsg* msg = msgs[i];
+    if (apply_ctl(c, *msg)) {
+      rte_free(msg);
+    } else if (++msg->retries > kMaxInstallRetries || rte_ring_enqueue(dp.dtls_ctl[c.queue_id], msg) != 0) {
+      cipher_state_free(msg->cipher);
+      rte_free(msg);
+    }
+  }
+  work += n_msgs;
+
+  rte_mbuf* pkts[kBurst];
+  unsigned n = rte_ring_dequeue_burst(dp.dtls_handoff[c.queue_id], reinterpret_cast<void**>(pkts), kBurst, nullptr);
+  for (unsigned i = 0; i < n; i++) {
+    rte_mbuf* m = pkts[i];
+    const uint32_t slot = dp.sessions->slot_index(load_be32(rte_pktmbuf_mtod_offset(m, const uint8_t*, 16)));
+    if (slot >= dp.n_dtls_slots || d.n_tx == 2 * kBurst) {
+      tunnel_to_worker(c, m, mbuf_session_ref(m, dp.session_dynfield));
+      continue;
+    }
+    d.tx[d.n_tx++] = {m, slot, false};
+  }
+  work += n;
+
+  n = rte_ring_dequeue_burst(dp.to_outside[c.queue_id], reinterpret_cast<void**>(pkts), kBurst, nullptr);
+  if (n != 0) {
+    uint32_t dst[kBurst];
+    uint16_t n_out = 0;
+    for (unsigned i = 0; i < n; i++) {
+      rte_mbuf* m = pkts[i];
+      const uint32_t to = load_be32(rte_pktmbuf_mtod_offset(m, const uint8_t*, 16));
+      if (rte_pktmbuf_prepend(m, wire::kEtherHdrLen) == nullptr) {
+        drop_packet(c, m, DropReason::mbuf_alloc_failed);
+        continue;
+      }
+      dst[n_out] = to;
+      pkts[n_out++] = m;
+    }
+    if (n_out) route_out(c, pkts, dst, n_out);
+  }
+  work += n;
+  if (d.n_tx != 0) {
+    dtls_flush(c);
+    tunnel_flush(c);
+  }
+  return work;
+}
+
+void dtls_lcore_shutdown(LcoreCtx& c) {
+  Dataplane& dp = *c.dp;
+  DtlsLcore& d = *c.dtls;
+  for (uint16_t i = 0; i < d.n_rx; i++) rte_pktmbuf_free(d.rx[i].m);
+  for (uint16_t i = 0; i < d.n_tx; i++) rte_pktmbuf_free(d.tx[i].m);
+  d.n_rx = d.n_tx = 0;
+  for (unsigned w = 0; w < kMaxTlsWorkers; w++) {
+    for (uint16_t i = 0; i < d.to_worker[w].n; i++) rte_pktmbuf_free(d.to_worker[w].pkts[i]);
+    d.to_worker[w].n = 0;
+  }
+  const uint16_t me = static_cast<uint16_t>(c.queue_id + 1);
+  for (uint32_t slot = 0; slot < dp.n_dtls_slots; slot++)
+    if (dp.dtls_slots[slot].owner.load(std::memory_order_acquire) == me) release_slot(c, slot);
+}
+
+}  // namespace tg::dp

@@ -1,0 +1,424 @@
+// The DTLS fast path of the poll lcore in-process (STYLE #25): ring ports, a real DTLS 1.2
+// PSK handshake between a wolfSSL client (the peer) and our handshake engine, the keys
+// installed on the lcore through the TLS workers' message ring, and then records both
+// ways through l2_input_burst: the client's records reach the backend as inner packets,
+// the lcore's records are read by the wolfSSL client, and replayed, tampered, truncated and
+// out-of-window records are dropped with their reasons. Every case runs with the cryptodev
+// (crypto_aesni_mb) and with wolfCrypt. After every test the mbuf pool is full again.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <rte_cycles.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "dataplane/dtls/dtls_handshake.h"
+#include "dataplane/dtls_path.h"
+#include "dataplane/record_crypto.h"
+#include "dataplane/session_table.h"
+#include "dataplane/stages.h"
+#include "dataplane/tunnel_path.h"
+#include "tests/crypto/wolfssl_dtls_endpoint.h"
+#include "tests/support/ring_dataplane.h"
+
+namespace tg::dp {
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+using test::WolfDtlsEndpoint;
+
+constexpr uint32_t kOutAddr = 0xC0000201;     // 192.0.2.1
+constexpr uint32_t kClient = 0xC0000202;      // 192.0.2.2
+constexpr uint16_t kClientPort = 40000;
+constexpr uint32_t kInAddr = 0xC6120001;      // 198.18.0.1
+constexpr uint32_t kBackendRtr = 0xC6120002;  // 198.18.0.2
+constexpr uint32_t kBackend = 0xC612010A;     // 198.18.1.10
+constexpr uint32_t kPoolAddr = 0xC6336402;    // 198.51.100.2
+const MacAddr kClientMac = {{0x02, 0, 0, 0, 0, 0x02}};
+const MacAddr kRouterMac = {{0x02, 0, 0, 0, 0, 0x22}};
+
+testing::RingDataplane* g_bed = nullptr;
+std::string g_bed_error;
+
+class Env : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    testing::RingDataplane* b = nullptr;
+    g_bed_error = testing::ring_dataplane_create("dtls_path_eal_test", 2047, &b);
+    if (!g_bed_error.empty()) return;
+    g_bed = b;
+  }
+};
+
+enum class Backend { kCryptodev, kWolfCrypt };
+
+class DtlsPath : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    if (g_bed == nullptr && geteuid() != 0) GTEST_SKIP() << g_bed_error;
+    ASSERT_NE(g_bed, nullptr) << g_bed_error;
+    b_ = g_bed;
+    Dataplane& dp = b_->dp;
+    ASSERT_NE(dp.dtls_slots, nullptr) << "DTLS is on by default: the fast path must exist";
+    if (GetParam() == Backend::kCryptodev && dp.crypto->dev_id < 0) GTEST_SKIP() << "no cryptodev here";
+    neigh_ = std::make_unique<NeighbourTable>(64);
+    dp.neighbours = neigh_.get();
+    stats_ = std::make_unique<shm::StatsSegment>();
+    ctx_ = std::make_unique<LcoreCtx>();
+    ctx_->dp = &dp;
+    ctx_->stats = &stats_->lcores[0];
+    ctx_->held_cap = 4;
+    ctx_->held.reserve(4);
+    ctx_->dtls = b_->tunnel.dtls_lcores[0];
+    ASSERT_TRUE(dp.sessions->bind(kPoolAddr, ref_));
+    handshake();
+  }
+  void TearDown() override {
+    if (b_ == nullptr || ctx_ == nullptr) return;
+    dtls_lcore_shutdown(*ctx_);  // releases the slot it owns
+    EXPECT_EQ(ctx_->stats->dtls_sessions, 0u);
+    EXPECT_TRUE(b_->dp.sessions->unbind(kPoolAddr, ref_));
+    for (auto& h : ctx_->held) rte_pktmbuf_free(h.m);
+    for (int p = 0; p < 3; p++)
+      for (rte_mbuf* m : sent(p)) rte_pktmbuf_free(m);
+    for (unsigned w = 0; w < b_->dp.n_workers; w++) {
+      void* obj;
+      while (rte_ring_dequeue(b_->dp.workers[w].ring, &obj) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(obj));
+      while (rte_ring_dequeue(b_->dp.workers[w].dtls_ring, &obj) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(obj));
+    }
+    EXPECT_EQ(rte_mempool_in_use_count(b_->dp.pool), 0u) << "mbufs leaked";
+  }
+
+  // A wolfSSL client and our handshake engine agree on keys; the keys go to the lcore as a
+  // TLS worker sends them (install message), with the backend under test.
+  void handshake() {
+    std::string error;
+    const std::vector<std::string> suites = test::wolfssl_suites_available(
+        {"PSK-AES128-GCM-SHA256", "PSK-AES256-GCM-SHA384", "PSK-CHACHA20-POLY1305"});
+    ASSERT_FALSE(suites.empty());
+    suite_ = suites.front();
+    const Bytes psk(32, 0x5a);
+    server_ctx_ = dtls::DtlsServerContext::create(suite_, &error);
+    ASSERT_NE(server_ctx_, nullptr) << error;
+    auto server = dtls::DtlsHandshake::create(*server_ctx_, {kClient, kClientPort}, psk, &error);
+    ASSERT_NE(server, nullptr) << error;
+    client_ = WolfDtlsEndpoint::create(WolfDtlsEndpoint::Side::kClient, suite_, psk, &error);
+    ASSERT_NE(client_, nullptr) << error;
+    for (int round = 0; round < 8 && !(client_->done() && server->status() == dtls::DtlsHandshake::Status::kDone);
+         round++) {
+      ASSERT_GE(client_->handshake(), 0);
+      std::vector<std::vector<uint8_t>> out;
+      for (const auto& d : client_->take_sent()) server->on_datagram(d, &out);
+      client_->deliver(out);
+    }
+    ASSERT_TRUE(client_->done());
+    ASSERT_EQ(server->status(), dtls::DtlsHandshake::Status::kDone);
+    crypto::DtlsRecordKeys keys;
+    ASSERT_TRUE(server->export_keys(&keys, &error)) << error;
+    const RecordCryptoDev none;
+    CipherState* cs = cipher_state_create(GetParam() == Backend::kCryptodev ? *b_->dp.crypto : none, keys, &error);
+    ASSERT_NE(cs, nullptr) << error;
+    EXPECT_EQ(cs->dev_id >= 0, GetParam() == Backend::kCryptodev);
+    auto* msg = static_cast<DtlsCtlMsg*>(rte_zmalloc("test", sizeof(DtlsCtlMsg), 0));
+    new (msg) DtlsCtlMsg();
+    msg->slot = b_->dp.sessions->slot_index(kPoolAddr);
+    msg->ref = ref_.pack();
+    msg->addr = kPoolAddr;
+    msg->client_ip = kClient;
+    msg->client_port = kClientPort;
+    msg->local_ip = kOutAddr;
+    msg->rx_epoch = msg->tx_epoch = keys.epoch;
+    msg->tx_sequence = keys.tx_next_sequence;
+    msg->max_inner = 1400;
+    msg->cipher = cs;
+    keys.wipe();
+    ASSERT_EQ(rte_ring_enqueue(b_->dp.dtls_ctl[0], msg), 0);
+    dtls_poll_rings(*ctx_);
+    ASSERT_EQ(ctx_->stats->dtls_sessions, 1u);
+    // The backend's router and the client are known, so packets leave at once.
+    inject(1, {frame(mac(1), kRouterMac, wire::kEtherTypeArp, arp_reply(kRouterMac, kBackendRtr, kInAddr))});
+    inject(0, {frame(mac(0), kClientMac, wire::kEtherTypeArp, arp_reply(kClientMac, kClient, kOutAddr))});
+  }
+
+  const uint8_t* mac(int port) { return b_->dp.ports[port].mac.b; }
+  uint64_t drops(DropReason r) { return ctx_->stats->drops[static_cast<unsigned>(r)]; }
+  const shm::EventCounters& events() { return ctx_->stats->events; }
+  void inject(uint8_t port, std::vector<rte_mbuf*> pkts) {
+    l2_input_burst(*ctx_, port, pkts.data(), static_cast<uint16_t>(pkts.size()));
+    tx_flush_all(*ctx_);
+  }
+  std::vector<rte_mbuf*> sent(int port) {
+    std::vector<rte_mbuf*> out;
+    void* obj;
+    while (rte_ring_dequeue(b_->tx[port], &obj) == 0) out.push_back(static_cast<rte_mbuf*>(obj));
+    return out;
+  }
+  rte_mbuf* frame(const uint8_t* dst_mac, const MacAddr& src_mac, uint16_t type, const Bytes& l3) {
+    rte_mbuf* m = rte_pktmbuf_alloc(b_->dp.pool);
+    auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(14 + l3.size())));
+    if (p == nullptr) std::abort();
+    std::memcpy(p, dst_mac, 6);
+    std::memcpy(p + 6, src_mac.b, 6);
+    store_be16(p + 12, type);
+    std::memcpy(p + 14, l3.data(), l3.size());
+    return m;
+  }
+  static Bytes arp_reply(const MacAddr& smac, uint32_t sip, uint32_t tip) {
+    Bytes a = {0, 1, 8, 0, 6, 4, 0, 2};
+    for (uint8_t x : smac.b) a.push_back(x);
+    for (int i = 0; i < 4; i++) a.push_back(static_cast<uint8_t>(sip >> (24 - 8 * i)));
+    for (int i = 0; i < 6; i++) a.push_back(0);
+    for (int i = 0; i < 4; i++) a.push_back(static_cast<uint8_t>(tip >> (24 - 8 * i)));
+    return a;
+  }
+  static Bytes ipv4(uint8_t proto, uint32_t src, uint32_t dst, const Bytes& payload) {
+    Bytes h(20, 0);
+    h[0] = 0x45;
+    store_be16(h.data() + 2, static_cast<uint16_t>(20 + payload.size()));
+    h[8] = 64;
+    h[9] = proto;
+    store_be32(h.data() + 12, src);
+    store_be32(h.data() + 16, dst);
+    store_be16(h.data() + 10, static_cast<uint16_t>(~ones_complement_sum(h.data(), 20)));
+    h.insert(h.end(), payload.begin(), payload.end());
+    return h;
+  }
+  static Bytes udp(uint16_t sport, uint16_t dport, const Bytes& payload) {
+    Bytes u(8, 0);
+    store_be16(u.data(), sport);
+    store_be16(u.data() + 2, dport);
+    store_be16(u.data() + 4, static_cast<uint16_t>(8 + payload.size()));
+    u.insert(u.end(), payload.begin(), payload.end());
+    return u;
+  }
+  /// The inner packet a client sends: UDP to the backend with `n` payload bytes.
+  static Bytes inner_packet(size_t n, uint8_t fill = 0xab) {
+    return ipv4(wire::kIpProtoUdp, kPoolAddr, kBackend, udp(5000, 7, Bytes(n, fill)));
+  }
+  /// One record the wolfSSL client writes (OpenConnect type byte + payload), as a datagram.
+  Bytes client_record(uint8_t type, const Bytes& payload) {
+    Bytes pt{type};
+    pt.insert(pt.end(), payload.begin(), payload.end());
+    EXPECT_TRUE(client_->write(pt));
+    auto d = client_->take_sent();
+    EXPECT_EQ(d.size(), 1u);
+    return d.empty() ? Bytes{} : d.front();
+  }
+  /// A datagram from the client's socket to the gateway's DTLS port, as a frame.
+  rte_mbuf* to_gateway(const Bytes& datagram, uint16_t sport = kClientPort) {
+    return frame(mac(0), kClientMac, wire::kEtherTypeIpv4,
+                 ipv4(wire::kIpProtoUdp, kClient, kOutAddr, udp(sport, b_->dp.dtls_port, datagram)));
+  }
+  /// The UDP payload of a frame the gateway sent to the client (checked on the way).
+  static Bytes from_gateway(rte_mbuf* m, uint16_t dtls_port) {
+    const uint8_t* f = rte_pktmbuf_mtod(m, const uint8_t*);
+    const uint8_t* ip = f + 14;
+    EXPECT_EQ(load_be16(f + 12), wire::kEtherTypeIpv4);
+    EXPECT_EQ(ip[9], wire::kIpProtoUdp);
+    EXPECT_EQ(load_be32(ip + 12), kOutAddr);
+    EXPECT_EQ(load_be32(ip + 16), kClient);
+    EXPECT_EQ(ones_complement_sum(ip, 20), 0xffff);
+    EXPECT_EQ(load_be16(ip + 2), rte_pktmbuf_pkt_len(m) - 14);
+    const uint8_t* u = ip + 20;
+    EXPECT_EQ(load_be16(u), dtls_port);
+    EXPECT_EQ(load_be16(u + 2), kClientPort);
+    return Bytes(u + 8, u + load_be16(u + 4));
+  }
+  /// Reads what the gateway sent to the client with the wolfSSL client: the plaintexts.
+  std::vector<Bytes> client_reads() {
+    std::vector<Bytes> out;
+    for (rte_mbuf* m : sent(0)) {
+      client_->deliver(from_gateway(m, b_->dp.dtls_port));
+      rte_pktmbuf_free(m);
+      Bytes pt;
+      const int n = client_->read(&pt);
+      EXPECT_GT(n, 0) << "the wolfSSL client refused a record of the fast path";
+      if (n > 0) out.push_back(pt);
+    }
+    return out;
+  }
+
+  testing::RingDataplane* b_ = nullptr;
+  std::unique_ptr<NeighbourTable> neigh_;
+  std::unique_ptr<shm::StatsSegment> stats_;
+  std::unique_ptr<LcoreCtx> ctx_;
+  std::unique_ptr<dtls::DtlsServerContext> server_ctx_;
+  std::unique_ptr<WolfDtlsEndpoint> client_;
+  std::string suite_;
+  const SessionRef ref_{1, 0x4242};
+};
+
+// Test that the client's records are opened on the lcore and their packets routed to the
+// backend (TTL - 1), for small and MTU-sized packets.
+TEST_P(DtlsPath, ClientRecordsReachTheBackend) {
+  for (size_t n : {1u, 64u, 512u, 1300u}) {
+    const Bytes inner = inner_packet(n);
+    inject(0, {to_gateway(client_record(0x00, inner))});
+    auto out = sent(1);
+    ASSERT_EQ(out.size(), 1u) << "payload " << n << ", suite " << suite_;
+    const uint8_t* f = rte_pktmbuf_mtod(out[0], const uint8_t*);
+    EXPECT_EQ(0, std::memcmp(f, kRouterMac.b, 6));
+    ASSERT_EQ(rte_pktmbuf_pkt_len(out[0]), 14 + inner.size());
+    EXPECT_EQ(f[14 + 8], 63);
+    EXPECT_EQ(0, std::memcmp(f + 14 + 20, inner.data() + 20, inner.size() - 20));
+    rte_pktmbuf_free(out[0]);
+  }
+  EXPECT_EQ(events().dtls_records_decrypted, 4u);
+  EXPECT_EQ(events().tunnel_to_backend, 4u);
+}
+
+// Test that the lcore's records for the client are accepted by the wolfSSL client with the
+// packet intact, several in a row (sequence numbers advance).
+TEST_P(DtlsPath, LcoreRecordsAreReadByTheWolfsslClient) {
+  std::vector<rte_mbuf*> burst;
+  std::vector<Bytes> want;
+  for (size_t n : {1u, 64u, 512u, 1300u}) {
+    Bytes pkt = ipv4(wire::kIpProtoUdp, kBackend, kPoolAddr, udp(7, 5000, Bytes(n, static_cast<uint8_t>(n))));
+    burst.push_back(frame(mac(1), kRouterMac, wire::kEtherTypeIpv4, pkt));
+    pkt[8] -= 1;  // the gateway routes it: TTL - 1 (and the checksum follows)
+    store_be16(pkt.data() + 10, 0);
+    store_be16(pkt.data() + 10, static_cast<uint16_t>(~ones_complement_sum(pkt.data(), 20)));
+    Bytes pt{0x00};
+    pt.insert(pt.end(), pkt.begin(), pkt.end());
+    want.push_back(pt);
+  }
+  inject(1, burst);
+  const std::vector<Bytes> got = client_reads();
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); i++) EXPECT_EQ(got[i], want[i]) << "record " << i;
+  EXPECT_EQ(events().dtls_records_encrypted, 4u);
+  EXPECT_EQ(events().tunnel_to_client, 0u) << "nothing went to the TLS worker (CSTP)";
+}
+
+// Test that a DPD request (openconnect's MTU probe) is echoed as a response of the same
+// length with the same bytes, and a keepalive is taken without an answer.
+TEST_P(DtlsPath, DpdIsEchoedAndKeepaliveCounted) {
+  Bytes probe = {0x57, 0xc5, 0x32, 0xd4};
+  probe.resize(1300, 0);
+  inject(0, {to_gateway(client_record(0x03, probe))});
+  inject(0, {to_gateway(client_record(0x07, {}))});
+  const std::vector<Bytes> got = client_reads();
+  ASSERT_EQ(got.size(), 1u);
+  Bytes want{0x04};
+  want.insert(want.end(), probe.begin(), probe.end());
+  EXPECT_EQ(got[0], want);
+  EXPECT_EQ(events().dtls_dpd_answered, 1u);
+  EXPECT_EQ(events().dtls_keepalives, 1u);
+}
+
+// Test that a replayed record, a tampered one, a truncated one and one older than the
+// window are dropped with their reasons, and none reaches the backend.
+TEST_P(DtlsPath, ReplayTamperTruncationAndOldRecordsAreDropped) {
+  const Bytes first = client_record(0x00, inner_packet(100));
+  inject(0, {to_gateway(first)});
+  std::vector<rte_mbuf*> passed = sent(1);
+  for (rte_mbuf* m : passed) rte_pktmbuf_free(m);
+  ASSERT_EQ(passed.size(), 1u) << "the genuine record passes";
+  inject(0, {to_gateway(first)});
+  EXPECT_EQ(drops(DropReason::dtls_replay), 1u);
+
+  Bytes tampered = client_record(0x00, inner_packet(100));
+  tampered[tampered.size() - 20] ^= 0x01;  // ciphertext
+  Bytes bad_tag = client_record(0x00, inner_packet(100));
+  bad_tag.back() ^= 0x80;
+  Bytes bad_aad = client_record(0x00, inner_packet(100));
+  bad_aad[10] ^= 0x01;  // sequence number: authenticated as additional data
+  inject(0, {to_gateway(tampered), to_gateway(bad_tag), to_gateway(bad_aad)});
+  EXPECT_EQ(drops(DropReason::dtls_bad_tag), 3u);
+
+  Bytes truncated = client_record(0x00, inner_packet(100));
+  truncated.resize(truncated.size() - 5);  // record length now beyond the datagram
+  Bytes too_short(13 + 10, 0);
+  too_short[0] = 23;
+  store_be16(too_short.data() + 1, 0xfefd);
+  too_short[4] = 1;  // epoch 1
+  too_short[10] = 0x7f;
+  store_be16(too_short.data() + 11, 10);
+  inject(0, {to_gateway(truncated), to_gateway(too_short)});
+  EXPECT_EQ(drops(DropReason::dtls_malformed), 1u);
+  EXPECT_EQ(drops(DropReason::dtls_too_short), 1u);
+
+  // Far ahead, then the old one: outside the window.
+  const Bytes old = client_record(0x00, inner_packet(100));
+  Bytes latest;
+  for (uint64_t i = 0; i <= dtls::ReplayWindow::kWindowSize; i++) latest = client_record(0x07, {});
+  inject(0, {to_gateway(latest)});
+  inject(0, {to_gateway(old)});
+  EXPECT_EQ(drops(DropReason::dtls_replay), 2u);
+  passed = sent(1);
+  for (rte_mbuf* m : passed) rte_pktmbuf_free(m);
+  EXPECT_TRUE(passed.empty()) << "nothing dropped reached the backend";
+  EXPECT_EQ(events().dtls_records_decrypted, 2u);  // the first record and the keepalive
+}
+
+// Test that application data from another socket of the client is not taken for the
+// session, that a ClientHello goes to the TLS worker its App-ID names, and that after a
+// remove message the lcore forgets the session.
+TEST_P(DtlsPath, UnknownFlowsHandshakesAndRemoval) {
+  const Bytes rec = client_record(0x00, inner_packet(10));
+  inject(0, {to_gateway(rec, kClientPort + 1)});
+  EXPECT_EQ(drops(DropReason::dtls_unknown_session), 1u);
+
+  // openconnect's ClientHello (PROTOCOL.md trace) with an App-ID whose first byte is 1.
+  Bytes hello = test::from_hex(
+      "16feff0000000000000000009b0100008f000000000000008ffefd0edf99ae06202f511875eb96dc1503e68346b63b72"
+      "51eafa254232acf84bf6f520a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf00001000"
+      "a9ccabc0a5008d00a8c0a4008c00ae01000035000d00220020040108090804040308070501080a080505030808060108"
+      "0b080606030201020300230000ff01000100001c00024000");
+  ASSERT_EQ(hello.size(), 168u);
+  hello[60] = 0x01;
+  inject(0, {to_gateway(hello, kClientPort + 2)});
+  EXPECT_EQ(events().dtls_handshake_datagrams, 1u);
+  void* obj = nullptr;
+  ASSERT_EQ(rte_ring_dequeue(b_->dp.workers[1].dtls_ring, &obj), 0) << "worker 1 got the ClientHello";
+  auto* m = static_cast<rte_mbuf*>(obj);
+  EXPECT_EQ(load_be32(rte_pktmbuf_mtod(m, const uint8_t*) + 12), kClient) << "as an IPv4 packet";
+  EXPECT_EQ(mbuf_session_ref(m, b_->dp.session_dynfield), 0u) << "tagged with the lcore's queue";
+  rte_pktmbuf_free(m);
+
+  auto* msg = static_cast<DtlsCtlMsg*>(rte_zmalloc("test", sizeof(DtlsCtlMsg), 0));
+  new (msg) DtlsCtlMsg();
+  msg->kind = DtlsCtlMsg::Kind::remove;
+  msg->slot = b_->dp.sessions->slot_index(kPoolAddr);
+  msg->ref = ref_.pack();
+  ASSERT_EQ(rte_ring_enqueue(b_->dp.dtls_ctl[0], msg), 0);
+  dtls_poll_rings(*ctx_);
+  EXPECT_EQ(ctx_->stats->dtls_sessions, 0u);
+  inject(0, {to_gateway(client_record(0x00, inner_packet(10)))});
+  EXPECT_EQ(drops(DropReason::dtls_unknown_session), 2u);
+  // Return traffic now goes to the TLS worker (CSTP).
+  inject(1, {frame(mac(1), kRouterMac, wire::kEtherTypeIpv4,
+                   ipv4(wire::kIpProtoUdp, kBackend, kPoolAddr, udp(7, 5000, Bytes(20, 1))))});
+  EXPECT_EQ(events().tunnel_to_client, 1u);
+}
+
+// Test that a packet larger than the tunnel MTU goes to the client over CSTP instead.
+TEST_P(DtlsPath, PacketsAboveTheTunnelMtuGoOverCstp) {
+  inject(1, {frame(mac(1), kRouterMac, wire::kEtherTypeIpv4,
+                   ipv4(wire::kIpProtoUdp, kBackend, kPoolAddr, udp(7, 5000, Bytes(1450, 1))))});
+  EXPECT_EQ(events().dtls_to_cstp, 1u);
+  EXPECT_EQ(events().tunnel_to_client, 1u);
+  std::vector<rte_mbuf*> out = sent(0);
+  for (rte_mbuf* m : out) rte_pktmbuf_free(m);
+  EXPECT_TRUE(out.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, DtlsPath, ::testing::Values(Backend::kCryptodev, Backend::kWolfCrypt),
+                         [](const ::testing::TestParamInfo<Backend>& i) {
+                           return std::string(i.param == Backend::kCryptodev ? "cryptodev" : "wolfcrypt");
+                         });
+
+}  // namespace
+}  // namespace tg::dp
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new tg::dp::Env);
+  return RUN_ALL_TESTS();
+}
