@@ -246,8 +246,15 @@ void DtlsChannel::on_datagram(tls::TlsWorker& worker, rte_mbuf* m) {
   hs.local_ip = load_be32(ip + 16);
   hs.queue = queue;
   const dtls::DtlsHandshake::Status st = hs.hs->on_datagram(datagram, &out_);
-  send_datagrams(hs);
   hs.next_timeout = tls::Clock::now() + hs.hs->retransmit_timeout();
+  if (st == dtls::DtlsHandshake::Status::kDone) {
+    // Keys first: the lcore applies its message ring before it sends our last flight, so
+    // the client's first record (sent once it has our Finished) finds the session.
+    advance(flow, hs, st);
+    send_datagrams(hs);
+    return;
+  }
+  send_datagrams(hs);  // a failure may carry an alert: send it before forgetting the handshake
   advance(flow, hs, st);
 }
 
@@ -370,9 +377,10 @@ void DtlsChannel::on_tick(tls::Clock::time_point now) {
     if (hs.done || now < hs.next_timeout) continue;
     out_.clear();
     const dtls::DtlsHandshake::Status st = hs.hs->on_timeout(&out_);
-    send_datagrams(hs);
     hs.next_timeout = now + hs.hs->retransmit_timeout();
-    advance(flow, hs, st);
+    if (st == dtls::DtlsHandshake::Status::kDone) advance(flow, hs, st);  // keys before the flight
+    send_datagrams(hs);
+    if (st != dtls::DtlsHandshake::Status::kDone) advance(flow, hs, st);
   }
 }
 

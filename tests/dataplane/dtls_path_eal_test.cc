@@ -3,12 +3,14 @@
 // installed on the lcore through the TLS workers' message ring, and then records both
 // ways through l2_input_burst: the client's records reach the backend as inner packets,
 // the lcore's records are read by the wolfSSL client, and replayed, tampered, truncated and
-// out-of-window records are dropped with their reasons. Every case runs with the cryptodev
-// (crypto_aesni_mb) and with wolfCrypt. After every test the mbuf pool is full again.
+// out-of-window records are dropped with their reasons. Every case runs for every plain-PSK
+// AEAD suite of the wolfSSL build, with the cryptodev (crypto_aesni_mb) and with wolfCrypt. After every test the mbuf pool is full again.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstring>
+#include <tuple>
 #include <memory>
 #include <string>
 #include <vector>
@@ -58,7 +60,14 @@ class Env : public ::testing::Environment {
 
 enum class Backend { kCryptodev, kWolfCrypt };
 
-class DtlsPath : public ::testing::TestWithParam<Backend> {
+// Every plain-PSK AEAD suite this wolfSSL build has, with each back end.
+using DtlsPathParam = std::tuple<std::string, Backend>;
+
+std::vector<std::string> suites_of_this_build() {
+  return test::wolfssl_suites_available({"PSK-AES128-GCM-SHA256", "PSK-AES256-GCM-SHA384", "PSK-CHACHA20-POLY1305"});
+}
+
+class DtlsPath : public ::testing::TestWithParam<DtlsPathParam> {
  protected:
   void SetUp() override {
     if (g_bed == nullptr && geteuid() != 0) GTEST_SKIP() << g_bed_error;
@@ -66,7 +75,7 @@ class DtlsPath : public ::testing::TestWithParam<Backend> {
     b_ = g_bed;
     Dataplane& dp = b_->dp;
     ASSERT_NE(dp.dtls_slots, nullptr) << "DTLS is on by default: the fast path must exist";
-    if (GetParam() == Backend::kCryptodev && dp.crypto->dev_id < 0) GTEST_SKIP() << "no cryptodev here";
+    if (backend() == Backend::kCryptodev && dp.crypto->dev_id < 0) GTEST_SKIP() << "no cryptodev here";
     neigh_ = std::make_unique<NeighbourTable>(64);
     dp.neighbours = neigh_.get();
     stats_ = std::make_unique<shm::StatsSegment>();
@@ -99,10 +108,7 @@ class DtlsPath : public ::testing::TestWithParam<Backend> {
   // TLS worker sends them (install message), with the backend under test.
   void handshake() {
     std::string error;
-    const std::vector<std::string> suites = test::wolfssl_suites_available(
-        {"PSK-AES128-GCM-SHA256", "PSK-AES256-GCM-SHA384", "PSK-CHACHA20-POLY1305"});
-    ASSERT_FALSE(suites.empty());
-    suite_ = suites.front();
+    suite_ = std::get<0>(GetParam());
     const Bytes psk(32, 0x5a);
     server_ctx_ = dtls::DtlsServerContext::create(suite_, &error);
     ASSERT_NE(server_ctx_, nullptr) << error;
@@ -122,9 +128,9 @@ class DtlsPath : public ::testing::TestWithParam<Backend> {
     crypto::DtlsRecordKeys keys;
     ASSERT_TRUE(server->export_keys(&keys, &error)) << error;
     const RecordCryptoDev none;
-    CipherState* cs = cipher_state_create(GetParam() == Backend::kCryptodev ? *b_->dp.crypto : none, keys, &error);
+    CipherState* cs = cipher_state_create(backend() == Backend::kCryptodev ? *b_->dp.crypto : none, keys, &error);
     ASSERT_NE(cs, nullptr) << error;
-    EXPECT_EQ(cs->dev_id >= 0, GetParam() == Backend::kCryptodev);
+    EXPECT_EQ(cs->dev_id >= 0, backend() == Backend::kCryptodev) << "the cryptodev has every suite";
     auto* msg = static_cast<DtlsCtlMsg*>(rte_zmalloc("test", sizeof(DtlsCtlMsg), 0));
     new (msg) DtlsCtlMsg();
     msg->slot = b_->dp.sessions->slot_index(kPoolAddr);
@@ -146,6 +152,7 @@ class DtlsPath : public ::testing::TestWithParam<Backend> {
     inject(0, {frame(mac(0), kClientMac, wire::kEtherTypeArp, arp_reply(kClientMac, kClient, kOutAddr))});
   }
 
+  Backend backend() const { return std::get<1>(GetParam()); }
   const uint8_t* mac(int port) { return b_->dp.ports[port].mac.b; }
   uint64_t drops(DropReason r) { return ctx_->stats->drops[static_cast<unsigned>(r)]; }
   const shm::EventCounters& events() { return ctx_->stats->events; }
@@ -409,9 +416,40 @@ TEST_P(DtlsPath, PacketsAboveTheTunnelMtuGoOverCstp) {
   EXPECT_TRUE(out.empty());
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, DtlsPath, ::testing::Values(Backend::kCryptodev, Backend::kWolfCrypt),
-                         [](const ::testing::TestParamInfo<Backend>& i) {
-                           return std::string(i.param == Backend::kCryptodev ? "cryptodev" : "wolfcrypt");
+// Test that return traffic another lcore receives is handed to the lcore owning the DTLS
+// session (its hand-off ring), which seals it: the client reads it.
+TEST_P(DtlsPath, ReturnTrafficOnAnotherLcoreIsHandedToTheOwner) {
+  auto stats2 = std::make_unique<shm::StatsSegment>();
+  LcoreCtx other;
+  other.dp = &b_->dp;
+  other.queue_id = 1;
+  other.stats = &stats2->lcores[1];
+  other.held_cap = 4;
+  other.held.reserve(4);
+  other.dtls = b_->tunnel.dtls_lcores[1];
+  Bytes pkt = ipv4(wire::kIpProtoUdp, kBackend, kPoolAddr, udp(7, 5000, Bytes(200, 9)));
+  rte_mbuf* m = frame(mac(1), kRouterMac, wire::kEtherTypeIpv4, pkt);
+  l2_input_burst(other, 1, &m, 1);
+  tx_flush_all(other);
+  EXPECT_EQ(other.stats->events.tunnel_to_client, 0u) << "not sent over CSTP";
+  EXPECT_EQ(rte_ring_count(b_->dp.dtls_handoff[0]), 1u);
+  EXPECT_TRUE(sent(0).empty()) << "only the owner seals";
+  EXPECT_EQ(dtls_poll_rings(*ctx_), 1u);
+  tx_flush_all(*ctx_);
+  const std::vector<Bytes> got = client_reads();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].size(), 1 + pkt.size());
+  EXPECT_EQ(0, std::memcmp(got[0].data() + 1 + 20, pkt.data() + 20, pkt.size() - 20));
+  dtls_lcore_shutdown(other);
+}
+
+INSTANTIATE_TEST_SUITE_P(SuitesAndBackends, DtlsPath,
+                         ::testing::Combine(::testing::ValuesIn(suites_of_this_build()),
+                                            ::testing::Values(Backend::kCryptodev, Backend::kWolfCrypt)),
+                         [](const ::testing::TestParamInfo<DtlsPathParam>& i) {
+                           std::string name;
+                           for (char ch : std::get<0>(i.param)) name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+                           return name + (std::get<1>(i.param) == Backend::kCryptodev ? "_cryptodev" : "_wolfcrypt");
                          });
 
 }  // namespace

@@ -19,7 +19,7 @@ namespace tg::dp::testing {
 inline constexpr const char* kRingDataplaneConfig = R"(
 instance = "ringbed";
 dataplane = {
-  lcores = [1];
+  lcores = [1, 2];  # two poll lcores' rings (hand-off tests); contexts are made by the tests
   lab_forwarding = true;
   ports = (
     { name = "outside"; role = "outside"; device = "net_ring_tgt_out"; address = "192.0.2.1/24"; },

@@ -67,8 +67,9 @@ tg_metric_label() {
             }
             m = split(labels, l, ",")
             for (i = 1; i <= m; i++) {
-                if (index(l[i], label "=\"") == 1) {
-                    v = substr(l[i], length(label) + 3); sub(/"$/, "", v); print v; exit
+                if (index(l[i], label "=\"") == 1 && !found) {
+                    # No early exit: the writer of a long text would die of SIGPIPE.
+                    v = substr(l[i], length(label) + 3); sub(/"$/, "", v); print v; found = 1
                 }
             }
         }'
