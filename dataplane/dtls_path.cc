@@ -44,6 +44,11 @@ bool gcra_allow(uint64_t& tat_tsc, uint64_t now, uint64_t interval, uint64_t bur
   return true;
 }
 
+RecordCryptoCounters crypto_counters(LcoreCtx& c) {
+  return {&c.stats->events.crypto_enqueued, &c.stats->events.crypto_dequeued, &c.stats->events.crypto_failed,
+          &c.stats->crypto_queue_depth_max};
+}
+
 void release_slot(LcoreCtx& c, uint32_t slot) {
   Dataplane& dp = *c.dp;
   DtlsSlot& s = dp.dtls_slots[slot];
@@ -130,17 +135,9 @@ void route_out(LcoreCtx& c, rte_mbuf** pkts, const uint32_t* dst, uint16_t n) {
 void write_outer_headers(uint8_t* frame, const DtlsSlot& s, uint16_t dtls_port, uint16_t record_len) {
   uint8_t* ip = frame + wire::kEtherHdrLen;
   const uint16_t udp_len = static_cast<uint16_t>(kUdpHdrLen + record_len);
-  ip[0] = 0x45;
-  ip[1] = 0;
-  store_be16(ip + 2, static_cast<uint16_t>(wire::kIpv4MinHdrLen + udp_len));
-  store_be16(ip + 4, 0);
-  store_be16(ip + 6, wire::kIpv4FlagDf);  // DTLS sizes its records to the path: never fragment
-  ip[8] = wire::kDefaultTtl;
-  ip[9] = wire::kIpProtoUdp;
-  store_be16(ip + 10, 0);
-  store_be32(ip + 12, s.local_ip);
-  store_be32(ip + 16, s.client_ip);
-  store_be16(ip + 10, static_cast<uint16_t>(~ones_complement_sum(ip, wire::kIpv4MinHdrLen)));
+  // DF: DTLS sizes its records to the path (openconnect probes it), never fragment.
+  ipv4_header_write(ip, 0, static_cast<uint16_t>(wire::kIpv4MinHdrLen + udp_len), wire::kIpv4FlagDf,
+                    wire::kIpProtoUdp, s.local_ip, s.client_ip);
   uint8_t* udp = ip + wire::kIpv4MinHdrLen;
   store_be16(udp, dtls_port);
   store_be16(udp + 2, s.client_port);
@@ -192,9 +189,7 @@ void rx_process(LcoreCtx& c) {
   }
   d.n_rx = 0;
   if (n == 0) return;
-  const RecordCryptoCounters counters{&c.stats->events.crypto_enqueued, &c.stats->events.crypto_dequeued,
-                                      &c.stats->events.crypto_failed, &c.stats->crypto_queue_depth_max};
-  record_crypto_run(*dp.crypto, c.queue_id, jobs, n, counters);
+  record_crypto_run(*dp.crypto, c.queue_id, jobs, n, crypto_counters(c));
   const uint64_t now = rte_rdtsc();
   rte_mbuf* inner[kBurst];
   uint16_t n_inner = 0;
@@ -320,9 +315,7 @@ void tx_process(LcoreCtx& c) {
   }
   d.n_tx = 0;
   if (n == 0) return;
-  const RecordCryptoCounters counters{&c.stats->events.crypto_enqueued, &c.stats->events.crypto_dequeued,
-                                      &c.stats->events.crypto_failed, &c.stats->crypto_queue_depth_max};
-  record_crypto_run(*dp.crypto, c.queue_id, jobs, n, counters);
+  record_crypto_run(*dp.crypto, c.queue_id, jobs, n, crypto_counters(c));
   rte_mbuf* out[2 * kBurst];
   uint32_t dst[2 * kBurst];
   uint16_t n_out = 0;

@@ -72,16 +72,8 @@ void icmp_error_send(LcoreCtx& c, uint8_t in_port, const rte_mbuf* orig, uint8_t
   std::memcpy(out + 6, port.mac.b, 6);
   store_be16(out + 12, wire::kEtherTypeIpv4);
   uint8_t* oip = out + wire::kEtherHdrLen;
-  oip[0] = 0x45;
-  oip[1] = 0xc0;  // precedence: internetwork control (RFC 1812 4.3.2.5)
-  store_be16(oip + 2, static_cast<uint16_t>(ip_len));
-  store_be32(oip + 4, 0);
-  oip[8] = wire::kDefaultTtl;
-  oip[9] = wire::kIpProtoIcmp;
-  store_be16(oip + 10, 0);
-  store_be32(oip + 12, port.addr);
-  store_be32(oip + 16, ip.src);
-  store_be16(oip + 10, static_cast<uint16_t>(~ones_complement_sum(oip, wire::kIpv4MinHdrLen)));
+  // Precedence "internetwork control" (RFC 1812 4.3.2.5).
+  ipv4_header_write(oip, 0xc0, static_cast<uint16_t>(ip_len), 0, wire::kIpProtoIcmp, port.addr, ip.src);
   uint8_t* icmp = oip + wire::kIpv4MinHdrLen;
   icmp[0] = type;
   icmp[1] = code;

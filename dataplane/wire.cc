@@ -38,6 +38,21 @@ uint16_t ones_complement_sum(const uint8_t* data, uint32_t len) {
   return static_cast<uint16_t>(sum);
 }
 
+void ipv4_header_write(uint8_t* ip, uint8_t tos, uint16_t total_len, uint16_t frag, uint8_t proto,
+                       uint32_t src, uint32_t dst) {
+  ip[0] = 0x45;
+  ip[1] = tos;
+  store_be16(ip + 2, total_len);
+  store_be16(ip + 4, 0);
+  store_be16(ip + 6, frag);
+  ip[8] = wire::kDefaultTtl;
+  ip[9] = proto;
+  store_be16(ip + 10, 0);
+  store_be32(ip + 12, src);
+  store_be32(ip + 16, dst);
+  store_be16(ip + 10, static_cast<uint16_t>(~ones_complement_sum(ip, wire::kIpv4MinHdrLen)));
+}
+
 DropReason parse_ipv4(const uint8_t* l3, uint32_t len, Ipv4Info* out) {
   if (len < wire::kIpv4MinHdrLen) return DropReason::runt;
   if ((l3[0] >> 4) != 4) return DropReason::ipv4_bad_header;

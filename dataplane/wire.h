@@ -92,6 +92,12 @@ inline void store_be32(uint8_t* p, uint32_t v) {
   for (int i = 0; i < 4; i++) p[i] = static_cast<uint8_t>(v >> (24 - 8 * i));
 }
 
+/// Writes a 20-byte IPv4 header (no options, id 0) with its checksum: what the gateway
+/// sends itself (ICMP errors, DTLS records, handshake datagrams).
+/// @param tos the DSCP/ECN byte; @param frag flags + fragment offset (e.g. kIpv4FlagDf).
+void ipv4_header_write(uint8_t* ip, uint8_t tos, uint16_t total_len, uint16_t frag, uint8_t proto,
+                       uint32_t src, uint32_t dst);
+
 /// One's-complement sum of `len` bytes folded to 16 bits (RFC 1071), not inverted.
 uint16_t ones_complement_sum(const uint8_t* data, uint32_t len);
 

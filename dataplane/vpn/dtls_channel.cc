@@ -346,14 +346,7 @@ void DtlsChannel::send_datagrams(const Handshake& h) {
       rte_pktmbuf_free(m);  // the client retransmits
       continue;
     }
-    std::memset(ip, 0, wire::kIpv4MinHdrLen);
-    ip[0] = 0x45;
-    store_be16(ip + 2, static_cast<uint16_t>(len));
-    ip[8] = wire::kDefaultTtl;
-    ip[9] = wire::kIpProtoUdp;
-    store_be32(ip + 12, h.local_ip);
-    store_be32(ip + 16, h.client_ip);
-    store_be16(ip + 10, static_cast<uint16_t>(~ones_complement_sum(ip, wire::kIpv4MinHdrLen)));
+    ipv4_header_write(ip, 0, static_cast<uint16_t>(len), 0, wire::kIpProtoUdp, h.local_ip, h.client_ip);
     uint8_t* udp = ip + wire::kIpv4MinHdrLen;
     store_be16(udp, shared_.cfg->listeners.dtls_port);
     store_be16(udp + 2, h.client_port);

@@ -65,22 +65,8 @@ for net in $TG_BACKEND_NETS; do
   tg_check "route $net via the tunnel" bash -c "ip -n '$TG_NS_CLIENT' route show '$net' | grep -q 'dev $OC_IF'"
 done
 
-# Test that a page from each backend arrives through the tunnel.
-for i in "${!BACKENDS[@]}"; do
-  body=$(tg_cx curl -fsS --max-time 10 "${URLS[$i]}" || true)
-  if [ "$body" = "tunnelgate testbed backend ${BACKENDS[$i]}" ]; then tg_pass "curl ${URLS[$i]} through the tunnel"
-  else tg_fail "curl ${URLS[$i]} through the tunnel: got '$body'"; fi
-done
-# Test that a 50 MB transfer arrives intact.
-blob=$TG_STATE_DIR/www/${BACKENDS[0]}/blob.bin
-head -c $((50 * 1000 * 1000)) /dev/urandom > "$blob"
-want=$(sha256sum < "$blob" | cut -d' ' -f1)
-t0=$(date +%s.%N)
-got=$(tg_cx curl -fsS --max-time 120 "${URLS[0]}blob.bin" | sha256sum | cut -d' ' -f1)
-t1=$(date +%s.%N)
-if [ "$got" = "$want" ]; then tg_pass "50 MB through the tunnel intact ($(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", 400 / (b - a) }') Mbit/s, not asserted)"
-else tg_fail "50 MB through the tunnel: checksum $got, wanted $want"; fi
-rm -f "$blob"
+# Test that a page from each backend and a 50 MB transfer arrive intact through the tunnel.
+tg_fetch_checks "through the tunnel"
 tg_check "one session" tg_wait_metric 2 tunnelgate_sessions_active -eq 1
 tg_check "one address leased" tg_wait_metric 2 tunnelgate_pool_addresses_in_use -eq 1
 tg_check "tunnel packets counted both ways" tg_wait_metric 5 tunnelgate_tunnel_to_client_packets_total -gt 30000

@@ -60,20 +60,7 @@ grep 'msg="DTLS established"' "$TG_DATAPLANE_LOG" | tail -n 1 | sed 's/^/    | /
 
 # Test that pages and a 50 MB transfer arrive intact with the data on DTLS records.
 cstp_before=$(tg_metric_sum "$(tg_metrics)" tunnelgate_cstp_transmit_packets_total)
-for i in "${!BACKENDS[@]}"; do
-  body=$(tg_cx curl -fsS --max-time 10 "${URLS[$i]}" || true)
-  if [ "$body" = "tunnelgate testbed backend ${BACKENDS[$i]}" ]; then tg_pass "curl ${URLS[$i]} over DTLS"
-  else tg_fail "curl ${URLS[$i]} over DTLS: got '$body'"; fi
-done
-blob=$TG_STATE_DIR/www/${BACKENDS[0]}/blob.bin
-head -c $((50 * 1000 * 1000)) /dev/urandom > "$blob"
-want=$(sha256sum < "$blob" | cut -d' ' -f1)
-t0=$(date +%s.%N)
-got=$(tg_cx curl -fsS --max-time 120 "${URLS[0]}blob.bin" | sha256sum | cut -d' ' -f1)
-t1=$(date +%s.%N)
-if [ "$got" = "$want" ]; then tg_pass "50 MB over DTLS intact ($(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", 400 / (b - a) }') Mbit/s, not asserted)"
-else tg_fail "50 MB over DTLS: checksum $got, wanted $want"; fi
-rm -f "$blob"
+tg_fetch_checks "over DTLS"
 tg_check "records decrypted on the lcore (the ACKs)" tg_wait_metric 5 tunnelgate_dtls_records_decrypted_total -gt 3000
 tg_check "records encrypted on the lcore" tg_wait_metric 5 tunnelgate_dtls_records_encrypted_total -gt 30000
 cstp_after=$(tg_metric_sum "$(tg_metrics)" tunnelgate_cstp_transmit_packets_total)

@@ -202,3 +202,29 @@ tg_oc_stop() {
     for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
 }
+
+# tg_fetch_checks LABEL: through the client's tunnel, each backend's page, then a 50 MB file
+#   from the first backend checked byte for byte (its rate logged, never asserted). LABEL
+#   ends the check names ("over DTLS", "through the tunnel").
+tg_fetch_checks() {
+    local label=$1 i body blob want got t0 t1 addrs urls
+    read -r -a addrs <<< "$TG_BACKEND_ADDRS"
+    read -r -a urls <<< "$TG_BACKEND_URLS"
+    for i in "${!addrs[@]}"; do
+        body=$(tg_cx curl -fsS --max-time 10 "${urls[$i]}" || true)
+        if [ "$body" = "tunnelgate testbed backend ${addrs[$i]}" ]; then tg_pass "curl ${urls[$i]} $label"
+        else tg_fail "curl ${urls[$i]} $label: got '$body'"; fi
+    done
+    blob=$TG_STATE_DIR/www/${addrs[0]}/blob.bin
+    head -c $((50 * 1000 * 1000)) /dev/urandom > "$blob"
+    want=$(sha256sum < "$blob" | cut -d' ' -f1)
+    t0=$(date +%s.%N)
+    got=$(tg_cx curl -fsS --max-time 120 "${urls[0]}blob.bin" | sha256sum | cut -d' ' -f1)
+    t1=$(date +%s.%N)
+    if [ "$got" = "$want" ]; then
+        tg_pass "50 MB $label intact ($(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", 400 / (b - a) }') Mbit/s, not asserted)"
+    else
+        tg_fail "50 MB $label: checksum $got, wanted $want"
+    fi
+    rm -f "$blob"
+}
