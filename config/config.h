@@ -176,6 +176,16 @@ struct MetricsConfig {
   std::string listen = "127.0.0.1:9810";  ///< host:port of /metrics (prometheus-cpp)
 };
 
+// ---------------------------------------------------------------- admin socket
+/// The control plane's admin socket (tunnelgatectl status/sessions/disconnect/reload).
+struct AdminConfig {
+  /// Absolute path of the Unix stream socket, at most 107 bytes (sun_path). "" in the file =
+  /// the default, filled in by the loader: /run/tunnelgate-controlplane/<instance>.sock.
+  std::string socket;
+  /// Group that may use the socket besides root ("" = root only). Mode is always 0660.
+  std::string group;
+};
+
 struct LimitsConfig {
   uint32_t max_sessions = 10000;          ///< 1..10000000
   uint32_t handshakes_per_second = 1000;  ///< 1..1000000
@@ -203,8 +213,16 @@ struct Config {
   std::vector<AppConfig> apps;
   std::string default_app;       ///< optional: app for clients that name none ("" = refuse them)
   MetricsConfig metrics;
+  AdminConfig admin;
   LimitsConfig limits;
 };
+
+/// The default admin socket of an instance: "/run/tunnelgate-controlplane/<instance>.sock",
+/// inside the control plane unit's RuntimeDirectory (tools/systemd): the only runtime
+/// directory its sandbox (ProtectSystem=strict, User=tunnelgate) may write.
+inline std::string admin_socket_default(const std::string& instance) {
+  return "/run/tunnelgate-controlplane/" + instance + ".sock";
+}
 
 /// One problem found in a configuration.
 struct ConfigError {

@@ -375,6 +375,38 @@ void read_metrics(const Setting& g, const std::string& path, MetricsConfig& m, D
   r.finish();
 }
 
+void read_admin(const Setting& g, const std::string& path, AdminConfig& a, Diagnostics& diag) {
+  GroupReader r(g, path, diag);
+  std::string socket;
+  if (r.read_string("socket", socket)) {
+    // sun_path holds 108 bytes including the terminating NUL.
+    if (socket.empty() || socket[0] != '/')
+      r.reject("socket", quote(socket) + " is not an absolute path");
+    else if (socket.size() > 107)
+      r.reject("socket", "is " + std::to_string(socket.size()) +
+                             " bytes long (a Unix socket path has at most 107)");
+    else if (socket.back() == '/')
+      r.reject("socket", quote(socket) + " names a directory (expected a file path)");
+    else
+      a.socket = socket;
+  }
+  std::string group;
+  if (r.read_string("group", group)) {
+    // POSIX portable user/group names; the group's existence is checked at start-up.
+    const bool ok = group.size() <= 32 &&
+                    std::all_of(group.begin(), group.end(), [](char c) {
+                      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                             (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+                    }) &&
+                    (group.empty() || group[0] != '-');
+    if (ok)
+      a.group = group;
+    else
+      r.reject("group", quote(group) + " is not a group name (expected 0-32 of A-Z a-z 0-9 _ . -)");
+  }
+  r.finish();
+}
+
 void read_limits(const Setting& g, const std::string& path, LimitsConfig& l, Diagnostics& diag) {
   GroupReader r(g, path, diag);
   r.read_uint("max_sessions", l.max_sessions, 1, 10000000);
@@ -420,8 +452,10 @@ void config_schema_read(const Setting& root, Config& out, Diagnostics& diag) {
   read_group_list(r, "apps", out.apps, diag, read_app);
   r.read_string("default_app", out.default_app);
   if (const Setting* g = r.read_group("metrics")) read_metrics(*g, "metrics", out.metrics, diag);
+  if (const Setting* g = r.read_group("admin")) read_admin(*g, "admin", out.admin, diag);
   if (const Setting* g = r.read_group("limits")) read_limits(*g, "limits", out.limits, diag);
   r.finish();
+  if (out.admin.socket.empty()) out.admin.socket = admin_socket_default(out.instance);
 }
 
 }  // namespace tg::config::detail

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 
 #include "controlplane/ctl_segment_mapping.h"
 #include "controlplane/log.h"
@@ -25,6 +26,25 @@ void add_route(std::vector<ctl::CtlRouteV4>& routes, const config::IpPrefix& p) 
     if (have.network == r.network && have.prefix_len == r.prefix_len) return;
   }
   routes.push_back(r);
+}
+
+/// "a.b.c.d:port" or "[v6]:port"; "" when the worker did not know the address.
+std::string client_address_text(const ctl::CtlAddress& a) {
+  char buf[64];
+  if (a.family == 4) {
+    std::snprintf(buf, sizeof buf, "%u.%u.%u.%u:%u", a.bytes[0], a.bytes[1], a.bytes[2],
+                  a.bytes[3], a.port);
+    return buf;
+  }
+  if (a.family == 6) {
+    std::string s = "[";
+    for (int i = 0; i < 16; i += 2) {
+      std::snprintf(buf, sizeof buf, "%s%x", i == 0 ? "" : ":", (a.bytes[i] << 8) | a.bytes[i + 1]);
+      s += buf;
+    }
+    return s + "]:" + std::to_string(a.port);
+  }
+  return "";
 }
 
 }  // namespace
@@ -242,6 +262,7 @@ void AuthCtlHandler::on_session_open(const ctl::CtlMessage& req, CtlResponder& o
     s->address = *a;
     s->pool = pool.name();
   }
+  s->client = client_address_text(req.payload.session_open.client);
   const SessionRegistry::Attach att = sessions_->attach(*s, req.header.worker_id);
   if (att.replaced) {
     counters_.sessions_replaced.fetch_add(1, std::memory_order_relaxed);
@@ -302,6 +323,50 @@ void AuthCtlHandler::on_session_close(const ctl::CtlMessage& req, CtlResponder& 
   }
   m.payload.session_close_ack.result = static_cast<uint8_t>(ctl::CtlResult::ok);
   out.reply(m);
+}
+
+std::vector<uint64_t> AuthCtlHandler::disconnect(const std::function<bool(const Session&)>& match,
+                                                 CtlResponder& out) {
+  // Collect first: remove() changes the table for_each walks.
+  struct Victim {
+    uint64_t id;
+    bool attached;
+    uint32_t worker;
+    uint32_t attach_seq;
+  };
+  std::vector<Victim> victims;
+  sessions_->for_each([&](const Session& s) {
+    if (match(s)) victims.push_back({s.id, s.attached, s.worker, s.attach_seq});
+  });
+  std::vector<uint64_t> ended;
+  for (const Victim& v : victims) {
+    if (v.attached) {
+      ctl::CtlMessage n;
+      ctl::ctl_message_init(n, ctl::CtlType::session_terminate);
+      n.header.session_id = v.id;
+      n.payload.session_terminate.reason = static_cast<uint8_t>(ctl::CtlCloseReason::admin);
+      n.payload.session_terminate.attach_seq = v.attach_seq;
+      ctl::ctl_set_string(n.payload.session_terminate.reason_text,
+                          "disconnected by an administrator");
+      if (!out.notify(v.worker, n)) {
+        counters_.terminate_dropped.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    // Like a logout: the cookie dies and on_remove releases the address.
+    if (sessions_->remove(v.id, SessionEnd::admin)) ended.push_back(v.id);
+  }
+  return ended;
+}
+
+Expected<AuthCtlHandler::UsersReload> AuthCtlHandler::reload_users_now() {
+  if (!users_) {
+    return make_error(ENOENT, "password logins are not configured (auth.methods, auth.users_file)");
+  }
+  const uint64_t loads_before = users_->loads();
+  auto st = users_->reload_if_changed();
+  reload_users();  // logs a change of state once, as the periodic reload does
+  if (!st) return st.error();
+  return UsersReload{users_->path(), users_->size(), users_->loads() != loads_before};
 }
 
 void AuthCtlHandler::on_tick(uint64_t) {

@@ -67,6 +67,28 @@ class AuthCtlHandler final : public CtlHandler {
   void on_tick(uint64_t now_ns) override;
   void on_dataplane_change(uint64_t generation) override;
 
+  // ---- admin socket (docs/tunnelgatectl.md); ctl server thread only (CtlServer::post).
+
+  /// End every session `match` accepts, like a logout: the cookie dies, the address returns
+  /// to the pool, and the worker holding a live tunnel gets SESSION_TERMINATE (the client is
+  /// sent a CSTP TERMINATE and dropped). A terminate that does not fit the worker's ring is
+  /// counted (terminate_dropped); the session is gone anyway, so the worker's next
+  /// SESSION_CLOSE is stale and a reconnect is refused.
+  /// @return the ids of the sessions ended.
+  std::vector<uint64_t> disconnect(const std::function<bool(const Session&)>& match,
+                                   CtlResponder& out);
+
+  /// What `reload` did with the users file.
+  struct UsersReload {
+    std::string file;
+    size_t users = 0;
+    bool changed = false;  ///< a new version was loaded (false: unchanged on disk)
+  };
+  /// Re-read the users file now if it changed (on_tick also does, once a second). A file
+  /// with errors changes nothing. @return what was loaded, or the Error with every
+  /// "file:line: problem" (ENOENT when password logins are not configured).
+  Expected<UsersReload> reload_users_now();
+
   const AuthCounters& counters() const { return counters_; }
   const SessionRegistry& sessions() const { return *sessions_; }
   SessionRegistry& sessions_for_test() { return *sessions_; }

@@ -48,11 +48,17 @@ class CtlServer::Responder final : public CtlResponder {
  public:
   explicit Responder(CtlServer& server) : server_(server) {}
 
+  /// `seg` may be null (no segment mapped: notify() fails).
   void begin(shm::CtlSegment* seg, uint32_t n_workers, const ctl::CtlHeader& request) {
     seg_ = seg;
     n_workers_ = n_workers;
     request_ = request;
     replied_ = false;
+  }
+  /// For a posted task: notify() works, reply() is ignored (there is no request).
+  void begin_task(shm::CtlSegment* seg, uint32_t n_workers) {
+    begin(seg, n_workers, ctl::CtlHeader{});
+    replied_ = true;
   }
   bool replied() const { return replied_; }
 
@@ -114,6 +120,25 @@ const char* CtlServer::type_slot_name(size_t type_slot) {
   static constexpr const char* kNames[kTypeSlots] = {"auth_password", "auth_cert", "session_open",
                                                      "session_close", "ping", "malformed"};
   return type_slot < kTypeSlots ? kNames[type_slot] : "unknown";
+}
+
+void CtlServer::post(Task task) {
+  const std::lock_guard<std::mutex> lock(tasks_mutex_);
+  tasks_.push_back(std::move(task));
+}
+
+void CtlServer::run_tasks(Responder& responder) {
+  std::vector<Task> tasks;
+  {
+    const std::lock_guard<std::mutex> lock(tasks_mutex_);
+    if (tasks_.empty()) return;
+    tasks.swap(tasks_);
+  }
+  for (Task& t : tasks) {
+    responder.begin_task(mapping_ ? &mapping_->segment() : nullptr,
+                         mapping_ ? mapping_->n_workers() : 0);
+    t(responder);
+  }
 }
 
 void CtlServer::count(size_t type_slot, ctl::CtlResult result) {
@@ -223,6 +248,7 @@ void CtlServer::run() {
       }
       for (uint32_t w = 0; w < mapping_->n_workers(); ++w) served += serve_ring(w, responder);
     }
+    run_tasks(responder);
     now = monotonic_now_ns();
     if (now >= next_tick) {
       next_tick = now + options_.tick_interval_ns;

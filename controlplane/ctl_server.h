@@ -16,9 +16,12 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "api/ctl_messages.h"
 #include "api/ctl_segment.h"
@@ -79,6 +82,14 @@ class CtlServer {
   /// Clear the heartbeat, stop and join the thread. Idempotent.
   void stop();
 
+  /// Work for the server thread from another thread (the admin socket): `task` runs there,
+  /// between two passes over the rings, with a responder whose notify() reaches the workers
+  /// of the mapped segment (false when none is mapped; reply() does nothing). Tasks run in
+  /// order; tasks still queued when the server stops are destroyed without running, so the
+  /// poster must not wait without a timeout. Any thread.
+  using Task = std::function<void(CtlResponder&)>;
+  void post(Task task);
+
   /// True while a segment is mapped (and locked) by this server. Any thread.
   bool attached() const { return attached_.load(std::memory_order_relaxed); }
 
@@ -95,6 +106,7 @@ class CtlServer {
   /// Serve up to batch_per_ring requests of one worker. @return requests taken.
   uint32_t serve_ring(uint32_t worker, Responder& responder);
   void count(size_t type_slot, ctl::CtlResult result);
+  void run_tasks(Responder& responder);
 
   Options options_;
   CtlHandler& handler_;
@@ -106,6 +118,8 @@ class CtlServer {
   std::array<std::array<std::atomic<uint64_t>, ctl::kCtlResultCount>, kTypeSlots> requests_{};
   std::atomic<uint64_t> responses_dropped_{0};
   std::atomic<uint64_t> remaps_{0};
+  std::mutex tasks_mutex_;
+  std::vector<Task> tasks_;  ///< guarded by tasks_mutex_
   std::array<uint8_t, shm::CtlRequestRing::kMaxMessageBytes> pop_buffer_{};
   ctl::CtlMessage request_{};
 };

@@ -18,6 +18,8 @@
 #include "controlplane/metrics_collector.h"
 #include "controlplane/stats_segment_reader.h"
 #if TG_WITH_AUTH
+#include "controlplane/admin_server.h"
+#include "controlplane/admin_service.h"
 #include "controlplane/auth_metrics.h"
 #include "controlplane/ctl_handler.h"
 #include "controlplane/ctl_server.h"
@@ -125,12 +127,29 @@ int controlplane_run(const std::string& path, const std::string& version) {
       (*handler)->counters(), (*handler)->sessions(), (*handler)->pools(), &ctl_server);
   exposer->RegisterCollectable(auth_collector);
   ctl_server.start();
+
+  // The admin socket (tunnelgatectl): its own thread; commands run on the ctl thread.
+  AdminService admin_service(AdminService::Options{.instance = cfg->instance, .version = version},
+                             **handler, ctl_server);
+  auto admin = AdminServer::create(
+      AdminServer::Options{.socket_path = cfg->admin.socket, .group = cfg->admin.group},
+      [&admin_service](std::string_view line, std::string_view peer) {
+        return admin_service.handle_line(line, peer);
+      });
+  if (!admin) {
+    log_line("error", "cannot create the admin socket",
+             {{"socket", cfg->admin.socket}, {"config", path}, {"error", admin.error().message}});
+    ctl_server.stop();
+    return 1;
+  }
+  (*admin)->start();
 #endif
 
   log_line("info", "listening",
            {{"metrics", metrics_url(cfg->metrics.listen, *exposer)},
             {"instance", cfg->instance},
-            {"stats_segment", shm::stats_shm_name(cfg->instance)}});
+            {"stats_segment", shm::stats_shm_name(cfg->instance)},
+            {"admin_socket", cfg->admin.socket}});
 
   int sig = 0;
   if (int err = sigwait(&stop_signals, &sig); err != 0) {
@@ -140,6 +159,7 @@ int controlplane_run(const std::string& path, const std::string& version) {
   log_line("info", "stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
   exposer.reset();  // stops civetweb and joins its threads before the collector goes
 #if TG_WITH_AUTH
+  (*admin)->stop();   // first: its commands wait for the ctl thread; removes the socket file
   ctl_server.stop();  // clears the heartbeat: workers answer try-again at once
 #endif
   return 0;

@@ -80,6 +80,7 @@ struct Session {
   uint64_t detached_since_ns = 0;  ///< when !attached
   std::optional<uint32_t> address; ///< lease, kept across reconnects
   std::string pool;                ///< pool of the lease
+  std::string client;              ///< "a.b.c.d:port" / "[v6]:port" of the last CONNECT, "" unknown
 };
 
 /// Why a session left the table (for the remove callback, logs and metrics).
@@ -128,6 +129,12 @@ class SessionRegistry {
 
   /// Remove expired sessions. @return how many.
   size_t sweep(uint64_t now_ns);
+
+  /// Call `fn` for every session (ctl server thread; the admin socket's listing). `fn` must
+  /// not create or remove sessions.
+  void for_each(const std::function<void(const Session&)>& fn) const {
+    for (const auto& [id, s] : by_id_) fn(s);
+  }
 
   /// Sessions in the table. Any thread.
   uint32_t size() const { return size_.load(std::memory_order_relaxed); }

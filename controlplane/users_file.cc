@@ -182,14 +182,16 @@ Status UsersFile::reload_if_changed() {
                     st.st_size};
   if (loaded_ && *loaded_ == id) return Ok{};
   if (rejected_ && *rejected_ == id) {
-    return make_error(EINVAL, path_ + ": unchanged since it was rejected");
+    // The same issues as when it was rejected: a reload request must still see file:line.
+    return make_error(EINVAL, rejected_message_);
   }
   auto text = read_file(path_);
   if (!text) return text.error();
   UsersFileParse parsed = users_file_parse(*text, path_);
   if (!parsed.ok()) {
     rejected_ = id;
-    return make_error(EINVAL, join_issues(parsed.errors));
+    rejected_message_ = join_issues(parsed.errors);
+    return make_error(EINVAL, rejected_message_);
   }
   by_name_.clear();
   for (UserEntry& e : parsed.users) {

@@ -88,6 +88,7 @@ class UsersFile {
   std::string path_;
   std::optional<Identity> loaded_;     ///< of the last successful load
   std::optional<Identity> rejected_;   ///< of the last rejected version (not re-parsed)
+  std::string rejected_message_;       ///< its issues, repeated while it is unchanged
   std::unordered_map<std::string, UserEntry> by_name_;
   uint64_t loads_ = 0;
 };

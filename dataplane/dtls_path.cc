@@ -44,6 +44,11 @@ bool gcra_allow(uint64_t& tat_tsc, uint64_t now, uint64_t interval, uint64_t bur
   return true;
 }
 
+// Single writer (the owner lcore): a plain load and store, no locked instruction.
+void add_relaxed(std::atomic<uint64_t>& n, uint64_t v) {
+  n.store(n.load(std::memory_order_relaxed) + v, std::memory_order_relaxed);
+}
+
 RecordCryptoCounters crypto_counters(LcoreCtx& c) {
   return {&c.stats->events.crypto_enqueued, &c.stats->events.crypto_dequeued, &c.stats->events.crypto_failed,
           &c.stats->crypto_queue_depth_max};
@@ -96,6 +101,11 @@ bool apply_ctl(LcoreCtx& c, DtlsCtlMsg& msg) {
   s.max_inner = msg.max_inner;
   s.window.reset();
   s.last_rx_tsc = rte_rdtsc();
+  if (s.traffic_ref != msg.ref) {  // another tunnel: its own totals
+    for (std::atomic<uint64_t>* n : {&s.rx_packets, &s.rx_bytes, &s.tx_packets, &s.tx_bytes})
+      n->store(0, std::memory_order_relaxed);
+    s.traffic_ref = msg.ref;
+  }
   const DtlsFlowKey key{msg.client_ip, msg.client_port, 0};
   if (rte_hash_add_key_data(c.dtls->flows, &key, reinterpret_cast<void*>(uintptr_t{msg.slot})) < 0) {
     cipher_state_free(s.cipher);  // cannot happen: the table has a key per slot
@@ -221,6 +231,8 @@ void rx_process(LcoreCtx& c) {
         rte_pktmbuf_trim(j.m, static_cast<uint16_t>(rte_pktmbuf_data_len(j.m) - in.payload.size()));
         mbuf_session_ref(j.m, dp.session_dynfield) = s.ref;
         c.stats->events.dtls_rx_bytes += in.payload.size();
+        add_relaxed(s.rx_packets, 1);
+        add_relaxed(s.rx_bytes, in.payload.size());
         inner[n_inner++] = j.m;
         break;
       }
@@ -300,6 +312,8 @@ void tx_process(LcoreCtx& c) {
       uint8_t* record = frame + kOuterHdrLen;
       record[dtls::wire::kRecordHeaderBytes + s.cipher->explicit_nonce] = static_cast<uint8_t>(dtls::InnerType::kData);
       c.stats->events.dtls_tx_bytes += len;
+      add_relaxed(s.tx_packets, 1);
+      add_relaxed(s.tx_bytes, len);
       RecordJob& j = jobs[n];
       j = RecordJob{};
       j.m = m;

@@ -51,8 +51,13 @@ struct alignas(64) DtlsSlot {
   uint16_t max_inner = 0;           ///< largest inner packet sent over DTLS (else CSTP)
   uint64_t tx_sequence = 0;         ///< next sequence number to send
   uint64_t last_rx_tsc = 0;         ///< last authenticated record
+  uint64_t traffic_ref = 0;         ///< the tunnel the traffic counters below belong to
   dtls::ReplayWindow window;
   // Shared:
+  /// The tunnel's DTLS traffic (inner packets) over all its DTLS sessions (a new handshake of
+  /// the same tunnel keeps counting), written by the owner only (relaxed stores), read by
+  /// the TLS worker when the tunnel closes (its session's totals).
+  std::atomic<uint64_t> rx_packets{0}, rx_bytes{0}, tx_packets{0}, tx_bytes{0};
   std::atomic<uint16_t> owner{0};   ///< owning lcore's queue id + 1; 0 = no DTLS
   std::atomic<bool> use_dtls{false};///< send to the client over DTLS (else CSTP)
 };

@@ -1,9 +1,11 @@
 // tunnelgatectl: the operator's command-line tool. One table of subcommands; each parses
-// its own options and returns an exit code (0 ok, 1 error, 2 usage). Local commands edit
-// files (users); admin-socket commands (sessions, disconnect, reload) join the table later.
+// its own options and returns an exit code (0 ok, 1 error, 2 usage, 3 cannot connect). Local
+// commands edit files (users); admin-socket commands talk to a running control plane
+// (docs/tunnelgatectl.md).
 #include <cstdio>
 #include <cstring>
 
+#include "tools/tunnelgatectl_admin.h"
 #include "tools/tunnelgatectl_users.h"
 
 namespace {
@@ -21,12 +23,16 @@ constexpr Command kCommands[] = {
     {"useradd", "add a local user (password from stdin)", tg::ctl_tool::cmd_useradd},
     {"passwd", "change a local user's password (from stdin)", tg::ctl_tool::cmd_passwd},
     {"userdel", "remove a local user", tg::ctl_tool::cmd_userdel},
+    {"status", "control plane: version, uptime, dataplane, sessions, pools", tg::ctl_tool::cmd_status},
+    {"sessions", "control plane: list sessions", tg::ctl_tool::cmd_sessions},
+    {"disconnect", "control plane: end a session (ID or --user)", tg::ctl_tool::cmd_disconnect},
+    {"reload", "control plane: re-read the users file", tg::ctl_tool::cmd_reload},
 };
 
 void usage(FILE* out) {
   std::fprintf(out, "usage: tunnelgatectl COMMAND [ARGS] (COMMAND --help for its options)\n\n");
   for (const Command& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
-  std::fprintf(out, "\nExit status: 0 done, 1 error, 2 usage.\n");
+  std::fprintf(out, "\nExit status: 0 done, 1 error, 2 usage, 3 cannot connect to the admin socket.\n");
 }
 
 }  // namespace

@@ -121,14 +121,19 @@ void DtlsChannel::send_remove(const Tunnel& t, tls::ConnectionId conn) {
   if (rte_ring_enqueue(shared_.dp->dtls_ctl[t.owner_queue], msg) != 0) rte_free(msg);
 }
 
-void DtlsChannel::on_tunnel_closed(tls::ConnectionId conn) {
+DtlsChannel::Traffic DtlsChannel::on_tunnel_closed(tls::ConnectionId conn) {
+  Traffic traffic;
   auto it = app_id_of_.find(conn);
-  if (it == app_id_of_.end()) return;
+  if (it == app_id_of_.end()) return traffic;
   const AppId id = it->second;
   app_id_of_.erase(it);
   auto t = tunnels_.find(id);
-  if (t == tunnels_.end()) return;
+  if (t == tunnels_.end()) return traffic;
   if (t->second.owner_queue >= 0) {
+    // Read before the remove: the lcore keeps the counters until it reuses the slot.
+    const DtlsSlot& slot = shared_.dp->dtls_slots[t->second.slot];
+    traffic = {slot.rx_packets.load(std::memory_order_relaxed), slot.rx_bytes.load(std::memory_order_relaxed),
+               slot.tx_packets.load(std::memory_order_relaxed), slot.tx_bytes.load(std::memory_order_relaxed)};
     send_remove(t->second, conn);
     counters_.established.sub();
   }
@@ -141,6 +146,7 @@ void DtlsChannel::on_tunnel_closed(tls::ConnectionId conn) {
       ++h;
     }
   }
+  return traffic;
 }
 
 void DtlsChannel::on_cstp_data(uint32_t address) {

@@ -60,8 +60,13 @@ class DtlsChannel {
   /// A tunnel opens on connection `conn` with pool address `address`: a new App-ID.
   std::optional<tunnel::CstpDtlsOffer> offer(tls::ConnectionId conn, uint32_t address, uint16_t tunnel_mtu,
                                              uint32_t dpd_s, uint32_t keepalive_s);
+  /// What a tunnel sent and received over DTLS (inner packets).
+  struct Traffic {
+    uint64_t rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0;
+  };
   /// The tunnel of `conn` closed: its handshakes end and its keys leave the lcore.
-  void on_tunnel_closed(tls::ConnectionId conn);
+  /// @return its DTLS traffic, for the session's totals (zero without DTLS).
+  Traffic on_tunnel_closed(tls::ConnectionId conn);
   /// The client of `address` sent a packet on CSTP: send to it on CSTP too (ocserv does).
   void on_cstp_data(uint32_t address);
   /// Handshake datagrams the lcores punted to this worker.

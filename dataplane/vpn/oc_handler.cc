@@ -332,7 +332,11 @@ void OcHandler::on_ctl_message(const ctl::CtlMessage& msg) {
     if (c == nullptr) return;
     auto* s = static_cast<Session*>(c->user_data());
     if (s->attach_seq != msg.payload.session_terminate.attach_seq) return;  // an older tunnel
-    s->close_reason = ctl::CtlCloseReason::replaced;
+    // The control plane says why (replaced by a newer CONNECT, or an operator's disconnect);
+    // a value this build does not know is taken as "replaced".
+    const uint8_t why = msg.payload.session_terminate.reason;
+    s->close_reason = why < ctl::kCtlCloseReasonCount ? static_cast<ctl::CtlCloseReason>(why)
+                                                      : ctl::CtlCloseReason::replaced;
     uint8_t frame[tunnel::cstp::kHeaderBytes];
     tunnel::cstp_encode_header(frame, tunnel::CstpType::kTerminate, 0);
     c->send(std::span<const uint8_t>(frame, sizeof frame));
@@ -622,7 +626,11 @@ void OcHandler::on_close(Connection& c, CloseReason reason) {
   c.set_user_data(nullptr);
   if (s->pending_request != 0) pending_requests_.erase(s->pending_request);
   binds_waiting_.erase(c.id());
-  dtls_->on_tunnel_closed(c.id());
+  const DtlsChannel::Traffic dtls = dtls_->on_tunnel_closed(c.id());
+  s->rx_packets += dtls.rx_packets;  // the session's totals: CSTP and DTLS
+  s->rx_bytes += dtls.rx_bytes;
+  s->tx_packets += dtls.tx_packets;
+  s->tx_bytes += dtls.tx_bytes;
   if (s->bound) shared_.dp->sessions->unbind(s->address, SessionRef::unpack(c.id()));
   if (s->session_id != 0) {
     auto it = sessions_.find(s->session_id);

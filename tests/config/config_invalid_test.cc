@@ -503,6 +503,23 @@ TEST(ConfigInvalid, MetricsListenForms) {
   }
 }
 
+TEST(ConfigInvalid, AdminSocketAndGroup) {
+  for (const char* socket : {"", "relative.sock", "/run/tunnelgate-controlplane/"}) {
+    EXPECT_TRUE(HasError(load(with_top("admin = { socket = \"" + std::string(socket) + "\"; };")),
+                         7, "admin.socket", ""))
+        << socket;
+  }
+  EXPECT_TRUE(HasError(load(with_top("admin = { socket = \"/" + std::string(107, 'a') + "\"; };")),
+                       7, "admin.socket", "a Unix socket path has at most 107"));
+  EXPECT_TRUE(HasError(load(with_top("admin = { socket = 5; };")), 7, "admin.socket", ""));
+  for (const char* group : {"-wheel", "has space", "a/b"}) {
+    EXPECT_TRUE(HasError(load(with_top("admin = { group = \"" + std::string(group) + "\"; };")),
+                         7, "admin.group", "is not a group name"))
+        << group;
+  }
+  EXPECT_TRUE(HasError(load(with_top("admin = { sockett = \"/x\"; };")), 7, "admin.sockett", ""));
+}
+
 TEST(ConfigInvalid, InstanceAndIdFormats) {
   EXPECT_TRUE(
       HasError(load(with_top("instance = \"TG0\";")), 7, "instance", "is not an instance name"));

@@ -70,6 +70,8 @@ TEST(ConfigValid, MinimalConfigGetsTheDefaults) {
   EXPECT_EQ(c.auth.app_claim, "appid");
   EXPECT_EQ(c.auth.clock_skew_s, 120u);
   EXPECT_EQ(c.metrics.listen, "127.0.0.1:9810");
+  EXPECT_EQ(c.admin.socket, "/run/tunnelgate-controlplane/" + c.instance + ".sock");  // from the instance
+  EXPECT_TRUE(c.admin.group.empty());
   EXPECT_EQ(c.limits.max_sessions, 10000u);
   EXPECT_EQ(c.limits.icmp_errors_per_second, 100u);
   EXPECT_TRUE(c.pools.empty());
@@ -104,6 +106,16 @@ TEST(ConfigValid, AcceptedEdgeForms) {
            "listeners = { tls_port = 65535; dtls_port = 1; };\n"
            "tls = { min_version = \"1.3\"; };\n"
            "limits = { icmp_errors_per_second = 0; };\n")));
+  {
+    const auto r = load(kMinimal + "instance = \"edge-1\";\n"
+                        "admin = { socket = \"/var/run/tg/a.sock\"; group = \"tg-admin\"; };\n");
+    ASSERT_TRUE(LoadsOk(r));
+    EXPECT_EQ(r.config->admin.socket, "/var/run/tg/a.sock");
+    EXPECT_EQ(r.config->admin.group, "tg-admin");
+    const auto d = load(kMinimal + "instance = \"edge-1\";\nadmin = { group = \"\"; };\n");
+    ASSERT_TRUE(LoadsOk(d));
+    EXPECT_EQ(d.config->admin.socket, "/run/tunnelgate-controlplane/edge-1.sock");
+  }
   for (const char* listen : {"0.0.0.0:1", "localhost:65535", "[::1]:9810", "[::]:9810"})
     EXPECT_TRUE(LoadsOk(load(kMinimal + "metrics = { listen = \"" + listen + "\"; };\n")))
         << listen;

@@ -224,7 +224,9 @@ std::string minimal_config(const std::string& instance, uint16_t port) {
          "  ports = ( { name = \"outside\"; role = \"outside\"; device = \"net_null0\";\n"
          "              address = \"192.0.2.1/24\"; } );\n"
          "};\n"
-         "metrics = { listen = \"127.0.0.1:" + std::to_string(port) + "\"; };\n";
+         "metrics = { listen = \"127.0.0.1:" + std::to_string(port) + "\"; };\n"
+         // Not the default under /run: a test process killed hard leaves no file there.
+         "admin = { socket = \"/tmp/" + instance + ".admin.sock\"; };\n";
 }
 
 class ControlplaneE2e : public testing::Test {

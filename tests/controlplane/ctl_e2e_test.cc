@@ -94,6 +94,7 @@ TEST(ControlPlaneCtlE2E, LoginConnectLogoutAndMetrics) {
       << "dataplane = { lcores = [1]; ports = ( { name = \"outside\"; role = \"outside\";"
          " device = \"net_null0\"; address = \"192.0.2.1/24\"; } ); };\n"
       << "metrics = { listen = \"127.0.0.1:" << port << "\"; };\n"
+      << "admin = { socket = \"" << dir << "/admin.sock\"; };\n"
       << "auth = { methods = [\"password\"]; users_file = \"users\"; };\n"
       << "pools = ( { name = \"clients\"; prefix = \"198.51.100.0/24\"; } );\n"
       << "services = ( { name = \"web\"; subnets = [\"198.18.1.0/24\"]; } );\n";

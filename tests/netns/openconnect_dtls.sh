@@ -105,6 +105,11 @@ tg_check "still one DTLS session on the lcore" tg_wait_metric 5 tunnelgate_dtls_
 # Test that a logout removes the DTLS keys from the lcore.
 tg_oc_stop INT
 tg_check "DTLS session removed after the BYE" tg_wait_metric 5 tunnelgate_dtls_sessions -eq 0
+# The session's totals (to the control plane, and the log) count what went over DTLS too:
+# after 50 MB and the iperf3 runs to the client, at least 10^7 bytes.
+tg_check "the tunnel's totals include its DTLS traffic" bash -c \
+  "grep 'msg=\"tunnel closed\"' '$TG_DATAPLANE_LOG' | tail -n 1 | grep -Eq 'tx_bytes=[0-9]{8,}'"
+grep 'msg="tunnel closed"' "$TG_DATAPLANE_LOG" | tail -n 1 | sed 's/^/    | /'
 tg_check "address released" tg_wait_metric 5 tunnelgate_pool_addresses_in_use -eq 0
 
 # Test that a client whose UDP is blocked from the start still gets a working tunnel

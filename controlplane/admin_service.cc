@@ -1,0 +1,166 @@
+// Control plane: the admin commands. See admin_service.h.
+#include "controlplane/admin_service.h"
+
+#include <arpa/inet.h>
+
+#include <future>
+#include <memory>
+
+#include "controlplane/ctl_handler.h"
+#include "controlplane/ctl_segment_mapping.h"
+#include "controlplane/ctl_server.h"
+#include "controlplane/log.h"
+#include "controlplane/stats_segment_reader.h"
+
+namespace tg::controlplane {
+
+namespace {
+
+using nlohmann::json;
+
+json error_json(const char* code, std::string message) {
+  return json{{"ok", false}, {"error", code}, {"message", std::move(message)}};
+}
+
+std::string ipv4_text(uint32_t host_order) {
+  const uint32_t be = htonl(host_order);
+  char buf[INET_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET, &be, buf, sizeof buf);
+  return buf;
+}
+
+}  // namespace
+
+AdminService::AdminService(Options options, AuthCtlHandler& handler, CtlServer& server)
+    : options_(std::move(options)),
+      handler_(handler),
+      server_(server),
+      start_monotonic_ns_(monotonic_now_ns()) {}
+
+std::string AdminService::handle_line(std::string_view line, std::string_view peer) {
+  auto request = admin_parse_request(line);
+  if (!request) {
+    log_line("warn", "admin request refused",
+             {{"peer", peer}, {"error", request.error().message}});
+    return admin_error_line(kAdminErrorBadRequest, request.error().message);
+  }
+  const char* name = admin_command_name(request->command);
+  json answer = execute(*request);
+  const bool ok = answer.value("ok", false);
+  log_line("info", "admin command",
+           {{"peer", peer}, {"command", name}, {"result", ok ? "ok" : "error"},
+            {"user", request->user.value_or("")},
+            {"id", request->id ? admin_session_id_text(*request->id) : ""}});
+  return admin_response_line(answer);
+}
+
+json AdminService::execute(const AdminRequest& request) {
+  switch (request.command) {
+    case AdminCommand::status: return status();
+    case AdminCommand::sessions: return sessions(request);
+    case AdminCommand::disconnect: return disconnect(request);
+    case AdminCommand::reload: return reload();
+  }
+  return error_json(kAdminErrorBadRequest, "unknown command");
+}
+
+json AdminService::on_ctl_thread(std::function<json(CtlResponder&)> fn) {
+  // Shared: if we give up waiting, the task still runs later and sets a promise nobody reads.
+  auto result = std::make_shared<std::promise<json>>();
+  std::future<json> done = result->get_future();
+  server_.post([result, fn = std::move(fn)](CtlResponder& out) { result->set_value(fn(out)); });
+  if (done.wait_for(options_.ctl_timeout) != std::future_status::ready) {
+    return error_json(kAdminErrorBusy, "the control plane's ctl thread did not answer in time");
+  }
+  try {
+    return done.get();
+  } catch (const std::future_error&) {  // the server stopped and dropped the task
+    return error_json(kAdminErrorBusy, "the control plane is stopping");
+  }
+}
+
+json AdminService::status() {
+  // The stats segment is read here, not on the ctl thread: it is a system-call sequence
+  // (open, mmap, copy) that auth decisions need not wait for.
+  const SegmentReadResult stats = stats_segment_open_and_read(options_.instance, realtime_now_ns());
+  json dataplane{{"up", stats.has_value()}, {"ctl_attached", server_.attached()}};
+  if (!stats) {
+    dataplane["stats_error"] = segment_error_label(stats.error().code);
+    dataplane["stats_message"] = stats.error().message;
+  }
+  json answer = on_ctl_thread([this](CtlResponder&) {
+    json pools = json::array();
+    for (const AddressPool& p : handler_.pools()) {
+      pools.push_back({{"name", p.name()}, {"size", p.size()}, {"in_use", p.in_use()}});
+    }
+    const SessionRegistry& s = handler_.sessions();
+    return json{{"ok", true},
+                {"sessions", {{"total", s.size()},
+                              {"connected", s.attached_count()},
+                              {"detached", s.size() - s.attached_count()}}},
+                {"pools", std::move(pools)}};
+  });
+  if (!answer.value("ok", false)) return answer;
+  answer["version"] = options_.version;
+  answer["instance"] = options_.instance;
+  answer["uptime_s"] = (monotonic_now_ns() - start_monotonic_ns_) / 1'000'000'000;
+  answer["dataplane"] = std::move(dataplane);
+  return answer;
+}
+
+json AdminService::sessions(const AdminRequest& request) {
+  return on_ctl_thread([this, request](CtlResponder&) {
+    // Session times are CLOCK_MONOTONIC; clients want wall-clock time.
+    const int64_t mono_to_real = static_cast<int64_t>(realtime_now_ns()) -
+                                 static_cast<int64_t>(monotonic_now_ns());
+    json list = json::array();
+    handler_.sessions().for_each([&](const Session& s) {
+      if (request.user && s.user != *request.user) return;
+      const int64_t since_ns = static_cast<int64_t>(s.created_ns) + mono_to_real;
+      list.push_back({{"id", admin_session_id_text(s.id)},
+                      {"user", s.user},
+                      {"group", s.group},
+                      {"app", s.app},
+                      {"client", s.client},
+                      {"address", s.address ? ipv4_text(*s.address) : ""},
+                      {"since", since_ns / 1'000'000'000},
+                      {"state", s.attached ? "connected" : "detached"}});
+    });
+    return json{{"ok", true}, {"sessions", std::move(list)}};
+  });
+}
+
+json AdminService::disconnect(const AdminRequest& request) {
+  return on_ctl_thread([this, request](CtlResponder& out) {
+    const std::vector<uint64_t> ended = handler_.disconnect(
+        [&](const Session& s) {
+          return request.id ? s.id == *request.id : s.user == *request.user;
+        },
+        out);
+    if (ended.empty()) {
+      return error_json(kAdminErrorNotFound,
+                        request.id ? "no session " + admin_session_id_text(*request.id)
+                                   : "no session of user '" + *request.user + "'");
+    }
+    json ids = json::array();
+    for (uint64_t id : ended) ids.push_back(admin_session_id_text(id));
+    return json{{"ok", true}, {"disconnected", ended.size()}, {"ids", std::move(ids)}};
+  });
+}
+
+json AdminService::reload() {
+  return on_ctl_thread([this](CtlResponder&) {
+    auto users = handler_.reload_users_now();
+    if (!users) return error_json(kAdminErrorFailed, users.error().message);
+    return json{{"ok", true},
+                {"reloaded", json::array({json{{"what", "users"},
+                                               {"file", users->file},
+                                               {"users", users->users},
+                                               {"changed", users->changed}}})},
+                // Everything else is read once at start-up (pools, apps, CA, TLS are the
+                // dataplane's or shape live sessions): restart to change them.
+                {"not_reloaded", json::array({"config"})}};
+  });
+}
+
+}  // namespace tg::controlplane

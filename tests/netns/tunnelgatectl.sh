@@ -1,0 +1,78 @@
+#!/bin/bash
+# tests/netns/tunnelgatectl.sh -- tunnelgatectl against a running control plane's admin socket
+# (docs/tunnelgatectl.md): a real openconnect client (--no-dtls) connects; `status` and
+# `sessions` show it; `disconnect` takes it off (the client process exits, its address goes
+# back to the pool); `reload` after `tunnelgatectl passwd` makes the old password fail and
+# the new one work. (tools/testbed, docs/testbed.md). Needs root; else exit 77.
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source-path=SCRIPTDIR/../.. source=tools/lib/testbed.sh
+. "$REPO/tools/lib/testbed.sh"
+command -v openconnect > /dev/null || { echo "SKIP: openconnect not installed"; exit 77; }
+
+tg_test_init tgctl
+export TG_LAB_FORWARDING=0
+tg_testbed_up
+echo "test bed $TG_RUN_ID up (state $TG_STATE_DIR)"
+CTL=$TG_BUILD_DIR/tools/tunnelgatectl
+[ -x "$CTL" ] || { echo "FAIL: $CTL not built"; exit 1; }
+# The socket is a file in the state dir: reachable from any namespace; run it in the gw
+# namespace anyway, as an operator on the gateway would.
+ctl() { ip netns exec "$TG_NS_GW" "$CTL" "$@"; }
+
+tg_check "admin socket exists with mode 0660" bash -c "[ -S '$TG_ADMIN_SOCKET' ] && [ \"\$(stat -c %a '$TG_ADMIN_SOCKET')\" = 660 ]"
+tg_check "status answers" ctl status --socket "$TG_ADMIN_SOCKET"
+ctl status --socket "$TG_ADMIN_SOCKET" | sed 's/^/    | /'
+tg_check "status finds the socket from --config" ctl status --config "$TG_CONFIG"
+tg_check "status: dataplane up" bash -c "'$CTL' status --json --socket '$TG_ADMIN_SOCKET' | grep -q '\"up\":true'"
+
+# A client connects; status and sessions show it.
+if tg_oc_connect alice --no-dtls -u "$TG_USER" --passwd-on-stdin <<< "$TG_PASSWORD"; then
+  tg_pass "openconnect connected"
+else
+  tg_fail "openconnect connected"; sed 's/^/    | /' "$OC_LOG"; tg_summary
+fi
+addr=$(tg_oc_address)
+oc_pid=$(cat "$OC_PID_FILE")
+tg_check "status: 1 session connected" bash -c "'$CTL' status --socket '$TG_ADMIN_SOCKET' | grep -q '^sessions *1 (1 connected, 0 detached)'"
+tg_check "status: 1 pool address in use" bash -c "'$CTL' status --socket '$TG_ADMIN_SOCKET' | grep -q 'clients: 1 of'"
+sessions=$(ctl sessions --socket "$TG_ADMIN_SOCKET")
+echo "$sessions" | sed 's/^/    | /'
+tg_check "sessions: the user, its tunnel address, the client's address, connected" \
+  bash -c "grep -E ' $TG_USER .* ${TG_CLIENT_ADDR%/*}:[0-9]+ +$addr .* connected\$' <<< '$sessions'"
+tg_check "sessions --user filters" bash -c "'$CTL' sessions --user nobody --socket '$TG_ADMIN_SOCKET' | wc -l | grep -qx 1"
+id=$(ctl sessions --json --user "$TG_USER" --socket "$TG_ADMIN_SOCKET" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sessions"][0]["id"])')
+
+# disconnect takes the real client off: the process exits, the address is released.
+tg_check "disconnect $id" bash -c "'$CTL' disconnect '$id' --socket '$TG_ADMIN_SOCKET' | grep -q 'disconnected 1 session'"
+tg_check "the openconnect process exits" bash -c "for i in \$(seq 150); do kill -0 $oc_pid 2>/dev/null || exit 0; sleep 0.2; done; exit 1"
+sed 's/^/    | /' "$OC_LOG" | tail -n 4
+tg_check "the address is released" tg_wait_metric 5 tunnelgate_pool_addresses_in_use -eq 0
+tg_check "no session left" tg_wait_metric 5 tunnelgate_sessions_active -eq 0
+rc=0; ctl disconnect "$id" --socket "$TG_ADMIN_SOCKET" > /dev/null 2>&1 || rc=$?
+if [ $rc = 1 ]; then tg_pass "disconnect of a gone session: exit 1"; else tg_fail "disconnect of a gone session: exit 1 (got $rc)"; fi
+
+# reload after passwd: the old password fails, the new one works.
+NEW_PASSWORD="new-$RANDOM-$RANDOM"
+tg_check "tunnelgatectl passwd" bash -c "'$CTL' passwd '$TG_USER' --users-file '$TG_USERS_FILE' --argon2 m=1024,t=1,p=1 <<< '$NEW_PASSWORD'"
+tg_check "reload" bash -c "'$CTL' reload --socket '$TG_ADMIN_SOCKET' | grep -q 'users: .*: 1 users'"
+if tg_oc_connect oldpw --no-dtls -u "$TG_USER" --passwd-on-stdin <<< "$TG_PASSWORD"; then
+  tg_fail "old password refused after reload"; tg_oc_stop
+else tg_pass "old password refused after reload"; fi
+if tg_oc_connect newpw --no-dtls -u "$TG_USER" --passwd-on-stdin <<< "$NEW_PASSWORD"; then
+  tg_pass "new password works after reload"
+else tg_fail "new password works after reload"; sed 's/^/    | /' "$OC_LOG"; fi
+# disconnect --user ends it too.
+tg_check "disconnect --user" bash -c "'$CTL' disconnect --user '$TG_USER' --socket '$TG_ADMIN_SOCKET' | grep -q 'disconnected 1 session'"
+tg_check "the address is released again" tg_wait_metric 10 tunnelgate_pool_addresses_in_use -eq 0
+tg_oc_stop
+
+# A broken users file is refused with file:line and changes nothing.
+cp "$TG_USERS_FILE" "$TG_STATE_DIR/users.good"
+echo "not a users line" >> "$TG_USERS_FILE"
+out=$(ctl reload --socket "$TG_ADMIN_SOCKET" 2>&1) && rc=0 || rc=$?
+if [ $rc = 1 ] && grep -q "$TG_USERS_FILE:[0-9]*:" <<< "$out"; then tg_pass "broken users file: reload exit 1 with file:line"
+else tg_fail "broken users file: reload exit 1 with file:line (rc $rc: $out)"; fi
+cp "$TG_STATE_DIR/users.good" "$TG_USERS_FILE"
+
+tg_summary

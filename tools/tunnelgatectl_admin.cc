@@ -1,0 +1,356 @@
+// tunnelgatectl: admin-socket commands. One connection per command: send one JSON request
+// line, read one JSON answer line (controlplane/admin_protocol.h), print it as a table or,
+// with --json, as received.
+#include "tools/tunnelgatectl_admin.h"
+
+#include <getopt.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "config/config.h"
+#include "controlplane/admin_protocol.h"
+#include "tools/tunnelgatectl_users.h"
+
+namespace tg::ctl_tool {
+
+namespace {
+
+using nlohmann::json;
+
+/// How long to wait for the control plane's answer (its own limit is 5 s per client).
+constexpr int kAnswerTimeoutMs = 10000;
+/// An answer larger than this is refused (10000 sessions take about 2.5 MB).
+constexpr size_t kMaxAnswerBytes = 64u << 20;
+
+struct AdminArgs {
+  std::string socket;
+  std::string config;
+  std::optional<std::string> user;
+  std::string positional;  ///< disconnect: the session id
+  bool json_out = false;
+};
+
+struct CommandSpec {
+  const char* name;
+  const char* synopsis;
+  const char* description;
+  bool takes_user;
+  bool takes_id;
+};
+
+constexpr CommandSpec kStatus{"status", "", "Version, uptime, dataplane state, sessions and pool usage.",
+                              false, false};
+constexpr CommandSpec kSessions{"sessions", " [--user USER]",
+                                "List sessions: id, user, app, client address, tunnel address, "
+                                "since, state.",
+                                true, false};
+constexpr CommandSpec kDisconnect{"disconnect", " (ID | --user USER)",
+                                  "End the session ID (or every session of USER) like a logout: "
+                                  "the client is\ntaken off, its cookie dies, its address returns "
+                                  "to the pool.",
+                                  true, true};
+constexpr CommandSpec kReload{"reload", "",
+                              "Re-read the users file now (it is also re-read within a second of "
+                              "a change).\nA file with errors changes nothing; its errors are "
+                              "printed.",
+                              false, false};
+
+void usage(const CommandSpec& c, FILE* out) {
+  std::fprintf(out,
+               "usage: tunnelgatectl %s%s [--socket PATH | --config FILE] [--json]\n\n%s\n\n"
+               "%s"
+               "  --socket PATH   the control plane's admin socket (default %s)\n"
+               "  --config FILE   take the socket from admin.socket of this config\n"
+               "  --json          print the control plane's JSON answer as it is\n"
+               "  -h, --help      this text\n\n"
+               "Exit status: 0 done, 1 error from the control plane (e.g. no such session), "
+               "2 usage,\n3 cannot connect to the admin socket.\n",
+               c.name, c.synopsis, c.description,
+               c.takes_user ? "  --user USER     only the sessions of USER\n" : "",
+               config::admin_socket_default("tg0").c_str());
+}
+
+/// nullopt + exit code on a usage error or --help.
+std::optional<AdminArgs> parse(const CommandSpec& c, int argc, char** argv, int& exit_code) {
+  static const option kOptions[] = {{"socket", required_argument, nullptr, 's'},
+                                    {"config", required_argument, nullptr, 'c'},
+                                    {"user", required_argument, nullptr, 'u'},
+                                    {"json", no_argument, nullptr, 'j'},
+                                    {"help", no_argument, nullptr, 'h'},
+                                    {nullptr, 0, nullptr, 0}};
+  AdminArgs a;
+  optind = 0;  // GNU: also resets getopt's internal state
+  opterr = 0;
+  for (;;) {
+    const int o = getopt_long(argc, argv, "h", kOptions, nullptr);
+    if (o == -1) break;
+    switch (o) {
+      case 's': a.socket = optarg; break;
+      case 'c': a.config = optarg; break;
+      case 'u':
+        if (!c.takes_user) goto bad_option;
+        a.user = optarg;
+        break;
+      case 'j': a.json_out = true; break;
+      case 'h':
+        usage(c, stdout);
+        exit_code = kExitOk;
+        return std::nullopt;
+      default:
+      bad_option:
+        std::fprintf(stderr, "tunnelgatectl %s: unknown or incomplete option '%s'\n", c.name,
+                     optind > 0 && optind <= argc ? argv[optind - 1] : "?");
+        usage(c, stderr);
+        exit_code = kExitUsage;
+        return std::nullopt;
+    }
+  }
+  const int rest = argc - optind;
+  if (c.takes_id && rest == 1) {
+    a.positional = argv[optind];
+  } else if (rest != 0) {
+    std::fprintf(stderr, "tunnelgatectl %s: unexpected argument '%s'\n", c.name, argv[optind]);
+    usage(c, stderr);
+    exit_code = kExitUsage;
+    return std::nullopt;
+  }
+  if (c.takes_id && a.positional.empty() == !a.user.has_value()) {
+    std::fprintf(stderr, "tunnelgatectl %s: give exactly one of ID and --user\n", c.name);
+    usage(c, stderr);
+    exit_code = kExitUsage;
+    return std::nullopt;
+  }
+  if (!a.socket.empty() && !a.config.empty()) {
+    std::fprintf(stderr, "tunnelgatectl %s: give at most one of --socket and --config\n", c.name);
+    exit_code = kExitUsage;
+    return std::nullopt;
+  }
+  return a;
+}
+
+/// The socket path from --socket, --config or the default. "" after printing an error.
+std::string socket_of(const AdminArgs& a, const char* cmd) {
+  if (!a.socket.empty()) return a.socket;
+  if (a.config.empty()) return config::admin_socket_default("tg0");
+  config::LoadResult r = config::config_load_file(a.config);
+  if (!r.ok()) {
+    for (const config::ConfigError& e : r.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    std::fprintf(stderr, "tunnelgatectl %s: %s: configuration not usable\n", cmd, a.config.c_str());
+    return "";
+  }
+  return r.config->admin.socket;
+}
+
+/// Send `request`, return the answer line; nullopt after printing why (exit 3 or 1 in `rc`).
+std::optional<std::string> exchange(const std::string& path, const std::string& request,
+                                    const char* cmd, int& rc) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) {
+    std::fprintf(stderr, "tunnelgatectl %s: %s: socket path too long\n", cmd, path.c_str());
+    rc = kExitUsage;
+    return std::nullopt;
+  }
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    const int err = errno;
+    std::fprintf(stderr,
+                 "tunnelgatectl %s: cannot connect to %s: %s (is the control plane running? "
+                 "--socket/--config?)\n",
+                 cmd, path.c_str(), std::strerror(err));
+    if (fd >= 0) ::close(fd);
+    rc = kExitCannotConnect;
+    return std::nullopt;
+  }
+  std::string line = request + "\n";
+  size_t sent = 0;
+  while (sent < line.size()) {
+    const ssize_t n = ::send(fd, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  std::string answer;
+  char buf[65536];
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    const int ready = ::poll(&p, 1, kAnswerTimeoutMs);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) {
+      std::fprintf(stderr, "tunnelgatectl %s: no answer from %s within %d s\n", cmd, path.c_str(),
+                   kAnswerTimeoutMs / 1000);
+      ::close(fd);
+      rc = kExitError;
+      return std::nullopt;
+    }
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    answer.append(buf, static_cast<size_t>(n));
+    if (answer.find('\n') != std::string::npos || answer.size() > kMaxAnswerBytes) break;
+  }
+  ::close(fd);
+  if (const size_t nl = answer.find('\n'); nl != std::string::npos) answer.resize(nl);
+  if (answer.empty()) {
+    std::fprintf(stderr, "tunnelgatectl %s: %s closed the connection without an answer\n", cmd,
+                 path.c_str());
+    rc = kExitError;
+    return std::nullopt;
+  }
+  return answer;
+}
+
+std::string duration_text(uint64_t s) {
+  char buf[64];
+  if (s >= 86400) {
+    std::snprintf(buf, sizeof buf, "%llud%02lluh%02llum%02llus", static_cast<unsigned long long>(s / 86400),
+                  static_cast<unsigned long long>(s / 3600 % 24),
+                  static_cast<unsigned long long>(s / 60 % 60), static_cast<unsigned long long>(s % 60));
+  } else {
+    std::snprintf(buf, sizeof buf, "%lluh%02llum%02llus", static_cast<unsigned long long>(s / 3600),
+                  static_cast<unsigned long long>(s / 60 % 60), static_cast<unsigned long long>(s % 60));
+  }
+  return buf;
+}
+
+std::string time_text(int64_t epoch_s) {
+  const time_t t = static_cast<time_t>(epoch_s);
+  tm utc{};
+  char buf[32] = "?";
+  if (gmtime_r(&t, &utc) != nullptr) std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return buf;
+}
+
+/// j[key] as text for a table ("" when absent or not a string).
+std::string str(const json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+uint64_t num(const json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
+}
+
+void print_status(const json& a) {
+  const json& dp = a.contains("dataplane") ? a["dataplane"] : json::object();
+  const bool up = dp.value("up", false);
+  const bool ctl = dp.value("ctl_attached", false);
+  std::printf("%-12s %s\n", "version", str(a, "version").c_str());
+  std::printf("%-12s %s\n", "instance", str(a, "instance").c_str());
+  std::printf("%-12s %s\n", "uptime", duration_text(num(a, "uptime_s")).c_str());
+  std::string dp_text = up ? "up" : "down";
+  if (!up && dp.contains("stats_error")) dp_text += " (" + str(dp, "stats_error") + ")";
+  dp_text += ctl ? ", ctl segment served" : ", ctl segment not served";
+  std::printf("%-12s %s\n", "dataplane", dp_text.c_str());
+  const json& s = a.contains("sessions") ? a["sessions"] : json::object();
+  std::printf("%-12s %llu (%llu connected, %llu detached)\n", "sessions",
+              static_cast<unsigned long long>(num(s, "total")),
+              static_cast<unsigned long long>(num(s, "connected")),
+              static_cast<unsigned long long>(num(s, "detached")));
+  if (a.contains("pools") && a["pools"].is_array()) {
+    for (const json& p : a["pools"]) {
+      std::printf("%-12s %s: %llu of %llu addresses in use\n", "pool", str(p, "name").c_str(),
+                  static_cast<unsigned long long>(num(p, "in_use")),
+                  static_cast<unsigned long long>(num(p, "size")));
+    }
+  }
+}
+
+void print_sessions(const json& a) {
+  std::printf("%-16s  %-16s  %-10s  %-21s  %-15s  %-20s  %s\n", "ID", "USER", "APP", "CLIENT",
+              "ADDRESS", "SINCE", "STATE");
+  if (!a.contains("sessions") || !a["sessions"].is_array()) return;
+  for (const json& s : a["sessions"]) {
+    const auto since = s.find("since");
+    const int64_t since_s = since != s.end() && since->is_number_integer() ? since->get<int64_t>() : 0;
+    auto dash = [](std::string v) { return v.empty() ? std::string("-") : v; };
+    std::printf("%-16s  %-16s  %-10s  %-21s  %-15s  %-20s  %s\n", str(s, "id").c_str(),
+                str(s, "user").c_str(), dash(str(s, "app")).c_str(), dash(str(s, "client")).c_str(),
+                dash(str(s, "address")).c_str(), time_text(since_s).c_str(),
+                str(s, "state").c_str());
+  }
+}
+
+void print_disconnect(const json& a) {
+  std::printf("disconnected %llu session(s)", static_cast<unsigned long long>(num(a, "disconnected")));
+  if (a.contains("ids") && a["ids"].is_array()) {
+    for (const json& id : a["ids"]) std::printf(" %s", id.is_string() ? id.get<std::string>().c_str() : "?");
+  }
+  std::printf("\n");
+}
+
+void print_reload(const json& a) {
+  if (a.contains("reloaded") && a["reloaded"].is_array()) {
+    for (const json& r : a["reloaded"]) {
+      std::printf("%s: %s: %llu users (%s)\n", str(r, "what").c_str(), str(r, "file").c_str(),
+                  static_cast<unsigned long long>(num(r, "users")),
+                  r.value("changed", false) ? "reloaded" : "unchanged");
+    }
+  }
+  std::printf("not reloaded (restart the control plane to change): the rest of the config\n");
+}
+
+int run(const CommandSpec& c, int argc, char** argv, json request,
+        void (*print)(const json&)) {
+  int rc = kExitOk;
+  const std::optional<AdminArgs> a = parse(c, argc, argv, rc);
+  if (!a) return rc;
+  if (a->user) request["user"] = *a->user;
+  if (!a->positional.empty()) {
+    const auto id = controlplane::admin_session_id_parse(a->positional);
+    if (!id) {
+      std::fprintf(stderr, "tunnelgatectl %s: '%s' is not a session id (hex, as `sessions` shows)\n",
+                   c.name, a->positional.c_str());
+      return kExitUsage;
+    }
+    request["id"] = controlplane::admin_session_id_text(*id);
+  }
+  const std::string path = socket_of(*a, c.name);
+  if (path.empty()) return kExitUsage;
+  const auto line = exchange(path, request.dump(), c.name, rc);
+  if (!line) return rc;
+  const json answer = json::parse(*line, nullptr, false);
+  if (answer.is_discarded() || !answer.is_object()) {
+    std::fprintf(stderr, "tunnelgatectl %s: the control plane's answer is not JSON\n", c.name);
+    return kExitError;
+  }
+  const bool ok = answer.value("ok", false);
+  if (a->json_out) {
+    std::printf("%s\n", line->c_str());
+  } else if (ok) {
+    print(answer);
+  } else {
+    std::fprintf(stderr, "tunnelgatectl %s: %s (%s)\n", c.name, str(answer, "message").c_str(),
+                 str(answer, "error").c_str());
+  }
+  return ok ? kExitOk : kExitError;
+}
+
+}  // namespace
+
+int cmd_status(int argc, char** argv) {
+  return run(kStatus, argc, argv, json{{"command", "status"}}, print_status);
+}
+int cmd_sessions(int argc, char** argv) {
+  return run(kSessions, argc, argv, json{{"command", "sessions"}}, print_sessions);
+}
+int cmd_disconnect(int argc, char** argv) {
+  return run(kDisconnect, argc, argv, json{{"command", "disconnect"}}, print_disconnect);
+}
+int cmd_reload(int argc, char** argv) {
+  return run(kReload, argc, argv, json{{"command", "reload"}}, print_reload);
+}
+
+}  // namespace tg::ctl_tool
