@@ -40,6 +40,7 @@ const char* admin_command_name(AdminCommand c) {
     case AdminCommand::sessions: return "sessions";
     case AdminCommand::disconnect: return "disconnect";
     case AdminCommand::reload: return "reload";
+    case AdminCommand::stats: return "stats";
   }
   return "unknown";
 }
@@ -89,6 +90,7 @@ Expected<AdminRequest> admin_parse_request(std::string_view line) {
   else if (name == "sessions") r.command = AdminCommand::sessions;
   else if (name == "disconnect") r.command = AdminCommand::disconnect;
   else if (name == "reload") r.command = AdminCommand::reload;
+  else if (name == "stats") r.command = AdminCommand::stats;
   else return make_error(EINVAL, "unknown command '" + excerpt(name) + "'");
 
   const bool takes_user =

@@ -57,6 +57,7 @@ std::string AdminService::handle_line(std::string_view line, std::string_view pe
 json AdminService::execute(const AdminRequest& request) {
   switch (request.command) {
     case AdminCommand::status: return status();
+    case AdminCommand::stats: return stats();
     case AdminCommand::sessions: return sessions(request);
     case AdminCommand::disconnect: return disconnect(request);
     case AdminCommand::reload: return reload();
@@ -77,6 +78,84 @@ json AdminService::on_ctl_thread(std::function<json(CtlResponder&)> fn) {
   } catch (const std::future_error&) {  // the server stopped and dropped the task
     return error_json(kAdminErrorBusy, "the control plane is stopping");
   }
+}
+
+json AdminService::stats() {
+  // The dataplane's counters as the stats segment has them now (like `status`, read on this
+  // thread): per port summed over the lcores, per lcore, drops by reason (non-zero only), per
+  // TLS worker. The same numbers /metrics exports, for an operator without Prometheus.
+  const SegmentReadResult read = stats_segment_open_and_read(options_.instance, realtime_now_ns());
+  if (!read) {
+    return json{{"ok", false},
+                {"error", kAdminErrorFailed},
+                {"message", std::string("dataplane statistics not readable: ") + read.error().message}};
+  }
+  const StatsSnapshot& s = read.value();
+  json ports = json::array();
+  for (size_t p = 0; p < s.ports.size(); p++) {
+    uint64_t rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0;
+    for (const LcoreSnapshot& l : s.lcores) {
+      rx_packets += l.ports[p].rx_packets;
+      rx_bytes += l.ports[p].rx_bytes;
+      tx_packets += l.ports[p].tx_packets;
+      tx_bytes += l.ports[p].tx_bytes;
+    }
+    static constexpr const char* kRole[] = {"outside", "inside", "exception"};
+    const PortSnapshot& port = s.ports[p];
+    ports.push_back({{"name", port.name},
+                     {"role", kRole[static_cast<unsigned>(port.role) % 3]},
+                     {"link_up", port.link_up},
+                     {"rx_packets", rx_packets},
+                     {"rx_bytes", rx_bytes},
+                     {"tx_packets", tx_packets},
+                     {"tx_bytes", tx_bytes},
+                     {"rx_missed", port.device.rx_missed},
+                     {"rx_errors", port.device.rx_errors},
+                     {"tx_errors", port.device.tx_errors}});
+  }
+  json lcores = json::array();
+  json drops = json::object();
+  for (const LcoreSnapshot& l : s.lcores) {
+    json lcore_drops = json::object();
+    for (unsigned r = 0; r < shm::kDropReasonCount; r++) {
+      if (l.drops[r] == 0) continue;
+      lcore_drops[shm::kDropReasonInfo[r].label] = l.drops[r];
+      drops[shm::kDropReasonInfo[r].label] = drops.value(shm::kDropReasonInfo[r].label, uint64_t{0}) + l.drops[r];
+    }
+    lcores.push_back({{"lcore", l.lcore_id},
+                      {"busy_ratio", l.total_cycles == 0 ? 0.0
+                                                         : static_cast<double>(l.busy_cycles) /
+                                                               static_cast<double>(l.total_cycles)},
+                      {"loops", l.loops},
+                      {"dtls_sessions", l.dtls_sessions},
+                      {"dtls_records_decrypted", l.events.dtls_records_decrypted},
+                      {"dtls_records_encrypted", l.events.dtls_records_encrypted},
+                      {"tunnel_to_backend", l.events.tunnel_to_backend},
+                      {"tunnel_to_client", l.events.tunnel_to_client},
+                      {"drops", std::move(lcore_drops)}});
+  }
+  json workers = json::array();
+  for (const shm::TlsWorkerStats& w : s.tls_workers) {
+    uint64_t tls_failed = 0, dtls_failed = 0;
+    for (uint64_t n : w.handshakes_failed) tls_failed += n;
+    for (uint64_t n : w.dtls_handshakes_failed) dtls_failed += n;
+    workers.push_back({{"worker", w.worker},
+                       {"connections", w.connections},
+                       {"tunnels", w.tunnels_open},
+                       {"dtls_tunnels", w.dtls_established},
+                       {"tls_handshakes", w.handshakes_ok},
+                       {"tls_handshake_failures", tls_failed},
+                       {"dtls_handshakes", w.dtls_handshakes_ok},
+                       {"dtls_handshake_failures", dtls_failed},
+                       {"cstp_rx_packets", w.cstp_rx_packets},
+                       {"cstp_tx_packets", w.cstp_tx_packets}});
+  }
+  return json{{"ok", true},
+              {"mempool", {{"in_use", s.mempool_in_use}, {"size", s.mempool_size}}},
+              {"ports", std::move(ports)},
+              {"lcores", std::move(lcores)},
+              {"drops", std::move(drops)},
+              {"workers", std::move(workers)}};
 }
 
 json AdminService::status() {

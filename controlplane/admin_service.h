@@ -49,6 +49,7 @@ class AdminService {
   nlohmann::json sessions(const AdminRequest& request);
   nlohmann::json disconnect(const AdminRequest& request);
   nlohmann::json reload();
+  nlohmann::json stats();
 
   Options options_;
   AuthCtlHandler& handler_;

@@ -27,6 +27,7 @@ constexpr Command kCommands[] = {
     {"sessions", "control plane: list sessions", tg::ctl_tool::cmd_sessions},
     {"disconnect", "control plane: end a session (ID or --user)", tg::ctl_tool::cmd_disconnect},
     {"reload", "control plane: re-read the users file", tg::ctl_tool::cmd_reload},
+    {"stats", "dataplane counters: ports, lcores, drops by reason, TLS workers", tg::ctl_tool::cmd_stats},
 };
 
 void usage(FILE* out) {

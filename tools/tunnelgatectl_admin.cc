@@ -60,6 +60,10 @@ constexpr CommandSpec kDisconnect{"disconnect", " (ID | --user USER)",
                                   "the client is\ntaken off, its cookie dies, its address returns "
                                   "to the pool.",
                                   true, true};
+constexpr CommandSpec kStats{"stats", "",
+                             "The dataplane's counters now: ports (summed over lcores), lcores "
+                             "(busy share, DTLS),\ndrops by reason, TLS workers.",
+                             false, false};
 constexpr CommandSpec kReload{"reload", "",
                               "Re-read the users file now (it is also re-read within a second of "
                               "a change).\nA file with errors changes nothing; its errors are "
@@ -291,6 +295,44 @@ void print_disconnect(const json& a) {
   std::printf("\n");
 }
 
+void print_stats(const json& a) {
+  const json& mp = a.contains("mempool") ? a["mempool"] : json::object();
+  std::printf("mbufs in use %llu of %llu\n\n", static_cast<unsigned long long>(num(mp, "in_use")),
+              static_cast<unsigned long long>(num(mp, "size")));
+  std::printf("%-10s %-9s %-4s %14s %16s %14s %16s %10s\n", "PORT", "ROLE", "LINK", "RX_PACKETS", "RX_BYTES",
+              "TX_PACKETS", "TX_BYTES", "RX_MISSED");
+  for (const json& p : a.value("ports", json::array())) {
+    std::printf("%-10s %-9s %-4s %14llu %16llu %14llu %16llu %10llu\n", str(p, "name").c_str(),
+                str(p, "role").c_str(), p.value("link_up", false) ? "up" : "down",
+                static_cast<unsigned long long>(num(p, "rx_packets")),
+                static_cast<unsigned long long>(num(p, "rx_bytes")),
+                static_cast<unsigned long long>(num(p, "tx_packets")),
+                static_cast<unsigned long long>(num(p, "tx_bytes")),
+                static_cast<unsigned long long>(num(p, "rx_missed")));
+  }
+  std::printf("\n%-6s %6s %13s %16s %16s\n", "LCORE", "BUSY", "DTLS_SESSIONS", "DTLS_DECRYPTED", "DTLS_ENCRYPTED");
+  for (const json& l : a.value("lcores", json::array())) {
+    std::printf("%-6llu %5.1f%% %13llu %16llu %16llu\n", static_cast<unsigned long long>(num(l, "lcore")),
+                100.0 * l.value("busy_ratio", 0.0), static_cast<unsigned long long>(num(l, "dtls_sessions")),
+                static_cast<unsigned long long>(num(l, "dtls_records_decrypted")),
+                static_cast<unsigned long long>(num(l, "dtls_records_encrypted")));
+  }
+  std::printf("\n%-30s %14s\n", "DROP REASON", "PACKETS");
+  for (const auto& [reason, n] : a.value("drops", json::object()).items()) {
+    std::printf("%-30s %14llu\n", reason.c_str(), static_cast<unsigned long long>(n.is_number_unsigned() ? n.get<uint64_t>() : 0));
+  }
+  std::printf("\n%-6s %11s %8s %12s %14s %15s\n", "WORKER", "CONNECTIONS", "TUNNELS", "DTLS_TUNNELS",
+              "TLS_HANDSHAKES", "DTLS_HANDSHAKES");
+  for (const json& w : a.value("workers", json::array())) {
+    std::printf("%-6llu %11llu %8llu %12llu %14llu %15llu\n", static_cast<unsigned long long>(num(w, "worker")),
+                static_cast<unsigned long long>(num(w, "connections")),
+                static_cast<unsigned long long>(num(w, "tunnels")),
+                static_cast<unsigned long long>(num(w, "dtls_tunnels")),
+                static_cast<unsigned long long>(num(w, "tls_handshakes")),
+                static_cast<unsigned long long>(num(w, "dtls_handshakes")));
+  }
+}
+
 void print_reload(const json& a) {
   if (a.contains("reloaded") && a["reloaded"].is_array()) {
     for (const json& r : a["reloaded"]) {
@@ -348,6 +390,9 @@ int cmd_sessions(int argc, char** argv) {
 }
 int cmd_disconnect(int argc, char** argv) {
   return run(kDisconnect, argc, argv, json{{"command", "disconnect"}}, print_disconnect);
+}
+int cmd_stats(int argc, char** argv) {
+  return run(kStats, argc, argv, json{{"command", "stats"}}, print_stats);
 }
 int cmd_reload(int argc, char** argv) {
   return run(kReload, argc, argv, json{{"command", "reload"}}, print_reload);

@@ -1,5 +1,5 @@
 // tunnelgatectl: the commands that talk to a running control plane over its admin socket
-// (status, sessions, disconnect, reload; docs/tunnelgatectl.md).
+// (status, sessions, disconnect, reload, stats; docs/tunnelgatectl.md).
 // Thread-safety: single-threaded command-line tool.
 #pragma once
 
@@ -16,5 +16,7 @@ int cmd_sessions(int argc, char** argv);
 int cmd_disconnect(int argc, char** argv);
 /// `tunnelgatectl reload [--socket PATH | --config FILE] [--json]`
 int cmd_reload(int argc, char** argv);
+/// `tunnelgatectl stats [--socket PATH | --config FILE] [--json]`
+int cmd_stats(int argc, char** argv);
 
 }  // namespace tg::ctl_tool

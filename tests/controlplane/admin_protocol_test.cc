@@ -32,6 +32,11 @@ TEST(AdminProtocol, WellFormedRequests) {
   auto r = admin_parse_request(R"({"command":"reload"})");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->command, AdminCommand::reload);
+
+  auto st = admin_parse_request(R"({"command":"stats"})");
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->command, AdminCommand::stats);
+  EXPECT_FALSE(admin_parse_request(R"({"command":"stats","user":"alice"})")) << "stats takes no user";
 }
 
 TEST(AdminProtocol, MalformedRequestsAreErrorsNamingTheProblem) {

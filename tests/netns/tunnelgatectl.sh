@@ -36,6 +36,21 @@ addr=$(tg_oc_address)
 oc_pid=$(cat "$OC_PID_FILE")
 tg_check "status: 1 session connected" bash -c "'$CTL' status --socket '$TG_ADMIN_SOCKET' | grep -q '^sessions *1 (1 connected, 0 detached)'"
 tg_check "status: 1 pool address in use" bash -c "'$CTL' status --socket '$TG_ADMIN_SOCKET' | grep -q 'clients: 1 of'"
+# stats: the dataplane's counters (the client's traffic on the ports, the worker's tunnel);
+# the workers' counters reach the statistics segment about once a second: retry a little.
+stats_holds() {  # stats_holds PYTHON-CONDITION-ON-a
+  local i
+  for i in $(seq 10); do
+    "$CTL" stats --json --socket "$TG_ADMIN_SOCKET" |
+      python3 -c "import json,sys; a=json.load(sys.stdin); sys.exit(0 if a['ok'] and ($1) else 1)" && return 0
+    sleep 0.5
+  done
+  return 1
+}
+tg_check "stats: the outside port received packets" \
+  stats_holds "[p for p in a['ports'] if p['name'] == 'outside'][0]['rx_packets'] > 0"
+tg_check "stats: worker 0 holds one tunnel" stats_holds "a['workers'][0]['tunnels'] == 1"
+ctl stats --socket "$TG_ADMIN_SOCKET" | sed 's/^/    | /'
 sessions=$(ctl sessions --socket "$TG_ADMIN_SOCKET")
 echo "$sessions" | sed 's/^/    | /'
 tg_check "sessions: the user, its tunnel address, the client's address, connected" \
