@@ -127,4 +127,34 @@ if [ -n "$body" ]; then tg_pass "curl over CSTP with UDP blocked"; else tg_fail 
 tg_check "no DTLS session for it" tg_wait_metric 2 tunnelgate_dtls_sessions -eq 0
 tg_oc_stop INT
 udp_unblock
+
+# Test that a flood of ClientHellos naming no tunnel (random App-IDs, as an attacker without
+# the TLS-protected App-ID would send) and of garbage creates no handshake state, is counted
+# and rate-limited on the lcore, and that a real client still gets DTLS afterwards.
+tg_cx python3 - "$TG_GW_ADDR" "$TG_TLS_PORT" <<'PY'
+import os, socket, sys
+hello = bytes.fromhex(
+    "16feff0000000000000000009b0100008f000000000000008ffefd0edf99ae06202f511875eb96dc1503e68346b63b72"
+    "51eafa254232acf84bf6f520a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf00001000"
+    "a9ccabc0a5008d00a8c0a4008c00ae01000035000d00220020040108090804040308070501080a080505030808060108"
+    "0b080606030201020300230000ff01000100001c00024000")
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+dst = (sys.argv[1], int(sys.argv[2]))
+for i in range(3000):
+    h = bytearray(hello)
+    h[60:92] = os.urandom(32)          # an App-ID nobody was given
+    s.sendto(bytes(h), dst)
+for i in range(300):
+    s.sendto(os.urandom(40 + i % 200), dst)  # not DTLS at all
+PY
+tg_check "random App-IDs refused without state" tg_wait_metric 5 tunnelgate_dtls_handshake_failures_total reason=unknown_app_id -ge 100
+tg_check "no handshake under way" tg_wait_metric 2 tunnelgate_dtls_handshakes_active -eq 0
+tg_check "ClientHellos over the rate limit dropped on the lcore" \
+  tg_wait_metric 2 tunnelgate_dataplane_drops_total reason=dtls_handshake_rate_limited -ge 1
+tg_check "garbage counted as malformed DTLS" tg_wait_metric 2 tunnelgate_dataplane_drops_total reason=dtls_malformed -ge 1
+sleep 1  # let the rate limiter's second pass
+if tg_oc_connect after -u "$TG_USER" --passwd-on-stdin <<< "$TG_PASSWORD" &&
+   wait_log 15 "Established DTLS connection" 1; then tg_pass "a real client still gets DTLS after the flood"
+else tg_fail "a real client still gets DTLS after the flood"; tail -n 5 "$OC_LOG" | sed 's/^/    | /'; fi
+tg_oc_stop INT
 tg_summary
