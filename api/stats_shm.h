@@ -104,33 +104,62 @@ struct alignas(64) PortCounters {
   uint64_t rx_bursts;  ///< non-empty RX bursts (rx_packets / rx_bursts = mean burst size)
 };
 
-/// Events that are not drops.
+/// Events that are not drops: field, metric name (/metrics), help text. Append only (the
+/// order is the shared-memory layout). One table for the struct, the Prometheus collector,
+/// DPDK telemetry (/tunnelgate/events) and tunnelgatectl, so a new event reaches all of them.
+#define TG_EVENT_COUNTERS(X)                                                                      \
+  X(arp_requests_answered, "tunnelgate_arp_requests_answered_total", "ARP requests for our addresses answered.") \
+  X(arp_requests_sent, "tunnelgate_arp_requests_sent_total", "ARP requests sent to resolve a next hop.") \
+  X(arp_replies_received, "tunnelgate_arp_replies_received_total", "ARP replies received.")  \
+  X(garp_sent, "tunnelgate_garp_sent_total", "Gratuitous ARP announcements sent.")            \
+  X(icmp_echo_replies, "tunnelgate_icmp_echo_replies_total", "ICMP echo replies sent for our addresses.") \
+  X(icmp_errors_sent, "tunnelgate_icmp_errors_sent_total", "ICMP errors sent (time exceeded, unreachable).") \
+  X(ipv4_forwarded, "tunnelgate_ipv4_forwarded_total", "IPv4 packets forwarded.")             \
+  X(neigh_queued, "tunnelgate_neighbour_queued_total", "Packets held while their next hop was being resolved.") \
+  X(exception_to_kernel, "tunnelgate_exception_to_kernel_packets_total",                     \
+    "Packets handed to the kernel through the exception path (TLS port, ICMP errors).")       \
+  X(exception_from_kernel, "tunnelgate_exception_from_kernel_packets_total",                 \
+    "Kernel packets (TLS replies) sent out of a port through the exception path.")           \
+  X(tunnel_to_backend, "tunnelgate_tunnel_to_backend_packets_total",                         \
+    "Inner packets from clients' tunnels routed towards a backend.")                          \
+  X(tunnel_to_client, "tunnelgate_tunnel_to_client_packets_total",                           \
+    "Packets for clients handed to the TLS worker owning their session.")                     \
+  X(dtls_records_decrypted, "tunnelgate_dtls_records_decrypted_total",                       \
+    "DTLS records from clients authenticated and decrypted.")                                 \
+  X(dtls_records_encrypted, "tunnelgate_dtls_records_encrypted_total", "DTLS records sent to clients.") \
+  X(dtls_rx_bytes, "tunnelgate_dtls_receive_bytes_total", "Bytes of inner packets received from clients over DTLS.") \
+  X(dtls_tx_bytes, "tunnelgate_dtls_transmit_bytes_total", "Bytes of inner packets sent to clients over DTLS.") \
+  X(dtls_dpd_answered, "tunnelgate_dtls_dpd_answered_total", "DTLS dead-peer-detection requests and MTU probes echoed.") \
+  X(dtls_keepalives, "tunnelgate_dtls_keepalives_total", "DTLS keepalives received.")         \
+  X(dtls_handshake_datagrams, "tunnelgate_dtls_handshake_datagrams_total",                   \
+    "DTLS handshake datagrams handed to a TLS worker.")                                       \
+  X(dtls_to_cstp, "tunnelgate_dtls_to_cstp_packets_total",                                   \
+    "Packets for a client with DTLS sent over CSTP instead (DTLS silent, packet too big).")    \
+  X(dtls_sessions_installed, "tunnelgate_dtls_sessions_installed_total",                     \
+    "DTLS sessions whose keys a poll lcore took over.")                                       \
+  X(dtls_sessions_removed, "tunnelgate_dtls_sessions_removed_total",                         \
+    "DTLS sessions a poll lcore let go (tunnel closed, rekeyed).")                            \
+  X(crypto_enqueued, "tunnelgate_crypto_ops_enqueued_total", "Record crypto operations enqueued on the cryptodev.") \
+  X(crypto_dequeued, "tunnelgate_crypto_ops_dequeued_total", "Record crypto operations completed by the cryptodev.") \
+  X(crypto_failed, "tunnelgate_crypto_ops_failed_total",                                     \
+    "Record crypto operations the cryptodev refused or failed (not authentication failures).")
+
 struct EventCounters {
-  uint64_t arp_requests_answered;
-  uint64_t arp_requests_sent;
-  uint64_t arp_replies_received;
-  uint64_t garp_sent;
-  uint64_t icmp_echo_replies;
-  uint64_t icmp_errors_sent;
-  uint64_t ipv4_forwarded;
-  uint64_t neigh_queued;  ///< packets held while their next hop resolved
-  uint64_t exception_to_kernel;    ///< packets handed to the kernel (TLS port, ICMP errors)
-  uint64_t exception_from_kernel;  ///< kernel packets sent out of a port
-  uint64_t tunnel_to_backend;      ///< inner packets from clients routed to a backend
-  uint64_t tunnel_to_client;       ///< packets handed to a TLS worker for a client
-  uint64_t dtls_records_decrypted; ///< DTLS records authenticated and decrypted
-  uint64_t dtls_records_encrypted; ///< DTLS records sent to clients
-  uint64_t dtls_rx_bytes;          ///< inner packet bytes received over DTLS
-  uint64_t dtls_tx_bytes;          ///< inner packet bytes sent over DTLS
-  uint64_t dtls_dpd_answered;      ///< DTLS DPD requests (and MTU probes) echoed
-  uint64_t dtls_keepalives;        ///< DTLS keepalives received
-  uint64_t dtls_handshake_datagrams;  ///< handshake datagrams handed to a TLS worker
-  uint64_t dtls_to_cstp;           ///< packets for a DTLS session sent over CSTP (DTLS silent, too big)
-  uint64_t dtls_sessions_installed;
-  uint64_t dtls_sessions_removed;
-  uint64_t crypto_enqueued;        ///< ops enqueued on the cryptodev queue pair
-  uint64_t crypto_dequeued;
-  uint64_t crypto_failed;          ///< ops the device refused or failed (not authentication)
+#define TG_X(field, metric, help) uint64_t field;
+  TG_EVENT_COUNTERS(TG_X)
+#undef TG_X
+};
+
+struct EventCounterInfo {
+  const char* field;   ///< also the DPDK telemetry key
+  const char* metric;  ///< Prometheus family name
+  const char* help;
+  uint64_t EventCounters::*member;
+};
+inline constexpr EventCounterInfo kEventCounterInfo[] = {
+#define TG_X(field, metric, help) {#field, metric, help, &EventCounters::field},
+    TG_EVENT_COUNTERS(TG_X)
+#undef TG_X
 };
 
 /// Written only by the lcore it belongs to.

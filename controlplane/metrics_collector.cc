@@ -221,67 +221,10 @@ void append_dataplane_families(const StatsSnapshot& s, std::vector<MetricFamily>
     out.push_back(std::move(f));
   }
 
-  // Events.
-  using E = shm::EventCounters;
-  struct EventMetric {
-    const char* name;
-    const char* help;
-    uint64_t E::*field;
-  };
-  static constexpr EventMetric kEvents[] = {
-      {"tunnelgate_arp_requests_answered_total", "ARP requests for our addresses answered.",
-       &E::arp_requests_answered},
-      {"tunnelgate_arp_requests_sent_total", "ARP requests sent to resolve a next hop.",
-       &E::arp_requests_sent},
-      {"tunnelgate_arp_replies_received_total", "ARP replies received.",
-       &E::arp_replies_received},
-      {"tunnelgate_garp_sent_total", "Gratuitous ARP announcements sent.", &E::garp_sent},
-      {"tunnelgate_icmp_echo_replies_total", "ICMP echo replies sent for our addresses.",
-       &E::icmp_echo_replies},
-      {"tunnelgate_icmp_errors_sent_total", "ICMP errors sent (time exceeded, unreachable).",
-       &E::icmp_errors_sent},
-      {"tunnelgate_ipv4_forwarded_total", "IPv4 packets forwarded.", &E::ipv4_forwarded},
-      {"tunnelgate_neighbour_queued_total",
-       "Packets held while their next hop was being resolved.", &E::neigh_queued},
-      {"tunnelgate_exception_to_kernel_packets_total",
-       "Packets handed to the kernel through the exception path (TLS port, ICMP errors).",
-       &E::exception_to_kernel},
-      {"tunnelgate_exception_from_kernel_packets_total",
-       "Kernel packets (TLS replies) sent out of a port through the exception path.",
-       &E::exception_from_kernel},
-      {"tunnelgate_tunnel_to_backend_packets_total",
-       "Inner packets from clients' tunnels routed towards a backend.", &E::tunnel_to_backend},
-      {"tunnelgate_tunnel_to_client_packets_total",
-       "Packets for clients handed to the TLS worker owning their session.", &E::tunnel_to_client},
-      {"tunnelgate_dtls_records_decrypted_total", "DTLS records from clients authenticated and decrypted.",
-       &E::dtls_records_decrypted},
-      {"tunnelgate_dtls_records_encrypted_total", "DTLS records sent to clients.", &E::dtls_records_encrypted},
-      {"tunnelgate_dtls_receive_bytes_total", "Bytes of inner packets received from clients over DTLS.",
-       &E::dtls_rx_bytes},
-      {"tunnelgate_dtls_transmit_bytes_total", "Bytes of inner packets sent to clients over DTLS.",
-       &E::dtls_tx_bytes},
-      {"tunnelgate_dtls_dpd_answered_total", "DTLS dead-peer-detection requests and MTU probes echoed.",
-       &E::dtls_dpd_answered},
-      {"tunnelgate_dtls_keepalives_total", "DTLS keepalives received.", &E::dtls_keepalives},
-      {"tunnelgate_dtls_handshake_datagrams_total", "DTLS handshake datagrams handed to a TLS worker.",
-       &E::dtls_handshake_datagrams},
-      {"tunnelgate_dtls_to_cstp_packets_total",
-       "Packets for a client with DTLS sent over CSTP instead (DTLS silent, packet too big).", &E::dtls_to_cstp},
-      {"tunnelgate_dtls_sessions_installed_total", "DTLS sessions whose keys a poll lcore took over.",
-       &E::dtls_sessions_installed},
-      {"tunnelgate_dtls_sessions_removed_total", "DTLS sessions a poll lcore let go (tunnel closed, rekeyed).",
-       &E::dtls_sessions_removed},
-      {"tunnelgate_crypto_ops_enqueued_total", "Record crypto operations enqueued on the cryptodev.",
-       &E::crypto_enqueued},
-      {"tunnelgate_crypto_ops_dequeued_total", "Record crypto operations completed by the cryptodev.",
-       &E::crypto_dequeued},
-      {"tunnelgate_crypto_ops_failed_total",
-       "Record crypto operations the cryptodev refused or failed (not authentication failures).",
-       &E::crypto_failed},
-  };
-  for (const EventMetric& ev : kEvents) {
-    out.push_back(lcore_counter(s, ev.name, ev.help,
-                                [&ev](const LcoreSnapshot& l) { return l.events.*ev.field; }));
+  // Events (api/stats_shm.h TG_EVENT_COUNTERS).
+  for (const shm::EventCounterInfo& ev : shm::kEventCounterInfo) {
+    out.push_back(lcore_counter(s, ev.metric, ev.help,
+                                [&ev](const LcoreSnapshot& l) { return l.events.*ev.member; }));
   }
 
   // Lcore load.

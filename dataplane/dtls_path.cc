@@ -37,13 +37,6 @@ uint32_t flow_hash(uint32_t ip, uint16_t port) {
   return rte_jhash_2words(ip, port, 0x7467646c);
 }
 
-bool gcra_allow(uint64_t& tat_tsc, uint64_t now, uint64_t interval, uint64_t burst) {
-  const uint64_t tat = std::max(tat_tsc, now);
-  if (tat - now > burst) return false;
-  tat_tsc = tat + interval;
-  return true;
-}
-
 // Single writer (the owner lcore): a plain load and store, no locked instruction.
 void add_relaxed(std::atomic<uint64_t>& n, uint64_t v) {
   n.store(n.load(std::memory_order_relaxed) + v, std::memory_order_relaxed);
@@ -121,25 +114,6 @@ bool apply_ctl(LcoreCtx& c, DtlsCtlMsg& msg) {
   return true;
 }
 
-// Routes packets that start with a placeholder Ethernet header and hold our own IPv4/UDP
-// datagram to the client, out of the port towards it.
-void route_out(LcoreCtx& c, rte_mbuf** pkts, const uint32_t* dst, uint16_t n) {
-  const Dataplane& dp = *c.dp;
-  uint64_t nh[2 * kBurst];
-  rte_fib_lookup_bulk(dp.fib, const_cast<uint32_t*>(dst), nh, n);
-  for (uint16_t i = 0; i < n; i++) {
-    if (nh[i] == kNoRoute || nh[i] >= dp.nexthops.size()) {
-      drop_packet(c, pkts[i], DropReason::no_route);
-      continue;
-    }
-    const Nexthop& hop = dp.nexthops[nh[i]];
-    if (rte_pktmbuf_pkt_len(pkts[i]) - wire::kEtherHdrLen > dp.ports[hop.port].mtu) {
-      drop_packet(c, pkts[i], DropReason::mtu_exceeded);
-      continue;
-    }
-    neighbour_output(c, kTunnelInPort, hop.port, hop.gateway ? hop.gateway : dst[i], pkts[i]);
-  }
-}
 
 // Writes IPv4 + UDP headers in front of a record of `record_len` bytes at frame + 34 + 8.
 void write_outer_headers(uint8_t* frame, const DtlsSlot& s, uint16_t dtls_port, uint16_t record_len) {
@@ -164,16 +138,10 @@ void rx_process(LcoreCtx& c) {
   for (uint16_t i = 0; i < d.n_rx; i++) {
     const DtlsLcore::RxItem& it = d.rx[i];
     DtlsSlot& s = dp.dtls_slots[it.slot];
-    uint8_t* base = rte_pktmbuf_mtod(it.m, uint8_t*);
-    dtls::DtlsRecord rec;
-    const std::span<const uint8_t> datagram(base + it.record_offset, rte_pktmbuf_data_len(it.m) - it.record_offset);
-    if (dtls::dtls_record_parse(datagram, 0, &rec) != dtls::DtlsParseError::kOk) {
-      drop_packet(c, it.m, DropReason::dtls_malformed);  // parsed once already: cannot happen
-      continue;
-    }
+    const dtls::DtlsRecord& rec = it.rec;
     // A session that ended (its address rebound or free) keeps no DTLS: the remove
-    // message is on its way.
-    if (s.cipher == nullptr || dp.sessions->lookup(s.addr) != s.ref) {
+    // message is on its way. (The DTLS slot index is the address's session-table slot.)
+    if (s.cipher == nullptr || dp.sessions->lookup_slot(it.slot) != s.ref) {
       drop_packet(c, it.m, DropReason::dtls_unknown_session);
       continue;
     }
@@ -193,7 +161,7 @@ void rx_process(LcoreCtx& c) {
     j = RecordJob{};
     j.m = it.m;
     j.cs = s.cipher;
-    j.record = base + it.record_offset;
+    j.record = const_cast<uint8_t*>(rec.record.data());
     j.rec = rec;
     slots[n++] = it.slot;
   }
@@ -347,7 +315,7 @@ void tx_process(LcoreCtx& c) {
     dst[n_out] = s.client_ip;
     out[n_out++] = j.m;
   }
-  if (n_out) route_out(c, out, dst, n_out);
+  if (n_out) route_own_burst(c, kTunnelInPort, out, dst, n_out, nullptr);
 }
 
 }  // namespace
@@ -420,8 +388,7 @@ void dtls_input(LcoreCtx& c, uint8_t /*in_port*/, rte_mbuf* m, const Ipv4Info& i
       drop_packet(c, m, DropReason::dtls_unknown_session);
       return;
     }
-    d.rx[d.n_rx++] = {m, static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data)),
-                      static_cast<uint16_t>(payload - frame)};
+    d.rx[d.n_rx++] = {m, static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data)), rec};
     return;
   }
   // Handshake, ChangeCipherSpec, alert: the business of the TLS worker holding the session.
@@ -536,7 +503,7 @@ unsigned dtls_poll_rings(LcoreCtx& c) {
       dst[n_out] = to;
       pkts[n_out++] = m;
     }
-    if (n_out) route_out(c, pkts, dst, n_out);
+    if (n_out) route_own_burst(c, kTunnelInPort, pkts, dst, n_out, nullptr);
   }
   work += n;
   if (d.n_tx != 0) {

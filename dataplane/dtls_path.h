@@ -105,7 +105,7 @@ struct DtlsLcore {
   struct RxItem {
     rte_mbuf* m;
     uint32_t slot;
-    uint16_t record_offset;        ///< of the record in m's data
+    dtls::DtlsRecord rec;          ///< parsed by dtls_input; its spans point into m
   };
   uint16_t n_rx = 0;
   RxItem rx[kBurst];

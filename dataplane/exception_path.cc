@@ -82,7 +82,6 @@ void exception_input_burst(LcoreCtx& c, rte_mbuf** pkts, uint16_t n) {
   const Dataplane& dp = *c.dp;
   rte_mbuf* live[kBurst];
   uint32_t dst[kBurst];
-  uint64_t nh[kBurst];
   uint16_t n_live = 0;
   for (uint16_t i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];
@@ -105,21 +104,7 @@ void exception_input_burst(LcoreCtx& c, rte_mbuf** pkts, uint16_t n) {
     dst[n_live] = ip.dst;
     live[n_live++] = m;
   }
-  if (n_live == 0) return;
-  rte_fib_lookup_bulk(dp.fib, dst, nh, n_live);
-  for (uint16_t i = 0; i < n_live; i++) {
-    if (nh[i] == kNoRoute || nh[i] >= dp.nexthops.size()) {
-      drop_packet(c, live[i], DropReason::no_route);
-      continue;
-    }
-    const Nexthop& hop = dp.nexthops[nh[i]];
-    if (rte_pktmbuf_pkt_len(live[i]) - wire::kEtherHdrLen > dp.ports[hop.port].mtu) {
-      drop_packet(c, live[i], DropReason::mtu_exceeded);
-      continue;
-    }
-    c.stats->events.exception_from_kernel += 1;
-    neighbour_output(c, dp.exception_index, hop.port, hop.gateway ? hop.gateway : dst[i], live[i]);
-  }
+  if (n_live != 0) route_own_burst(c, dp.exception_index, live, dst, n_live, &c.stats->events.exception_from_kernel);
 }
 
 }  // namespace tg::dp

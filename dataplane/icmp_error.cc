@@ -45,13 +45,10 @@ void icmp_error_send(LcoreCtx& c, uint8_t in_port, const rte_mbuf* orig, uint8_t
     c.count_drop(DropReason::icmp_error_rate_limited);
     return;
   }
-  const uint64_t now = rte_rdtsc();
-  const uint64_t tat = std::max(c.icmp_tat_tsc, now);
-  if (tat - now > dp.icmp_error_burst_tsc) {
+  if (!gcra_allow(c.icmp_tat_tsc, rte_rdtsc(), dp.icmp_error_interval_tsc, dp.icmp_error_burst_tsc)) {
     c.count_drop(DropReason::icmp_error_rate_limited);
     return;
   }
-  c.icmp_tat_tsc = tat + dp.icmp_error_interval_tsc;
 
   rte_mbuf* m = rte_pktmbuf_alloc(dp.pool);
   if (m == nullptr) {

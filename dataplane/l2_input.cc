@@ -55,15 +55,17 @@ void l2_input_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, uint16_t n) {
         } else if (eth.dst_is_multicast || ipv4_is_multicast_or_broadcast(ip.dst) ||
                    ip.dst == port.broadcast()) {
           drop_packet(c, m, DropReason::local_unhandled);  // no multicast routing
-        } else if (dp.sessions != nullptr && dp.sessions->in_pool(ip.dst)) {
+        } else if (const uint32_t slot = dp.sessions != nullptr ? dp.sessions->slot_index(ip.dst)
+                                                                 : SessionTable::kNoSlot;
+                   slot != SessionTable::kNoSlot) {
           // Client addresses are reached only through their tunnel, and only from inside.
-          const uint64_t ref = dp.sessions->lookup(ip.dst);
+          const uint64_t ref = dp.sessions->lookup_slot(slot);
           if (port.role != static_cast<uint8_t>(config::PortConfig::Role::inside)) {
             drop_packet(c, m, DropReason::tunnel_pool_from_outside);
           } else if (ref == 0) {
             drop_packet(c, m, DropReason::tunnel_no_session);
           } else {
-            tunnel_output(c, in_port, m, ref);
+            tunnel_output(c, in_port, m, ref, slot);
           }
         } else if (!dp.lab_forwarding) [[likely]] {
           // Plain packets are never routed: only tunnelled traffic may reach the inside.

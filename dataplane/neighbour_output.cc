@@ -6,6 +6,8 @@
 
 #include <rte_cycles.h>
 
+#include <rte_fib.h>
+
 #include "dataplane/stages.h"
 
 namespace tg::dp {
@@ -83,6 +85,25 @@ void neighbour_hold_service(LcoreCtx& c, uint64_t now) {
     }
   }
   c.held.resize(kept);  // never reallocates: shrinking within the reserved capacity
+}
+
+void route_own_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, uint32_t* dst, uint16_t n, uint64_t* routed) {
+  const Dataplane& dp = *c.dp;
+  uint64_t nh[2 * kBurst];
+  rte_fib_lookup_bulk(dp.fib, dst, nh, n);
+  for (uint16_t i = 0; i < n; i++) {
+    if (nh[i] == kNoRoute || nh[i] >= dp.nexthops.size()) {
+      drop_packet(c, pkts[i], DropReason::no_route);
+      continue;
+    }
+    const Nexthop& hop = dp.nexthops[nh[i]];
+    if (rte_pktmbuf_pkt_len(pkts[i]) - wire::kEtherHdrLen > dp.ports[hop.port].mtu) {
+      drop_packet(c, pkts[i], DropReason::mtu_exceeded);
+      continue;
+    }
+    if (routed != nullptr) *routed += 1;
+    neighbour_output(c, in_port, hop.port, hop.gateway ? hop.gateway : dst[i], pkts[i]);
+  }
 }
 
 }  // namespace tg::dp

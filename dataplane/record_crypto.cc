@@ -294,19 +294,19 @@ void record_crypto_run(const RecordCryptoDev& dev, uint16_t qp, RecordJob* jobs,
     *counters.failed += 1;
     rte_crypto_op_free(ready[k]);
   }
+  rte_crypto_op* done[kMaxJobs];
   uint16_t back = 0;
   for (unsigned spins = 0; back < sent && spins < kMaxDequeueSpins; spins++) {
-    rte_crypto_op* done[kMaxJobs];
-    const uint16_t got = rte_cryptodev_dequeue_burst(dev_id, qp, done, static_cast<uint16_t>(sent - back));
-    for (uint16_t k = 0; k < got; k++) {
-      rte_crypto_op* op = done[k];
-      RecordJob& j = jobs[*rte_crypto_op_ctod_offset(op, uint16_t*, kOpJobOffset)];
+    const uint16_t got = rte_cryptodev_dequeue_burst(dev_id, qp, done + back, static_cast<uint16_t>(sent - back));
+    for (uint16_t k = back; k < back + got; k++) {
+      const rte_crypto_op* op = done[k];
+      RecordJob& j = jobs[*rte_crypto_op_ctod_offset(op, const uint16_t*, kOpJobOffset)];
       j.ok = op->status == RTE_CRYPTO_OP_STATUS_SUCCESS;
       if (!j.ok && op->status != RTE_CRYPTO_OP_STATUS_AUTH_FAILED) *counters.failed += 1;
-      rte_crypto_op_free(op);
     }
     back = static_cast<uint16_t>(back + got);
   }
+  rte_mempool_put_bulk(dev.op_pool, reinterpret_cast<void* const*>(done), back);  // one put per burst
   *counters.dequeued += back;
 }
 

@@ -55,6 +55,14 @@ class SessionTable {
     }
     return kNoSlot;
   }
+  /// The packed SessionRef bound to the address at `slot` (from slot_index), 0 when none.
+  uint64_t lookup_slot(uint32_t slot) const {
+    for (const Pool& p : pools_) {
+      if (slot < p.size) return p.slots[slot].load(std::memory_order_acquire);
+      slot -= p.size;
+    }
+    return 0;
+  }
   /// Number of pool addresses (the range of slot_index).
   uint32_t capacity() const {
     uint32_t n = 0;
@@ -62,12 +70,6 @@ class SessionTable {
     return n;
   }
   static constexpr uint32_t kNoSlot = UINT32_MAX;
-  /// True when `addr` lies in a pool (bound or not).
-  bool in_pool(uint32_t addr) const {
-    for (const Pool& p : pools_)
-      if (addr - p.base < p.size) return true;
-    return false;
-  }
   /// Bind `addr` to `ref`; false if it is not a pool address or already bound.
   bool bind(uint32_t addr, SessionRef ref);
   /// Unbind `addr` if it still holds `ref`; false otherwise.

@@ -22,6 +22,10 @@ void ipv4_local_input(LcoreCtx& c, uint8_t in_port, rte_mbuf* m, const Ipv4Info&
 void ipv4_forward_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, uint16_t n);
 /// Send `m` (Ethernet header present, to be rewritten) to next hop `nh_ip` out of `out_port`.
 void neighbour_output(LcoreCtx& c, uint8_t in_port, uint8_t out_port, uint32_t nh_ip, rte_mbuf* m);
+/// Route packets of our own (Ethernet header present, to be rewritten) to their IPv4
+/// destinations `dst`: bulk FIB lookup, MTU, neighbour_output with `in_port`. Unroutable or
+/// too big: dropped and counted. `routed` (may be null) counts what went on.
+void route_own_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, uint32_t* dst, uint16_t n, uint64_t* routed);
 /// Retry or release held packets and send due ARP requests. Called on the lcore's timer.
 void neighbour_hold_service(LcoreCtx& c, uint64_t now);
 /// Broadcast an ARP request for `target` (sender = target = own address for a gratuitous one).
@@ -35,6 +39,15 @@ void icmp_error_send(LcoreCtx& c, uint8_t in_port, const rte_mbuf* orig, uint8_t
 void tx_enqueue(LcoreCtx& c, uint8_t port, rte_mbuf* m);
 /// Transmit everything queued on every port.
 void tx_flush_all(LcoreCtx& c);
+
+/// GCRA rate limit (one state word per limited thing): true when an event at `now` fits
+/// `interval` per event with up to `burst` of credit, and takes it.
+inline bool gcra_allow(uint64_t& tat_tsc, uint64_t now, uint64_t interval, uint64_t burst) {
+  const uint64_t tat = tat_tsc > now ? tat_tsc : now;
+  if (tat - now > burst) return false;
+  tat_tsc = tat + interval;
+  return true;
+}
 
 inline void drop_packet(LcoreCtx& c, rte_mbuf* m, DropReason r) {
   c.count_drop(r);

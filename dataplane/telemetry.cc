@@ -23,35 +23,13 @@ int cmd_drops(const char*, const char*, rte_tel_data* d) {
 }
 
 int cmd_events(const char*, const char*, rte_tel_data* d) {
-  shm::EventCounters e{};
-  for (const auto& l : g_segment->lcores) {
-    if (!l.active) continue;
-    e.arp_requests_answered += l.events.arp_requests_answered;
-    e.arp_requests_sent += l.events.arp_requests_sent;
-    e.arp_replies_received += l.events.arp_replies_received;
-    e.garp_sent += l.events.garp_sent;
-    e.icmp_echo_replies += l.events.icmp_echo_replies;
-    e.icmp_errors_sent += l.events.icmp_errors_sent;
-    e.ipv4_forwarded += l.events.ipv4_forwarded;
-    e.neigh_queued += l.events.neigh_queued;
-    e.exception_to_kernel += l.events.exception_to_kernel;
-    e.exception_from_kernel += l.events.exception_from_kernel;
-    e.tunnel_to_backend += l.events.tunnel_to_backend;
-    e.tunnel_to_client += l.events.tunnel_to_client;
-  }
   rte_tel_data_start_dict(d);
-  rte_tel_data_add_dict_u64(d, "arp_requests_answered", e.arp_requests_answered);
-  rte_tel_data_add_dict_u64(d, "arp_requests_sent", e.arp_requests_sent);
-  rte_tel_data_add_dict_u64(d, "arp_replies_received", e.arp_replies_received);
-  rte_tel_data_add_dict_u64(d, "garp_sent", e.garp_sent);
-  rte_tel_data_add_dict_u64(d, "icmp_echo_replies", e.icmp_echo_replies);
-  rte_tel_data_add_dict_u64(d, "icmp_errors_sent", e.icmp_errors_sent);
-  rte_tel_data_add_dict_u64(d, "ipv4_forwarded", e.ipv4_forwarded);
-  rte_tel_data_add_dict_u64(d, "neigh_queued", e.neigh_queued);
-  rte_tel_data_add_dict_u64(d, "exception_to_kernel", e.exception_to_kernel);
-  rte_tel_data_add_dict_u64(d, "exception_from_kernel", e.exception_from_kernel);
-  rte_tel_data_add_dict_u64(d, "tunnel_to_backend", e.tunnel_to_backend);
-  rte_tel_data_add_dict_u64(d, "tunnel_to_client", e.tunnel_to_client);
+  for (const shm::EventCounterInfo& ev : shm::kEventCounterInfo) {
+    uint64_t sum = 0;
+    for (const auto& l : g_segment->lcores)
+      if (l.active) sum += l.events.*ev.member;
+    rte_tel_data_add_dict_u64(d, ev.field, sum);
+  }
   return 0;
 }
 

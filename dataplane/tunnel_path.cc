@@ -78,7 +78,7 @@ void tunnel_input_burst(LcoreCtx& c, rte_mbuf** pkts, uint16_t n) {
   }
 }
 
-void tunnel_output(LcoreCtx& c, uint8_t in_port, rte_mbuf* m, uint64_t ref) {
+void tunnel_output(LcoreCtx& c, uint8_t in_port, rte_mbuf* m, uint64_t ref, uint32_t slot) {
   const Dataplane& dp = *c.dp;
   uint8_t* l3 = rte_pktmbuf_mtod_offset(m, uint8_t*, wire::kEtherHdrLen);
   if (l3[8] <= 1) {
@@ -93,10 +93,7 @@ void tunnel_output(LcoreCtx& c, uint8_t in_port, rte_mbuf* m, uint64_t ref) {
   ipv4_ttl_decrement(l3);
   rte_pktmbuf_adj(m, wire::kEtherHdrLen);
   mbuf_session_ref(m, dp.session_dynfield) = ref;
-  if (dp.dtls_slots != nullptr) {
-    const uint32_t slot = dp.sessions->slot_index(load_be32(l3 + 16));
-    if (slot < dp.n_dtls_slots && dtls_output(c, m, slot, ref)) return;
-  }
+  if (dp.dtls_slots != nullptr && slot < dp.n_dtls_slots && dtls_output(c, m, slot, ref)) return;
   tunnel_to_worker(c, m, ref);
 }
 

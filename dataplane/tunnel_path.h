@@ -42,8 +42,9 @@ int session_dynfield_register();
 
 /// Inner packets from TLS workers (burst from Dataplane::from_workers[c.queue_id]).
 void tunnel_input_burst(LcoreCtx& c, rte_mbuf** pkts, uint16_t n);
-/// A packet from an inside port for a pool address bound to `ref` (Ethernet header present).
-void tunnel_output(LcoreCtx& c, uint8_t in_port, rte_mbuf* m, uint64_t ref);
+/// A packet from an inside port for the pool address at session-table `slot`, bound to
+/// `ref` (Ethernet header present).
+void tunnel_output(LcoreCtx& c, uint8_t in_port, rte_mbuf* m, uint64_t ref, uint32_t slot);
 /// Stage an inner packet (no Ethernet header) for the TLS worker holding session `ref`
 /// (CSTP). Flushes that worker's stage first when it is full.
 void tunnel_to_worker(LcoreCtx& c, rte_mbuf* m, uint64_t ref);

@@ -24,9 +24,9 @@ TEST(SessionTable, RejectsNonPoolAddressesAndZeroTags) {
   EXPECT_FALSE(t.bind(0xC6336500, {0, 1}));  // 198.51.101.0: just past pool a
   EXPECT_FALSE(t.bind(0x0A080004, {0, 1}));  // 10.8.0.4: just past pool b
   EXPECT_FALSE(t.bind(0xC6336402, {0, 0}));  // tag 0 means "free"
-  EXPECT_FALSE(t.in_pool(0xC63363FF));
-  EXPECT_TRUE(t.in_pool(0xC6336400));
-  EXPECT_TRUE(t.in_pool(0x0A080003));
+  EXPECT_EQ(t.slot_index(0xC63363FF), SessionTable::kNoSlot);
+  EXPECT_NE(t.slot_index(0xC6336400), SessionTable::kNoSlot);
+  EXPECT_NE(t.slot_index(0x0A080003), SessionTable::kNoSlot);
   EXPECT_EQ(t.lookup(0x01020304), 0u);
 }
 
