@@ -9,12 +9,14 @@
 //   session_open          0x03  W -> C     SessionOpenPayload    session_params
 //   session_close         0x04  W -> C     SessionClosePayload   session_close_ack
 //   ping                  0x05  W -> C     PingPayload           pong
+//   auth_token            0x06  W -> C     AuthTokenPayload      auth_result
 //   auth_result           0x81  C -> W     AuthResultPayload     -
 //   session_params        0x82  C -> W     SessionParamsPayload  -
 //   session_close_ack     0x83  C -> W     SessionCloseAckPayload -
 //   pong                  0x84  C -> W     PingPayload           -
 //   session_terminate     0x85  C -> W     SessionTerminatePayload (unsolicited, request_id 0)
 //   error                 0x86  C -> W     ErrorPayload          (the request was rejected)
+//   policy_reload         0x87  C -> W     PolicyReloadPayload   (unsolicited, request_id 0)
 //
 // Layout rules (the numbers are part of kCtlVersion): a message is a CtlHeader followed by
 // exactly ctl_payload_size(type) payload bytes; integers are in the host's native byte
@@ -41,7 +43,7 @@
 namespace tg::ctl {
 
 inline constexpr uint32_t kCtlMagic = 0x31434754;  // "TGC1" little-endian
-inline constexpr uint16_t kCtlVersion = 1;
+inline constexpr uint16_t kCtlVersion = 2;
 
 /// Workers that may talk to the control plane (one pair of rings each).
 inline constexpr uint32_t kCtlMaxWorkers = 16;
@@ -57,6 +59,7 @@ inline constexpr size_t kCtlMaxCertDer = 4096;   ///< client (leaf) certificate,
 inline constexpr size_t kCtlMaxChainDer = 8192;  ///< intermediates, concatenated DER (optional)
 inline constexpr size_t kCtlMaxRoutes = 64;      ///< split-include routes per session
 inline constexpr size_t kCtlMaxDns = 4;          ///< DNS servers per session (openconnect uses 3)
+inline constexpr size_t kCtlMaxToken = 8192;     ///< bearer token (JWT), compact serialisation
 
 enum class CtlType : uint16_t {
   auth_password = 0x01,
@@ -64,12 +67,14 @@ enum class CtlType : uint16_t {
   session_open = 0x03,
   session_close = 0x04,
   ping = 0x05,
+  auth_token = 0x06,
   auth_result = 0x81,
   session_params = 0x82,
   session_close_ack = 0x83,
   pong = 0x84,
   session_terminate = 0x85,
   error = 0x86,
+  policy_reload = 0x87,
 };
 /// Bit set in every control-plane-to-worker type.
 inline constexpr uint16_t kCtlResponseBit = 0x80;
@@ -112,7 +117,16 @@ inline constexpr uint8_t kCtlResultCount = 4;
   X(overloaded, "overloaded")                 /* a ring was full */                         \
   X(malformed_request, "malformed_request")   /* ctl_decode() rejected the request */       \
   X(internal, "internal")                     /* control-plane failure (RNG, I/O) */        \
-  X(stale_session, "stale_session")           /* close for a tunnel already replaced */
+  X(stale_session, "stale_session")           /* close for a tunnel already replaced */    \
+  X(unknown_app, "unknown_app")               /* the credential names an app not configured */ \
+  X(token_malformed, "token_malformed")       /* not a JWS compact token we can parse */    \
+  X(token_unknown_key, "token_unknown_key")   /* no JWKS key for its kid/alg */             \
+  X(token_bad_signature, "token_bad_signature") /* signature does not verify */             \
+  X(token_expired, "token_expired")           /* exp (plus skew) in the past */             \
+  X(token_not_yet_valid, "token_not_yet_valid") /* nbf/iat (minus skew) in the future */    \
+  X(token_bad_issuer, "token_bad_issuer")     /* iss is not auth.token_issuer */           \
+  X(token_bad_audience, "token_bad_audience") /* aud does not hold auth.token_audience */  \
+  X(token_no_user, "token_no_user")           /* no string user claim */
 
 enum class CtlReason : uint16_t {
 #define TG_X(e, label) e,
@@ -192,6 +206,16 @@ struct AuthResultPayload {
 };
 static_assert(sizeof(AuthResultPayload) == 592);
 
+/// AUTH_TOKEN: a bearer token (JWT) from an `Authorization: Bearer` header or the password
+/// field of the auth form (as Microsoft Tunnel's MAM SDK sends an Azure AD token).
+struct AuthTokenPayload {
+  CtlAddress client;
+  uint32_t token_len;  ///< 1..kCtlMaxToken bytes of token (no NUL needed)
+  char group[kCtlNameSize];  ///< auth group chosen by the client ("" = none)
+  char token[kCtlMaxToken];
+};
+static_assert(sizeof(AuthTokenPayload) == 8344);
+
 /// SESSION_OPEN: `CONNECT /CSCOSSLC/tunnel` with a cookie. The worker is the header's worker_id.
 struct SessionOpenPayload {
   char cookie[kCtlCookieSize];
@@ -270,6 +294,14 @@ struct SessionTerminatePayload {
 };
 static_assert(sizeof(SessionTerminatePayload) == 136);
 
+/// POLICY_RELOAD: the control plane loaded a new configuration (tunnelgatectl reload); the
+/// dataplane re-reads services and apps from the same file and swaps its policy tables.
+/// Sent to worker 0 only; the dataplane reports the generation it runs in its stats segment.
+struct PolicyReloadPayload {
+  uint64_t generation;  ///< the control plane's reload counter (for logs)
+};
+static_assert(sizeof(PolicyReloadPayload) == 8);
+
 /// ERROR: the request with this request_id was rejected before it reached a handler.
 struct ErrorPayload {
   uint16_t decode_error;  ///< CtlDecodeError
@@ -286,6 +318,7 @@ struct CtlMessage {
   union Payload {
     AuthPasswordPayload auth_password;
     AuthCertPayload auth_cert;
+    AuthTokenPayload auth_token;
     AuthResultPayload auth_result;
     SessionOpenPayload session_open;
     SessionParamsPayload session_params;
@@ -294,6 +327,7 @@ struct CtlMessage {
     PingPayload ping;  ///< also PONG
     SessionTerminatePayload session_terminate;
     ErrorPayload error;
+    PolicyReloadPayload policy_reload;
     uint8_t raw[sizeof(AuthCertPayload)];
   } payload;
 };
@@ -341,12 +375,14 @@ constexpr size_t ctl_payload_size(CtlType type) {
     case CtlType::session_open: return sizeof(SessionOpenPayload);
     case CtlType::session_close: return sizeof(SessionClosePayload);
     case CtlType::ping: return sizeof(PingPayload);
+    case CtlType::auth_token: return sizeof(AuthTokenPayload);
     case CtlType::auth_result: return sizeof(AuthResultPayload);
     case CtlType::session_params: return sizeof(SessionParamsPayload);
     case CtlType::session_close_ack: return sizeof(SessionCloseAckPayload);
     case CtlType::pong: return sizeof(PingPayload);
     case CtlType::session_terminate: return sizeof(SessionTerminatePayload);
     case CtlType::error: return sizeof(ErrorPayload);
+    case CtlType::policy_reload: return sizeof(PolicyReloadPayload);
   }
   return 0;
 }
@@ -366,7 +402,8 @@ constexpr CtlDirection ctl_type_direction(CtlType type) {
 constexpr CtlType ctl_answer_type(CtlType request) {
   switch (request) {
     case CtlType::auth_password:
-    case CtlType::auth_cert: return CtlType::auth_result;
+    case CtlType::auth_cert:
+    case CtlType::auth_token: return CtlType::auth_result;
     case CtlType::session_open: return CtlType::session_params;
     case CtlType::session_close: return CtlType::session_close_ack;
     case CtlType::ping: return CtlType::pong;
@@ -382,12 +419,14 @@ inline const char* ctl_type_name(CtlType type) {
     case CtlType::session_open: return "session_open";
     case CtlType::session_close: return "session_close";
     case CtlType::ping: return "ping";
+    case CtlType::auth_token: return "auth_token";
     case CtlType::auth_result: return "auth_result";
     case CtlType::session_params: return "session_params";
     case CtlType::session_close_ack: return "session_close_ack";
     case CtlType::pong: return "pong";
     case CtlType::session_terminate: return "session_terminate";
     case CtlType::error: return "error";
+    case CtlType::policy_reload: return "policy_reload";
   }
   return "unknown";
 }
@@ -507,6 +546,12 @@ inline CtlDecodeError ctl_check_payload(const CtlMessage& m) {
           p.auth_cert.chain_len > kCtlMaxChainDer)
         return E::count_out_of_range;
       return E::ok;
+    case CtlType::auth_token:
+      if (!ctl_terminated(p.auth_token.group)) return E::unterminated_string;
+      if (!ctl_address_ok(p.auth_token.client)) return E::bad_address_family;
+      if (p.auth_token.token_len == 0 || p.auth_token.token_len > kCtlMaxToken)
+        return E::count_out_of_range;
+      return E::ok;
     case CtlType::session_open:
       if (!ctl_terminated(p.session_open.cookie)) return E::unterminated_string;
       if (!ctl_address_ok(p.session_open.client)) return E::bad_address_family;
@@ -516,6 +561,7 @@ inline CtlDecodeError ctl_check_payload(const CtlMessage& m) {
       return E::ok;
     case CtlType::ping:
     case CtlType::pong:
+    case CtlType::policy_reload:
       return E::ok;
     case CtlType::auth_result: {
       const AuthResultPayload& r = p.auth_result;
@@ -571,8 +617,10 @@ inline CtlDecodeError ctl_decode(std::span<const uint8_t> bytes, CtlDirection di
   const size_t available = bytes.size() - sizeof(CtlHeader);
   if (available < h.payload_len) return E::truncated_payload;
   if (available > h.payload_len) return E::trailing_bytes;
-  // Notices (session_terminate) carry no request id; everything else answers or asks one.
-  if ((h.request_id == 0) != (type == CtlType::session_terminate)) return E::bad_request_id;
+  // Notices (session_terminate, policy_reload) carry no request id; everything else answers
+  // or asks one.
+  const bool notice = type == CtlType::session_terminate || type == CtlType::policy_reload;
+  if ((h.request_id == 0) != notice) return E::bad_request_id;
   if (h.worker_id >= kCtlMaxWorkers) return E::bad_worker_id;
   std::memcpy(&out.payload, bytes.data() + sizeof(CtlHeader), h.payload_len);
   return detail::ctl_check_payload(out);

@@ -19,7 +19,7 @@
 namespace tg::shm {
 
 inline constexpr uint32_t kStatsMagic = 0x31534754;  // "TGS1" little-endian
-inline constexpr uint32_t kStatsVersion = 6;
+inline constexpr uint32_t kStatsVersion = 7;
 inline constexpr unsigned kMaxLcores = 64;
 /// Up to 8 configured ports plus the exception-path port (always the last one).
 inline constexpr unsigned kMaxPorts = 9;
@@ -162,6 +162,36 @@ inline constexpr EventCounterInfo kEventCounterInfo[] = {
 #undef TG_X
 };
 
+/// Apps (config `apps`) the dataplane tells apart: its app index (dataplane/app_policy.h)
+/// is the slot in StatsSegment::app_names and LcoreStats::apps. Index 0 is every session
+/// when no apps are configured ("" as its name).
+inline constexpr unsigned kMaxApps = 256;
+inline constexpr unsigned kAppNameLen = 256;  ///< app ids are 1..255 visible ASCII characters
+
+/// Why the per-app policy dropped an inner packet from a client (dataplane/app_policy.h
+/// PolicyVerdict, same order): metric label, help.
+#define TG_POLICY_DROP_REASONS(X)                                                            \
+  X(destination, "destination", "no service of the session's app covers the destination")  \
+  X(protocol, "protocol", "the app's services there do not allow the protocol")            \
+  X(port, "port", "the app's services there do not allow the destination port")           \
+  X(no_app, "no_app", "the session's app has no policy (removed by a reload)")
+inline constexpr const char* kPolicyDropLabels[] = {
+#define TG_X(e, label, help) label,
+    TG_POLICY_DROP_REASONS(TG_X)
+#undef TG_X
+};
+inline constexpr unsigned kPolicyDropCount = sizeof(kPolicyDropLabels) / sizeof(kPolicyDropLabels[0]);
+
+/// One app's traffic on one lcore (inner packets and bytes, IP header included).
+struct alignas(64) AppCounters {
+  uint64_t to_backend_packets;  ///< from the app's clients, passed the policy
+  uint64_t to_backend_bytes;
+  uint64_t to_client_packets;   ///< to the app's clients (DTLS or CSTP)
+  uint64_t to_client_bytes;
+  uint64_t policy_drops[kPolicyDropCount];
+};
+static_assert(sizeof(AppCounters) == 64);
+
 /// Written only by the lcore it belongs to.
 struct alignas(64) LcoreStats {
   uint32_t lcore_id;
@@ -175,6 +205,7 @@ struct alignas(64) LcoreStats {
   EventCounters events;
   uint64_t drops[kDropReasonCount];
   PortCounters ports[kMaxPorts];
+  AppCounters apps[kMaxApps];  ///< by app index; slots >= StatsSegment::n_apps stay 0
 };
 
 /// What the PMD counts itself (rte_eth_stats), read by the main lcore about once a second:
@@ -274,6 +305,13 @@ struct alignas(64) StatsSegment {
   uint32_t mempool_size;
   uint32_t lab_forwarding;
   char instance[32];
+  /// The policy in force (main lcore): its generation (1 at start, +1 per reload) and the
+  /// app index → name table, append-only: a name is written before n_apps grows past it
+  /// (release), and never changes while the dataplane runs.
+  uint64_t policy_generation;
+  uint32_t n_apps;          ///< <= kMaxApps
+  uint32_t pad2;
+  char app_names[kMaxApps][kAppNameLen];
   PortInfo ports[kMaxPorts];
   LcoreStats lcores[kMaxLcores];
   TlsWorkerStats tls_workers[kMaxTlsWorkers];

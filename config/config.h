@@ -137,6 +137,15 @@ struct AuthConfig {
   std::string user_claim = "upn";
   std::string app_claim = "appid";
   uint32_t clock_skew_s = 120;  ///< 0..3600
+  /// Where a client certificate's user name comes from: subject_cn | san_email | san_dns.
+  std::string cert_user_field = "subject_cn";
+  // Which app a session belongs to, per login method (docs/apps.md). A method that names no
+  // app gives the session `default_app` (or refuses it when there is none); a named app that
+  // is not configured is refused (unknown_app).
+  std::string app_from_password = "group";     ///< group | none
+  std::string app_from_certificate = "san_uri"; ///< san_uri | subject_ou | group | none
+  std::string app_from_token = "claim";        ///< claim | group | none
+  std::string cert_app_uri_prefix = "urn:app:"; ///< san_uri: the app id follows this prefix
 };
 
 // ---------------------------------------------------------------- pools / services / apps

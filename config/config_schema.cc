@@ -73,6 +73,20 @@ std::vector<std::string> read_keyword_set(GroupReader& r, const char* name,
   return out;
 }
 
+// One string drawn from a fixed set (auth.app_from_*); `out` keeps its default otherwise.
+void read_keyword(GroupReader& r, const char* name, const std::vector<std::string>& allowed,
+                  std::string& out) {
+  std::string value;
+  if (!r.read_string(name, value)) return;
+  if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
+    std::string allowed_text;
+    for (const auto& a : allowed) allowed_text += (allowed_text.empty() ? "\"" : ", \"") + a + "\"";
+    r.reject(name, quote(value) + " is not allowed (expected one of " + allowed_text + ")");
+    return;
+  }
+  out = value;
+}
+
 // ---------------------------------------------------------------- dataplane
 
 void read_port(const Setting& g, const std::string& path, PortConfig& port, Diagnostics& diag) {
@@ -249,6 +263,15 @@ void read_auth(const Setting& g, const std::string& path, AuthConfig& auth, Diag
       r.reject(name, "is empty (expected the name of a JWT claim)");
   }
   r.read_uint("clock_skew_s", auth.clock_skew_s, 0, 3600);
+  read_keyword(r, "cert_user_field", {"subject_cn", "san_email", "san_dns"}, auth.cert_user_field);
+  read_keyword(r, "app_from_password", {"group", "none"}, auth.app_from_password);
+  read_keyword(r, "app_from_certificate", {"san_uri", "subject_ou", "group", "none"},
+               auth.app_from_certificate);
+  read_keyword(r, "app_from_token", {"claim", "group", "none"}, auth.app_from_token);
+  if (r.read_string("cert_app_uri_prefix", auth.cert_app_uri_prefix) &&
+      (auth.cert_app_uri_prefix.empty() || auth.cert_app_uri_prefix.size() > 64))
+    r.reject("cert_app_uri_prefix", quote(auth.cert_app_uri_prefix) +
+                                        " is not a URI prefix (expected 1-64 characters, e.g. \"urn:app:\")");
   r.finish();
 }
 

@@ -1,6 +1,7 @@
 // Control plane: admin socket requests and answers. See admin_protocol.h.
 #include "controlplane/admin_protocol.h"
 
+#include <algorithm>
 #include <cerrno>
 
 namespace tg::controlplane {
@@ -103,6 +104,15 @@ Expected<AdminRequest> admin_parse_request(std::string_view line) {
         return make_error(EINVAL, "\"user\" is not a user name (1-255 printable characters)");
       }
       r.user = value.get<std::string>();
+    } else if (key == "app" && takes_user) {
+      // App ids: 1..255 visible ASCII characters (config/config_formats.h).
+      const bool ok = value.is_string() && !value.get_ref<const std::string&>().empty() &&
+                      value.get_ref<const std::string&>().size() <= 255 &&
+                      std::all_of(value.get_ref<const std::string&>().begin(),
+                                  value.get_ref<const std::string&>().end(),
+                                  [](char ch) { return ch > 0x20 && ch < 0x7f; });
+      if (!ok) return make_error(EINVAL, "\"app\" is not an app id (1-255 visible ASCII characters)");
+      r.app = value.get<std::string>();
     } else if (key == "id" && takes_id) {
       std::optional<uint64_t> id;
       if (value.is_string()) id = admin_session_id_parse(value.get_ref<const std::string&>());
@@ -112,8 +122,9 @@ Expected<AdminRequest> admin_parse_request(std::string_view line) {
       return make_error(EINVAL, "unknown field '" + excerpt(key) + "' for command " + name);
     }
   }
-  if (r.command == AdminCommand::disconnect && r.id.has_value() == r.user.has_value()) {
-    return make_error(EINVAL, "disconnect needs exactly one of \"id\" and \"user\"");
+  if (r.command == AdminCommand::disconnect &&
+      int{r.id.has_value()} + int{r.user.has_value()} + int{r.app.has_value()} != 1) {
+    return make_error(EINVAL, "disconnect needs exactly one of \"id\", \"user\" and \"app\"");
   }
   return r;
 }

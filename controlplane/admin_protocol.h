@@ -43,11 +43,12 @@ struct AdminRequest {
   AdminCommand command = AdminCommand::status;
   std::optional<std::string> user;  ///< sessions: filter; disconnect: every session of the user
   std::optional<uint64_t> id;       ///< disconnect: this session
+  std::optional<std::string> app;   ///< sessions: filter; disconnect: every session of the app
 };
 
 /// Parse one request line (without or with its trailing '\n'). Errors (code EINVAL) say what
 /// is wrong: not JSON, not an object, unknown command, a field of the wrong type, an unknown
-/// field, a disconnect without (or with both) id and user.
+/// field, a disconnect without exactly one of id, user and app.
 Expected<AdminRequest> admin_parse_request(std::string_view line);
 
 /// "status", "sessions", ...

@@ -3,9 +3,12 @@
 
 #include <arpa/inet.h>
 
+#include <cerrno>
 #include <future>
+#include <optional>
 #include <memory>
 
+#include "config/config.h"
 #include "controlplane/ctl_handler.h"
 #include "controlplane/ctl_segment_mapping.h"
 #include "controlplane/ctl_server.h"
@@ -195,6 +198,7 @@ json AdminService::sessions(const AdminRequest& request) {
     json list = json::array();
     handler_.sessions().for_each([&](const Session& s) {
       if (request.user && s.user != *request.user) return;
+      if (request.app && s.app != *request.app) return;
       const int64_t since_ns = static_cast<int64_t>(s.created_ns) + mono_to_real;
       list.push_back({{"id", admin_session_id_text(s.id)},
                       {"user", s.user},
@@ -213,13 +217,15 @@ json AdminService::disconnect(const AdminRequest& request) {
   return on_ctl_thread([this, request](CtlResponder& out) {
     const std::vector<uint64_t> ended = handler_.disconnect(
         [&](const Session& s) {
-          return request.id ? s.id == *request.id : s.user == *request.user;
+          if (request.id) return s.id == *request.id;
+          return request.user ? s.user == *request.user : s.app == *request.app;
         },
         out);
     if (ended.empty()) {
       return error_json(kAdminErrorNotFound,
-                        request.id ? "no session " + admin_session_id_text(*request.id)
-                                   : "no session of user '" + *request.user + "'");
+                        request.id     ? "no session " + admin_session_id_text(*request.id)
+                        : request.user ? "no session of user '" + *request.user + "'"
+                                       : "no session of app '" + *request.app + "'");
     }
     json ids = json::array();
     for (uint64_t id : ended) ids.push_back(admin_session_id_text(id));
@@ -228,17 +234,47 @@ json AdminService::disconnect(const AdminRequest& request) {
 }
 
 json AdminService::reload() {
-  return on_ctl_thread([this](CtlResponder&) {
+  // The file is read and validated here, on the admin thread: a bad file changes nothing.
+  std::optional<config::Config> cfg;
+  if (!options_.config_path.empty()) {
+    config::LoadResult loaded = config::config_load_file(options_.config_path);
+    if (!loaded.ok()) {
+      std::string text = options_.config_path + ": configuration not reloaded (nothing changed):";
+      for (const config::ConfigError& e : loaded.errors) text += "\n" + e.to_string();
+      log_line("error", "reload refused: configuration has errors",
+               {{"config", options_.config_path}, {"errors", std::to_string(loaded.errors.size())}});
+      return error_json(kAdminErrorFailed, text);
+    }
+    cfg = std::move(loaded.config);
+  }
+  // By value: if the wait times out the task still runs later, after this frame is gone.
+  return on_ctl_thread([this, cfg](CtlResponder& out) {
+    json reloaded = json::array();
+    json not_reloaded = json::array();
     auto users = handler_.reload_users_now();
-    if (!users) return error_json(kAdminErrorFailed, users.error().message);
-    return json{{"ok", true},
-                {"reloaded", json::array({json{{"what", "users"},
-                                               {"file", users->file},
-                                               {"users", users->users},
-                                               {"changed", users->changed}}})},
-                // Everything else is read once at start-up (pools, apps, CA, TLS are the
-                // dataplane's or shape live sessions): restart to change them.
-                {"not_reloaded", json::array({"config"})}};
+    if (users) {
+      reloaded.push_back(json{{"what", "users"},
+                              {"file", users->file},
+                              {"users", users->users},
+                              {"changed", users->changed}});
+    } else if (users.error().code != ENOENT) {
+      return error_json(kAdminErrorFailed, users.error().message);
+    }
+    if (cfg) {
+      const AuthCtlHandler::PolicyReload p = handler_.reload_policy(*cfg, out);
+      reloaded.push_back(json{{"what", "policy"},
+                              {"file", options_.config_path},
+                              {"generation", p.generation},
+                              {"apps", p.apps},
+                              {"services", p.services},
+                              {"dataplane_notified", p.dataplane_notified}});
+      for (const std::string& part : p.not_applied) not_reloaded.push_back(part);
+    }
+    // Read once at start-up (the dataplane's ports, TLS, limits): restart to change them.
+    not_reloaded.push_back("dataplane");
+    not_reloaded.push_back("tls");
+    not_reloaded.push_back("limits");
+    return json{{"ok", true}, {"reloaded", std::move(reloaded)}, {"not_reloaded", std::move(not_reloaded)}};
   });
 }
 

@@ -28,6 +28,8 @@ class AdminService {
   struct Options {
     std::string instance;
     std::string version;
+    /// The configuration file `reload` re-reads (apps, services, default_app; "" = none).
+    std::string config_path;
     /// How long a command waits for the ctl server thread before answering "busy".
     std::chrono::milliseconds ctl_timeout{3000};
   };

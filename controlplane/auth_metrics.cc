@@ -42,7 +42,12 @@ double load(const std::atomic<uint64_t>& a) {
 }  // namespace
 
 const char* auth_method_name(AuthMethod m) {
-  return m == AuthMethod::password ? "password" : "certificate";
+  switch (m) {
+    case AuthMethod::password: return "password";
+    case AuthMethod::certificate: return "certificate";
+    case AuthMethod::token: return "token";
+  }
+  return "unknown";
 }
 
 AuthMetricsCollector::AuthMetricsCollector(const AuthCounters& counters,
@@ -100,6 +105,14 @@ std::vector<MetricFamily> AuthMetricsCollector::Collect() const {
                           "Sessions with a tunnel up (CONNECT done, not yet closed).", MetricType::Gauge);
   add(connected, {}, sessions_.attached_count());
   out.push_back(std::move(connected));
+  if (sessions_by_app) {
+    auto by_app = family("tunnelgate_app_sessions",
+                         "Sessions in the control plane's table by app (the app the login "
+                         "named, or default_app; \"\" when no apps are configured).",
+                         MetricType::Gauge);
+    for (const auto& [app, n] : sessions_by_app()) add(by_app, {{"app", app}}, static_cast<double>(n));
+    out.push_back(std::move(by_app));
+  }
 
   auto in_use = family("tunnelgate_pool_addresses_in_use",
                        "Client addresses leased from the pool (held by sessions, also while they "

@@ -5,6 +5,8 @@
 // relaxed atomics (independent monotonic counters, read only for reporting).
 #pragma once
 
+#include <functional>
+
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -21,8 +23,8 @@ class AddressPool;
 class CtlServer;
 class SessionRegistry;
 
-enum class AuthMethod : uint8_t { password = 0, certificate = 1 };
-inline constexpr size_t kAuthMethodCount = 2;
+enum class AuthMethod : uint8_t { password = 0, certificate = 1, token = 2 };
+inline constexpr size_t kAuthMethodCount = 3;
 const char* auth_method_name(AuthMethod m);
 
 struct AuthCounters {
@@ -52,6 +54,9 @@ class AuthMetricsCollector final : public prometheus::Collectable {
   AuthMetricsCollector(const AuthCounters& counters, const SessionRegistry& sessions,
                        const std::vector<AddressPool>& pools, const CtlServer* server);
   std::vector<prometheus::MetricFamily> Collect() const override;
+  /// Source of tunnelgate_app_sessions (AuthCtlHandler::sessions_by_app); set before the
+  /// collector is registered.
+  std::function<std::vector<std::pair<std::string, uint64_t>>()> sessions_by_app;
 
  private:
   const AuthCounters& counters_;

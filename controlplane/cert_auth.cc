@@ -8,6 +8,7 @@
 #include <wolfssl/wolfcrypt/error-crypt.h>
 #include <wolfssl/openssl/x509v3.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -97,7 +98,49 @@ std::string user_of(std::span<const uint8_t> der, CertUserField field) {
   return user;
 }
 
+/// The app id the configured field names, "" when none. Ids are 1..255 visible ASCII
+/// characters (config/config_formats.h); anything else names no app.
+std::string app_of(std::span<const uint8_t> der, CertAppField field, const std::string& prefix) {
+  if (field == CertAppField::none) return {};
+  std::unique_ptr<WOLFSSL_X509, X509Deleter> x(
+      wolfSSL_X509_d2i(nullptr, der.data(), static_cast<int>(der.size())));
+  if (!x) return {};
+  std::string app;
+  if (field == CertAppField::subject_ou) {
+    char buf[256] = {};
+    WOLFSSL_X509_NAME* name = wolfSSL_X509_get_subject_name(x.get());
+    const int n = name ? wolfSSL_X509_NAME_get_text_by_NID(name, NID_organizationalUnitName, buf,
+                                                            sizeof buf)
+                       : -1;
+    if (n > 0) app.assign(buf, strnlen(buf, sizeof buf));
+  } else {
+    auto* names = static_cast<WOLFSSL_GENERAL_NAMES*>(
+        wolfSSL_X509_get_ext_d2i(x.get(), NID_subject_alt_name, nullptr, nullptr));
+    if (names == nullptr) return {};
+    for (int i = 0; i < wolfSSL_sk_GENERAL_NAME_num(names) && app.empty(); ++i) {
+      WOLFSSL_GENERAL_NAME* gn = wolfSSL_sk_GENERAL_NAME_value(names, i);
+      if (gn == nullptr || gn->type != GEN_URI) continue;
+      const std::string uri = ia5(gn->d.uniformResourceIdentifier);
+      if (uri.size() > prefix.size() && uri.compare(0, prefix.size(), prefix) == 0)
+        app = uri.substr(prefix.size());
+    }
+    wolfSSL_GENERAL_NAMES_free(names);
+  }
+  const bool visible = app.size() <= 255 && std::all_of(app.begin(), app.end(), [](char c) {
+                         return c > 0x20 && c < 0x7f;
+                       });
+  return visible ? app : std::string();
+}
+
 }  // namespace
+
+Expected<CertAppField> cert_app_field_parse(const std::string& text) {
+  if (text == "san_uri") return CertAppField::san_uri;
+  if (text == "subject_ou") return CertAppField::subject_ou;
+  if (text == "none" || text == "group") return CertAppField::none;
+  return make_error(EINVAL, "certificate app field '" + text +
+                                "' is not san_uri, subject_ou, group or none");
+}
 
 struct CertAuthenticator::Impl {
   Options options;
@@ -200,6 +243,7 @@ CertAuthenticator::Outcome CertAuthenticator::verify(std::span<const uint8_t> le
   out.result = ctl::CtlResult::ok;
   out.reason = ctl::CtlReason::none;
   out.user = std::move(user);
+  out.app = app_of(leaf, impl_->options.app_field, impl_->options.app_uri_prefix);
   return out;
 }
 

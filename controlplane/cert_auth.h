@@ -7,6 +7,12 @@
 //   san_email             the first rfc822Name subjectAltName;
 //   san_dns               the first dNSName subjectAltName.
 // The value must be a valid user name ([A-Za-z0-9._@-]{1,64}), otherwise cert_no_user.
+// The app the certificate names (auth.app_from_certificate, docs/apps.md) comes from
+//   san_uri     the first uniformResourceIdentifier subjectAltName starting with the
+//               configured prefix (default "urn:app:"), the id being the rest;
+//   subject_ou  the subject's organizationalUnitName;
+// or nowhere (none/group: the handler decides). A certificate that names no app is not an
+// error here: the session then gets default_app.
 // Intermediates are never trusted on their own: each is added (to a per-request copy of
 // the trust store) only after it verifies against what is already trusted, and only if it
 // is a CA. CRLs (auth.crl) are not checked yet.
@@ -26,21 +32,28 @@
 namespace tg::controlplane {
 
 enum class CertUserField : uint8_t { subject_cn, san_email, san_dns };
+enum class CertAppField : uint8_t { none, san_uri, subject_ou };
 
 /// Parse "subject_cn" | "san_email" | "san_dns".
 Expected<CertUserField> cert_user_field_parse(const std::string& text);
+/// Parse auth.app_from_certificate: "san_uri" | "subject_ou"; "group" and "none" → none
+/// (the certificate itself names no app).
+Expected<CertAppField> cert_app_field_parse(const std::string& text);
 
 class CertAuthenticator {
  public:
   struct Options {
     std::string ca_file;  ///< PEM bundle of trusted CAs
     CertUserField user_field = CertUserField::subject_cn;
+    CertAppField app_field = CertAppField::none;
+    std::string app_uri_prefix = "urn:app:";  ///< san_uri
   };
 
   struct Outcome {
     ctl::CtlResult result = ctl::CtlResult::denied;
     ctl::CtlReason reason = ctl::CtlReason::cert_malformed;
     std::string user;    ///< set when ok
+    std::string app;     ///< the app the certificate names ("" = none), when ok
     std::string detail;  ///< wolfSSL's error, for the log
   };
 

@@ -7,6 +7,7 @@
 
 #include "controlplane/ctl_segment_mapping.h"
 #include "controlplane/log.h"
+#include "controlplane/stats_segment_reader.h"
 
 namespace tg::controlplane {
 
@@ -107,12 +108,7 @@ Expected<std::unique_ptr<AuthCtlHandler>> AuthCtlHandler::create(const config::C
     if (!pc.prefix.addr.is_v4()) continue;
     h->pools_.emplace_back(pc.name, pc.prefix.addr.v4_host(), pc.prefix.len);
   }
-  if (!config.apps.empty() && config.default_app.empty()) h->deny_no_app_ = true;
-  h->policy_ = app_policy_build(config, config.apps.empty() ? "" : config.default_app, h->pools_);
-  if (h->policy_.routes.size() >= ctl::kCtlMaxRoutes) {
-    log_line("warn", "app has more split-include routes than a session carries: truncated",
-             {{"app", h->policy_.app}, {"max", std::to_string(ctl::kCtlMaxRoutes)}});
-  }
+  h->apply_policy(config);
   h->password_enabled_ = has_method(config, "password") && !config.auth.users_file.empty();
   h->cert_enabled_ = has_method(config, "certificate") && !config.auth.ca.empty();
   if (h->password_enabled_) {
@@ -121,15 +117,98 @@ Expected<std::unique_ptr<AuthCtlHandler>> AuthCtlHandler::create(const config::C
     h->reload_users();
   }
   if (h->cert_enabled_) {
-    auto cert = CertAuthenticator::create({config.auth.ca, h->options_.cert_user_field});
+    auto user_field = cert_user_field_parse(config.auth.cert_user_field);
+    if (!user_field) return user_field.error();
+    auto app_field = cert_app_field_parse(config.auth.app_from_certificate);
+    if (!app_field) return app_field.error();
+    auto cert = CertAuthenticator::create(
+        {config.auth.ca, *user_field, *app_field, config.auth.cert_app_uri_prefix});
     if (!cert) return cert.error();
     h->cert_ = std::move(*cert);
+  }
+  if (has_method(config, "token") && !config.auth.jwks.empty()) {
+    TokenRules rules;
+    rules.issuer = config.auth.token_issuer;
+    rules.audience = config.auth.token_audience;
+    rules.user_claim = config.auth.user_claim;
+    rules.app_claim = config.auth.app_claim;
+    rules.clock_skew_s = config.auth.clock_skew_s;
+    auto token = TokenVerifier::create({config.auth.jwks, rules});
+    if (!token) return token.error();
+    for (const std::string& w : (*token)->warnings()) log_line("warn", "JWKS entry skipped", {{"detail", w}});
+    h->token_ = std::move(*token);
   }
   AuthCtlHandler* self = h.get();
   h->sessions_ = std::make_unique<SessionRegistry>(
       h->options_.sessions, random,
       [self](const Session& s, SessionEnd) { self->release_lease(s); });
   return h;
+}
+
+void AuthCtlHandler::apply_policy(const config::Config& config) {
+  apps_configured_ = !config.apps.empty();
+  default_app_ = apps_configured_ ? config.default_app : std::string();
+  policies_.clear();
+  group_apps_.clear();
+  if (!apps_configured_) {
+    policies_[""] = app_policy_build(config, "", pools_);
+  }
+  for (const config::AppConfig& a : config.apps) {
+    policies_[a.id] = app_policy_build(config, a.id, pools_);
+    group_apps_[a.group.empty() ? a.id : a.group] = a.id;
+  }
+  for (const auto& [id, p] : policies_) {
+    if (p.routes.size() >= ctl::kCtlMaxRoutes) {
+      log_line("warn", "app has more split-include routes than a session carries: truncated",
+               {{"app", id}, {"max", std::to_string(ctl::kCtlMaxRoutes)}});
+    }
+  }
+  auth_ = config.auth;
+}
+
+AuthCtlHandler::PolicyReload AuthCtlHandler::reload_policy(const config::Config& config,
+                                                           CtlResponder& out) {
+  PolicyReload r;
+  bool pools_same = config.pools.size() == pools_.size();
+  for (size_t i = 0; pools_same && i < config.pools.size(); ++i) {
+    pools_same = config.pools[i].name == pools_[i].name() &&
+                 config.pools[i].prefix.addr.is_v4() &&
+                 config.pools[i].prefix.network().addr.v4_host() == pools_[i].network() &&
+                 config.pools[i].prefix.len == pools_[i].prefix_len();
+  }
+  if (!pools_same) r.not_applied.push_back("pools");
+  apply_policy(config);
+  r.generation = ++policy_generation_;
+  r.apps = config.apps.size();
+  r.services = config.services.size();
+  ctl::CtlMessage n;
+  ctl::ctl_message_init(n, ctl::CtlType::policy_reload);
+  n.payload.policy_reload.generation = r.generation;
+  r.dataplane_notified = out.notify(0, n);
+  log_line("info", "policy reloaded",
+           {{"generation", std::to_string(r.generation)},
+            {"apps", std::to_string(r.apps)},
+            {"services", std::to_string(r.services)},
+            {"dataplane_notified", r.dataplane_notified ? "yes" : "no"}});
+  return r;
+}
+
+const AppPolicy* AuthCtlHandler::policy(const std::string& id) const {
+  const auto it = policies_.find(id);
+  return it == policies_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::pair<std::string, uint64_t>> AuthCtlHandler::sessions_by_app() const {
+  std::lock_guard lock(app_sessions_mutex_);
+  return {app_sessions_.begin(), app_sessions_.end()};
+}
+
+std::string AuthCtlHandler::app_of_group(const std::string& group) const {
+  if (group.empty()) return {};
+  const auto it = group_apps_.find(group);
+  // A group that is no app's label (a users-file group used for something else) names no
+  // app: the session gets default_app.
+  return it != group_apps_.end() ? it->second : std::string();
 }
 
 void AuthCtlHandler::reload_users() {
@@ -149,6 +228,11 @@ void AuthCtlHandler::reload_users() {
 }
 
 void AuthCtlHandler::release_lease(const Session& s) {
+  {
+    std::lock_guard lock(app_sessions_mutex_);
+    const auto it = app_sessions_.find(s.app);
+    if (it != app_sessions_.end() && --it->second == 0) app_sessions_.erase(it);
+  }
   if (!s.address) return;
   for (AddressPool& p : pools_) {
     if (p.name() == s.pool) p.release(*s.address);
@@ -159,6 +243,7 @@ void AuthCtlHandler::handle(const ctl::CtlMessage& req, CtlResponder& out) {
   switch (static_cast<ctl::CtlType>(req.header.type)) {
     case ctl::CtlType::auth_password: on_auth_password(req, out); return;
     case ctl::CtlType::auth_cert: on_auth_cert(req, out); return;
+    case ctl::CtlType::auth_token: on_auth_token(req, out); return;
     case ctl::CtlType::session_open: on_session_open(req, out); return;
     case ctl::CtlType::session_close: on_session_close(req, out); return;
     case ctl::CtlType::ping: {
@@ -195,7 +280,8 @@ void AuthCtlHandler::on_auth_password(const ctl::CtlMessage& req, CtlResponder& 
     reply_auth(AuthMethod::password, o.result, o.reason, out);
     return;
   }
-  finish_login(AuthMethod::password, o.user, o.group, out);
+  const std::string named = auth_.app_from_password == "group" ? app_of_group(o.group) : "";
+  finish_login(AuthMethod::password, o.user, o.group, named, out);
 }
 
 void AuthCtlHandler::on_auth_cert(const ctl::CtlMessage& req, CtlResponder& out) {
@@ -211,16 +297,67 @@ void AuthCtlHandler::on_auth_cert(const ctl::CtlMessage& req, CtlResponder& out)
     reply_auth(AuthMethod::certificate, o.result, o.reason, out);
     return;
   }
-  finish_login(AuthMethod::certificate, o.user, std::string(ctl::ctl_get_string(p.group)), out);
+  const std::string group(ctl::ctl_get_string(p.group));
+  const std::string named = auth_.app_from_certificate == "group" ? app_of_group(group) : o.app;
+  finish_login(AuthMethod::certificate, o.user, group, named, out);
+}
+
+void AuthCtlHandler::on_auth_token(const ctl::CtlMessage& req, CtlResponder& out) {
+  if (!token_) {
+    reply_auth(AuthMethod::token, ctl::CtlResult::denied, ctl::CtlReason::method_disabled, out);
+    return;
+  }
+  const ctl::AuthTokenPayload& p = req.payload.auth_token;
+  const int64_t unix_now = options_.unix_now ? options_.unix_now()
+                                             : static_cast<int64_t>(realtime_now_ns() / 1'000'000'000);
+  const TokenOutcome o =
+      token_->verify(std::string_view(p.token, std::min<size_t>(p.token_len, ctl::kCtlMaxToken)), unix_now);
+  if (o.result != ctl::CtlResult::ok) {
+    log_line("info", "token refused", {{"reason", ctl::ctl_reason_name(o.reason)}, {"detail", o.detail}});
+    reply_auth(AuthMethod::token, o.result, o.reason, out);
+    return;
+  }
+  const std::string group(ctl::ctl_get_string(p.group));
+  const std::string named = auth_.app_from_token == "claim"   ? o.app
+                            : auth_.app_from_token == "group" ? app_of_group(group)
+                                                              : std::string();
+  finish_login(AuthMethod::token, o.user, group, named, out);
+}
+
+void AuthCtlHandler::reload_jwks() {
+  if (!token_) return;
+  auto st = token_->reload_if_changed();
+  const std::string err = st ? std::string() : st.error().message;
+  if (st && *st) {
+    log_line("info", "JWKS loaded", {{"file", token_->options().jwks_file},
+                                     {"keys", std::to_string(token_->keys().keys.size())}});
+    for (const std::string& w : token_->warnings()) log_line("warn", "JWKS entry skipped", {{"detail", w}});
+  }
+  if (err != last_jwks_error_ && !err.empty()) {
+    log_line("error", "JWKS not loaded (the previous keys stay in force)",
+             {{"file", token_->options().jwks_file}, {"error", err}});
+  }
+  last_jwks_error_ = err;
 }
 
 void AuthCtlHandler::finish_login(AuthMethod method, const std::string& user,
-                                  const std::string& group, CtlResponder& out) {
-  if (deny_no_app_) {
-    reply_auth(method, ctl::CtlResult::denied, ctl::CtlReason::no_app, out);
-    return;
+                                  const std::string& group, const std::string& named_app,
+                                  CtlResponder& out) {
+  std::string app;
+  if (apps_configured_) {
+    app = named_app.empty() ? default_app_ : named_app;
+    if (app.empty()) {
+      reply_auth(method, ctl::CtlResult::denied, ctl::CtlReason::no_app, out);
+      return;
+    }
+    if (policies_.count(app) == 0) {
+      log_line("info", "login names an app that is not configured",
+               {{"user", user}, {"method", auth_method_name(method)}, {"app", app.substr(0, 64)}});
+      reply_auth(method, ctl::CtlResult::denied, ctl::CtlReason::unknown_app, out);
+      return;
+    }
   }
-  auto s = sessions_->create(user, group, policy_.app, now());
+  auto s = sessions_->create(user, group, app, now());
   if (!s) {
     const bool full = s.error().code == ENOSPC;
     reply_auth(method, full ? ctl::CtlResult::try_again : ctl::CtlResult::error,
@@ -228,6 +365,10 @@ void AuthCtlHandler::finish_login(AuthMethod method, const std::string& user,
     return;
   }
   counters_.count_attempt(method, ctl::CtlResult::ok, ctl::CtlReason::none);
+  {
+    std::lock_guard lock(app_sessions_mutex_);
+    app_sessions_[app] += 1;
+  }
   ctl::CtlMessage m;
   ctl::ctl_message_init(m, ctl::CtlType::auth_result);
   m.header.session_id = (*s)->id;
@@ -236,7 +377,7 @@ void AuthCtlHandler::finish_login(AuthMethod method, const std::string& user,
   ctl::ctl_set_string(r.cookie, (*s)->cookie);
   ctl::ctl_set_string(r.user, user);
   ctl::ctl_set_string(r.group, group);
-  ctl::ctl_set_string(r.app, policy_.app);
+  ctl::ctl_set_string(r.app, app);
   out.reply(m);
 }
 
@@ -254,9 +395,12 @@ void AuthCtlHandler::on_session_open(const ctl::CtlMessage& req, CtlResponder& o
   const uint64_t t = now();
   Session* s = sessions_->find_by_cookie(ctl::ctl_get_string(req.payload.session_open.cookie), t);
   if (s == nullptr) return refuse(ctl::CtlResult::denied, ctl::CtlReason::cookie_invalid);
+  // The app's policy now (a reload may have changed or removed it since the login).
+  const AppPolicy* policy = this->policy(s->app);
+  if (policy == nullptr) return refuse(ctl::CtlResult::denied, ctl::CtlReason::unknown_app);
   if (!s->address) {
-    if (policy_.pool < 0) return refuse(ctl::CtlResult::denied, ctl::CtlReason::no_pool);
-    AddressPool& pool = pools_[static_cast<size_t>(policy_.pool)];
+    if (policy->pool < 0) return refuse(ctl::CtlResult::denied, ctl::CtlReason::no_pool);
+    AddressPool& pool = pools_[static_cast<size_t>(policy->pool)];
     const auto a = pool.allocate();
     if (!a) return refuse(ctl::CtlResult::try_again, ctl::CtlReason::pool_exhausted);
     s->address = *a;
@@ -291,11 +435,11 @@ void AuthCtlHandler::on_session_open(const ctl::CtlMessage& req, CtlResponder& o
   p.keepalive_s = options_.keepalive_s;
   p.idle_timeout_s = options_.idle_timeout_s;
   p.lifetime_remaining_s = static_cast<uint32_t>((s->expires_ns - t) / 1'000'000'000);
-  p.n_routes = static_cast<uint16_t>(policy_.routes.size());
-  std::copy(policy_.routes.begin(), policy_.routes.end(), p.routes);
-  p.n_dns = static_cast<uint8_t>(policy_.dns.size());
-  std::copy(policy_.dns.begin(), policy_.dns.end(), p.dns);
-  ctl::ctl_set_string(p.search_domain, policy_.search_domain);
+  p.n_routes = static_cast<uint16_t>(policy->routes.size());
+  std::copy(policy->routes.begin(), policy->routes.end(), p.routes);
+  p.n_dns = static_cast<uint8_t>(policy->dns.size());
+  std::copy(policy->dns.begin(), policy->dns.end(), p.dns);
+  ctl::ctl_set_string(p.search_domain, policy->search_domain);
   ctl::ctl_set_string(p.user, s->user);
   ctl::ctl_set_string(p.group, s->group);
   ctl::ctl_set_string(p.app, s->app);
@@ -372,6 +516,7 @@ Expected<AuthCtlHandler::UsersReload> AuthCtlHandler::reload_users_now() {
 void AuthCtlHandler::on_tick(uint64_t) {
   sessions_->sweep(now());
   reload_users();
+  reload_jwks();
 }
 
 void AuthCtlHandler::on_dataplane_change(uint64_t) {

@@ -2,13 +2,18 @@
 // to the messages (api/ctl_messages.h):
 //   AUTH_PASSWORD -> PasswordAuthenticator -> session + cookie -> AUTH_RESULT
 //   AUTH_CERT     -> CertAuthenticator     -> session + cookie -> AUTH_RESULT
+//   AUTH_TOKEN    -> TokenVerifier (JWKS)  -> session + cookie -> AUTH_RESULT
 //   SESSION_OPEN  -> cookie -> address from the app's pool, routes/DNS of the app -> SESSION_PARAMS
 //                    (a live tunnel of the same session is replaced: SESSION_TERMINATE to its worker)
 //   SESSION_CLOSE -> detach (reconnect possible) or end the session (logout, idle, admin)
 //   PING          -> PONG
-// Policy, until per-app identity lands: every session gets `default_app`; with no apps
-// configured, the routes are every service's subnets and the pool is the first pool; with
-// apps configured and no default_app, logins are denied (no_app).
+// Apps (docs/apps.md): each login method names an app or none (auth.app_from_password,
+// _certificate, _token: the auth group, the certificate's SAN URI or OU, a token claim). A
+// session gets the app named (refused as unknown_app when it is not configured), or
+// default_app when none is named (refused as no_app when there is no default_app). With no
+// apps configured, every session gets every service's subnets and the first pool. The
+// policy (routes, DNS, pool) is the session's app's at each CONNECT; reload_policy() swaps
+// it for new CONNECTs and tells the dataplane to swap its tables (POLICY_RELOAD).
 //
 // Thread-safety: everything runs on the ctl server thread; counters() and the gauges of
 // sessions() and pools() are safe to read from the metrics threads.
@@ -16,6 +21,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +36,7 @@
 #include "controlplane/expected.h"
 #include "controlplane/password_auth.h"
 #include "controlplane/session_registry.h"
+#include "controlplane/token_verifier.h"
 #include "controlplane/users_file.h"
 
 namespace tg::controlplane {
@@ -54,6 +62,17 @@ class AuthCtlHandler final : public CtlHandler {
     uint32_t idle_timeout_s = 1200; ///< ocserv's default; 0 = none
     /// Clock (CLOCK_MONOTONIC ns); empty = the real one. Seam for tests.
     std::function<uint64_t()> now;
+    /// Wall clock (Unix seconds) for token exp/nbf; empty = the real one. Seam for tests.
+    std::function<int64_t()> unix_now;
+  };
+
+  /// What reload_policy() changed.
+  struct PolicyReload {
+    uint64_t generation = 0;     ///< counts successful policy reloads (1 = the first)
+    size_t apps = 0;
+    size_t services = 0;
+    bool dataplane_notified = false;  ///< POLICY_RELOAD fitted worker 0's ring
+    std::vector<std::string> not_applied;  ///< parts that need a restart (pools)
   };
 
   /// Build pools, policies, the users file and the CA store from `config`.
@@ -89,20 +108,35 @@ class AuthCtlHandler final : public CtlHandler {
   /// "file:line: problem" (ENOENT when password logins are not configured).
   Expected<UsersReload> reload_users_now();
 
+  /// Take apps, services, default_app and the app_from_* rules from `config` (already
+  /// validated) for every login and CONNECT from now on, and send POLICY_RELOAD to worker 0
+  /// so the dataplane's lcores enforce the new services on the next packets. Pools are not
+  /// changed live (leases refer to them): a change there is reported in not_applied.
+  PolicyReload reload_policy(const config::Config& config, CtlResponder& out);
+
   const AuthCounters& counters() const { return counters_; }
   const SessionRegistry& sessions() const { return *sessions_; }
   SessionRegistry& sessions_for_test() { return *sessions_; }
   const std::vector<AddressPool>& pools() const { return pools_; }
-  const AppPolicy& policy() const { return policy_; }
+  /// The policy of app `id` ("" when no apps are configured), nullptr when unknown.
+  const AppPolicy* policy(const std::string& id) const;
+  /// Sessions per app (metrics; read from the metrics threads under a lock).
+  std::vector<std::pair<std::string, uint64_t>> sessions_by_app() const;
 
  private:
   explicit AuthCtlHandler(Options options);
   uint64_t now() const;
   void on_auth_password(const ctl::CtlMessage& req, CtlResponder& out);
   void on_auth_cert(const ctl::CtlMessage& req, CtlResponder& out);
-  /// Create the session and answer AUTH_RESULT for a verified user.
+  void on_auth_token(const ctl::CtlMessage& req, CtlResponder& out);
+  void reload_jwks();
+  /// Create the session and answer AUTH_RESULT for a verified user. `named_app` is the app
+  /// the credential names ("" = none: default_app).
   void finish_login(AuthMethod method, const std::string& user, const std::string& group,
-                    CtlResponder& out);
+                    const std::string& named_app, CtlResponder& out);
+  /// The app a login method names from the auth group (app_from_* = "group").
+  std::string app_of_group(const std::string& group) const;
+  void apply_policy(const config::Config& config);
   void reply_auth(AuthMethod method, ctl::CtlResult result, ctl::CtlReason reason,
                   CtlResponder& out);
   void on_session_open(const ctl::CtlMessage& req, CtlResponder& out);
@@ -113,12 +147,21 @@ class AuthCtlHandler final : public CtlHandler {
   Options options_;
   bool password_enabled_ = false;
   bool cert_enabled_ = false;
-  bool deny_no_app_ = false;  ///< apps configured but no default_app
   std::vector<AddressPool> pools_;
-  AppPolicy policy_;
+  // The policy in force (apply_policy): swapped whole by reload_policy.
+  bool apps_configured_ = false;
+  std::string default_app_;                        ///< "" = refuse clients naming no app
+  std::map<std::string, AppPolicy> policies_;      ///< by app id ("" when no apps)
+  std::map<std::string, std::string> group_apps_;  ///< auth group label → app id
+  config::AuthConfig auth_;                        ///< app_from_* rules
+  uint64_t policy_generation_ = 0;
+  mutable std::mutex app_sessions_mutex_;           ///< metrics threads read app_sessions_
+  std::map<std::string, uint64_t> app_sessions_;   ///< live sessions per app
   std::unique_ptr<UsersFile> users_;
   std::unique_ptr<PasswordAuthenticator> password_;
   std::unique_ptr<CertAuthenticator> cert_;
+  std::unique_ptr<TokenVerifier> token_;
+  std::string last_jwks_error_;
   std::unique_ptr<SessionRegistry> sessions_;
   AuthCounters counters_;
   std::string last_users_error_;

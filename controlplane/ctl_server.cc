@@ -25,6 +25,7 @@ size_t type_slot_of(uint16_t type) {
     case ctl::CtlType::session_open: return 2;
     case ctl::CtlType::session_close: return 3;
     case ctl::CtlType::ping: return 4;
+    case ctl::CtlType::auth_token: return 5;
     default: return CtlServer::kMalformedSlot;
   }
 }
@@ -118,7 +119,8 @@ uint64_t CtlServer::requests(size_t type_slot, ctl::CtlResult result) const {
 
 const char* CtlServer::type_slot_name(size_t type_slot) {
   static constexpr const char* kNames[kTypeSlots] = {"auth_password", "auth_cert", "session_open",
-                                                     "session_close", "ping", "malformed"};
+                                                     "session_close", "ping", "auth_token",
+                                                     "malformed"};
   return type_slot < kTypeSlots ? kNames[type_slot] : "unknown";
 }
 

@@ -68,8 +68,8 @@ class CtlServer {
   };
 
   /// Counters by request type (5 request types + "malformed") and result (4).
-  static constexpr size_t kTypeSlots = 6;
-  static constexpr size_t kMalformedSlot = 5;
+  static constexpr size_t kTypeSlots = 7;
+  static constexpr size_t kMalformedSlot = 6;
 
   /// @param handler  outlives the server
   CtlServer(Options options, CtlHandler& handler);

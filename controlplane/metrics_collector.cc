@@ -221,6 +221,54 @@ void append_dataplane_families(const StatsSnapshot& s, std::vector<MetricFamily>
     out.push_back(std::move(f));
   }
 
+  // Apps: summed over lcores (bounded labels: at most kMaxApps configured app ids).
+  {
+    MetricFamily gen = make_family("tunnelgate_policy_generation",
+                                   "Generation of the per-app policy the dataplane enforces (1 at "
+                                   "start, +1 per reload that it applied).",
+                                   MetricType::Gauge);
+    add_sample(gen, {}, static_cast<double>(s.policy_generation));
+    out.push_back(std::move(gen));
+    MetricFamily packets = make_family(
+        "tunnelgate_app_packets_total",
+        "Inner packets of an app's sessions: to_backend passed the app's policy, to_client "
+        "went into its tunnels.",
+        MetricType::Counter);
+    MetricFamily bytes = make_family("tunnelgate_app_bytes_total",
+                                     "Inner bytes (IP header included) of an app's sessions, "
+                                     "each way.",
+                                     MetricType::Counter);
+    MetricFamily denied = make_family(
+        "tunnelgate_app_policy_drops_total",
+        "Inner packets from an app's clients dropped by its policy, by reason (destination, "
+        "protocol, port, no_app).",
+        MetricType::Counter);
+    for (size_t a = 0; a < s.apps.size(); ++a) {
+      shm::AppCounters sum{};
+      for (const LcoreSnapshot& l : s.lcores) {
+        if (a >= l.apps.size()) continue;
+        const shm::AppCounters& c = l.apps[a];
+        sum.to_backend_packets += c.to_backend_packets;
+        sum.to_backend_bytes += c.to_backend_bytes;
+        sum.to_client_packets += c.to_client_packets;
+        sum.to_client_bytes += c.to_client_bytes;
+        for (unsigned r = 0; r < shm::kPolicyDropCount; ++r) sum.policy_drops[r] += c.policy_drops[r];
+      }
+      const std::string& app = s.apps[a];
+      add_sample(packets, {{"app", app}, {"direction", "to_backend"}}, static_cast<double>(sum.to_backend_packets));
+      add_sample(packets, {{"app", app}, {"direction", "to_client"}}, static_cast<double>(sum.to_client_packets));
+      add_sample(bytes, {{"app", app}, {"direction", "to_backend"}}, static_cast<double>(sum.to_backend_bytes));
+      add_sample(bytes, {{"app", app}, {"direction", "to_client"}}, static_cast<double>(sum.to_client_bytes));
+      for (unsigned r = 0; r < shm::kPolicyDropCount; ++r) {
+        add_sample(denied, {{"app", app}, {"reason", shm::kPolicyDropLabels[r]}},
+                   static_cast<double>(sum.policy_drops[r]));
+      }
+    }
+    out.push_back(std::move(packets));
+    out.push_back(std::move(bytes));
+    out.push_back(std::move(denied));
+  }
+
   // Events (api/stats_shm.h TG_EVENT_COUNTERS).
   for (const shm::EventCounterInfo& ev : shm::kEventCounterInfo) {
     out.push_back(lcore_counter(s, ev.metric, ev.help,

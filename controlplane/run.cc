@@ -125,11 +125,12 @@ int controlplane_run(const std::string& path, const std::string& version) {
   CtlServer ctl_server(CtlServer::Options{.instance = cfg->instance}, **handler);
   auto auth_collector = std::make_shared<AuthMetricsCollector>(
       (*handler)->counters(), (*handler)->sessions(), (*handler)->pools(), &ctl_server);
+  auth_collector->sessions_by_app = [h = handler->get()] { return h->sessions_by_app(); };
   exposer->RegisterCollectable(auth_collector);
   ctl_server.start();
 
   // The admin socket (tunnelgatectl): its own thread; commands run on the ctl thread.
-  AdminService admin_service(AdminService::Options{.instance = cfg->instance, .version = version},
+  AdminService admin_service(AdminService::Options{.instance = cfg->instance, .version = version, .config_path = path},
                              **handler, ctl_server);
   auto admin = AdminServer::create(
       AdminServer::Options{.socket_path = cfg->admin.socket, .group = cfg->admin.group},

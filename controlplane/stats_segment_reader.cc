@@ -145,8 +145,36 @@ std::optional<SegmentReadError> decode_tls_workers(const StatsSegment& seg, Stat
   return std::nullopt;
 }
 
+/// App ids as the config allows them: 1..255 visible ASCII characters ("" only at index 0,
+/// the app of every session when none is configured); unique.
+std::optional<SegmentReadError> decode_apps(const StatsSegment& seg, StatsSnapshot& snap) {
+  if (seg.n_apps > shm::kMaxApps) {
+    return make_error(SegmentError::bad_app, "n_apps is " + std::to_string(seg.n_apps) +
+                                                 " (at most " + std::to_string(shm::kMaxApps) + ")");
+  }
+  for (unsigned i = 0; i < seg.n_apps; ++i) {
+    const char* name = seg.app_names[i];
+    const void* nul = std::memchr(name, '\0', shm::kAppNameLen);
+    const size_t len = nul ? static_cast<size_t>(static_cast<const char*>(nul) - name) : 0;
+    const bool visible = std::all_of(name, name + len, [](char c) { return c > 0x20 && c < 0x7f; });
+    if (nul == nullptr || !visible || (len == 0 && i != 0)) {
+      return make_error(SegmentError::bad_app,
+                        "app_names[" + std::to_string(i) + "] is not an app id (expected 1-255 "
+                        "visible ASCII characters, NUL-terminated)");
+    }
+    std::string id(name, len);
+    if (std::find(snap.apps.begin(), snap.apps.end(), id) != snap.apps.end()) {
+      return make_error(SegmentError::bad_app,
+                        "app_names[" + std::to_string(i) + "] repeats an earlier app id");
+    }
+    snap.apps.push_back(std::move(id));
+  }
+  return std::nullopt;
+}
+
 std::optional<SegmentReadError> decode_lcores(const StatsSegment& seg, StatsSnapshot& snap) {
   const size_t n_ports = snap.ports.size();  // already bounded by kMaxPorts
+  const size_t n_apps = snap.apps.size();    // already bounded by kMaxApps
   for (unsigned slot = 0; slot < shm::kMaxLcores; ++slot) {
     const shm::LcoreStats& in = seg.lcores[slot];
     if (in.active == 0) {
@@ -181,6 +209,7 @@ std::optional<SegmentReadError> decode_lcores(const StatsSegment& seg, StatsSnap
     l.events = in.events;
     std::copy(std::begin(in.drops), std::end(in.drops), l.drops.begin());
     l.ports.assign(in.ports, in.ports + n_ports);
+    l.apps.assign(in.apps, in.apps + n_apps);
     snap.lcores.push_back(std::move(l));
   }
   return std::nullopt;
@@ -259,6 +288,9 @@ SegmentReadResult stats_segment_decode(std::span<const std::byte> bytes, uint64_
   if (std::optional<SegmentReadError> err = decode_ports(*seg, snap)) {
     return std::move(*err);
   }
+  if (std::optional<SegmentReadError> err = decode_apps(*seg, snap)) {
+    return std::move(*err);
+  }
   if (std::optional<SegmentReadError> err = decode_lcores(*seg, snap)) {
     return std::move(*err);
   }
@@ -278,6 +310,7 @@ SegmentReadResult stats_segment_decode(std::span<const std::byte> bytes, uint64_
   snap.mempool_in_use = seg->mempool_in_use;
   snap.mempool_size = seg->mempool_size;
   snap.lab_forwarding = seg->lab_forwarding != 0;
+  snap.policy_generation = seg->policy_generation;
   return snap;
 }
 

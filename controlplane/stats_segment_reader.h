@@ -50,7 +50,8 @@ inline constexpr uint32_t kMaxLcoreId = 1023;
   X(bad_port_role, "bad_port_role", "port role neither 0 (outside) nor 1 (inside)")             \
   X(bad_lcore, "bad_lcore", "lcore slot with active not 0/1 or lcore_id above kMaxLcoreId")     \
   X(bad_tls_worker, "bad_tls_worker", "TLS worker slot with active not 0/1 or a foreign worker id")\
-  X(duplicate_lcore, "duplicate_lcore", "two active slots with the same lcore_id")
+  X(duplicate_lcore, "duplicate_lcore", "two active slots with the same lcore_id")           \
+  X(bad_app, "bad_app", "n_apps above kMaxApps, or an app name not NUL-terminated or invalid")
 
 enum class SegmentError : uint8_t {
 #define TG_X(e, label, help) e,
@@ -100,6 +101,7 @@ struct LcoreSnapshot {
   shm::EventCounters events{};
   std::array<uint64_t, shm::kDropReasonCount> drops{};
   std::vector<shm::PortCounters> ports;
+  std::vector<shm::AppCounters> apps;  ///< StatsSnapshot::apps.size() entries, by app index
 };
 
 /// A validated copy of the segment. Owns its data; safe to keep after the segment is gone.
@@ -114,6 +116,8 @@ struct StatsSnapshot {
   uint32_t mempool_in_use = 0;
   uint32_t mempool_size = 0;
   bool lab_forwarding = false;
+  uint64_t policy_generation = 0;  ///< 1 at start, +1 per policy reload
+  std::vector<std::string> apps;   ///< app index → id (index 0 "" when no apps are configured)
   std::vector<PortSnapshot> ports;    ///< n_ports (<= kMaxPorts) entries, in slot order
   std::vector<LcoreSnapshot> lcores;  ///< active slots only, in slot order
   std::vector<shm::TlsWorkerStats> tls_workers;  ///< active slots only; worker ids unique

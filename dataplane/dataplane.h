@@ -19,6 +19,7 @@ struct rte_ring;
 namespace tg::dp {
 
 class SessionTable;
+struct PolicyState;
 struct WorkerMailbox;
 struct DtlsSlot;
 struct DtlsLcore;
@@ -62,7 +63,7 @@ struct Dataplane {
   uint16_t tls_port = 443;            ///< TCP port handed to the kernel on outside addresses
   // Tunnel path (tunnel_path.h): all null/0 when no pool is configured.
   SessionTable* sessions = nullptr;   ///< pool address → session; written by TLS workers
-  rte_fib* policy_fib = nullptr;      ///< service subnets → 1 (allowed); default 0
+  PolicyState* policy = nullptr;      ///< per-app policy (policy_state.h)
   int session_dynfield = -1;          ///< mbuf dynamic field holding a packed SessionRef
   unsigned n_workers = 0;
   WorkerMailbox* workers = nullptr;   ///< [n_workers]

@@ -6,6 +6,7 @@
 
 #include "dataplane/dtls_path.h"
 #include "dataplane/exception_path.h"
+#include "dataplane/policy_state.h"
 #include "dataplane/stages.h"
 #include "dataplane/tunnel_path.h"
 
@@ -26,8 +27,11 @@ int lcore_poll_loop(void* arg) {
   }
 
   rte_mbuf* pkts[kBurst];
+  policy_lcore_online(dp.policy, c.queue_id);
   // relaxed: the flag only asks the loop to end; nothing is published through it.
   while (!dp.stop.load(std::memory_order_relaxed)) {
+    // Quiescent: this lcore holds no policy table pointer between iterations.
+    policy_lcore_quiescent(dp.policy, c.queue_id);
     const uint64_t loop_start = rte_rdtsc();
     uint32_t received = 0;
     for (unsigned p = 0; p < dp.n_ports; p++) {
@@ -77,6 +81,7 @@ int lcore_poll_loop(void* arg) {
       rte_delay_us_sleep(dp.idle_sleep_us);
     }
   }
+  policy_lcore_offline(dp.policy, c.queue_id);
   // Nothing may stay behind in our hands: release held packets (counted).
   if (c.dtls != nullptr) dtls_lcore_shutdown(c);
   for (HeldPacket& h : c.held) drop_packet(c, h.m, DropReason::neigh_unresolved);

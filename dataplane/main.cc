@@ -28,6 +28,7 @@
 #include "dataplane/eal_args.h"
 #include "dataplane/exception_path.h"
 #include "dataplane/log.h"
+#include "dataplane/policy_state.h"
 #include "dataplane/port_setup.h"
 #include "dataplane/tunnel_setup.h"
 #include "dataplane/vpn/vpn_workers.h"
@@ -43,10 +44,30 @@ namespace {
 constexpr const char* kVersion = "0.1.0";
 // The only globals: a signal handler has no context.
 std::atomic<bool> g_signalled{false};  // SIGINT/SIGTERM: stop
-std::atomic<bool> g_reload{false};     // SIGHUP: reload the TLS certificate and key files
+std::atomic<bool> g_reload{false};     // SIGHUP: reload the TLS certificates and the policy
 
 void on_signal(int) { g_signalled.store(true, std::memory_order_relaxed); }
 void on_sighup(int) { g_reload.store(true, std::memory_order_relaxed); }
+
+/// Re-read services and apps from the config file and swap the lcores' policy table. A
+/// file with errors changes nothing (each error is logged).
+void reload_policy(Dataplane& dp, const std::string& path, uint64_t asked_generation) {
+  const config::LoadResult r = config::config_load_file(path);
+  if (!r.ok()) {
+    for (const config::ConfigError& e : r.errors) TG_ERR("msg=\"policy not reloaded\" error=\"%s\"", e.to_string().c_str());
+    return;
+  }
+  if (std::string err = policy_state_reload(*dp.policy, *r.config, dp.stats); !err.empty()) {
+    TG_ERR("msg=\"policy not reloaded\" config=%s error=\"%s\"", path.c_str(), err.c_str());
+    return;
+  }
+  const PolicyTableInfo info = policy_table_info(*dp.policy->table.load(std::memory_order_acquire));
+  TG_INFO("msg=\"policy reloaded\" generation=%llu control_plane_generation=%llu apps=%zu services=%zu "
+          "rules=%u",
+          static_cast<unsigned long long>(dp.policy->generation),
+          static_cast<unsigned long long>(asked_generation), r.config->apps.size(),
+          r.config->services.size(), info.rules);
+}
 
 void usage(FILE* out) {
   std::fprintf(out,
@@ -292,8 +313,15 @@ int run(const config::Config& cfg, const std::vector<std::string>& extra_eal) {
       housekeeping(*dp);
       vpn.publish(*dp->stats);
       // relaxed: the flag carries no data; the files are read after it is seen.
-      if (g_reload.exchange(false, std::memory_order_relaxed)) vpn.reload_certificates();
-      for (int i = 0; i < 10 && !g_signalled.load(std::memory_order_relaxed); i++) rte_delay_us_sleep(100000);
+      const bool sighup = g_reload.exchange(false, std::memory_order_relaxed);
+      if (sighup) vpn.reload_certificates();
+      // relaxed: a request carries no data (the file is read after it is seen).
+      const uint64_t asked = dp->policy ? dp->policy->reload_requested.exchange(0, std::memory_order_relaxed) : 0;
+      if (dp->policy != nullptr && (sighup || asked != 0)) reload_policy(*dp, cfg.source_file, asked);
+      for (int i = 0; i < 10 && !g_signalled.load(std::memory_order_relaxed); i++) {
+        if (dp->policy != nullptr && dp->policy->reload_requested.load(std::memory_order_relaxed) != 0) break;
+        rte_delay_us_sleep(100000);
+      }
     }
     TG_INFO("msg=\"stopping\"");
     vpn.stop();  // workers first: they feed the lcores' rings
@@ -304,7 +332,6 @@ int run(const config::Config& cfg, const std::vector<std::string>& extra_eal) {
 out:
   for (unsigned p = 0; p < ports_started; p++) port_shutdown(dp->ports[p]);
   if (dp->fib) rte_fib_free(dp->fib);
-  if (dp->policy_fib) rte_fib_free(dp->policy_fib);
   ctxs.clear();
   if (dp->pool) rte_mempool_free(dp->pool);
   rte_eal_cleanup();

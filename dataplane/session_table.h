@@ -21,13 +21,26 @@
 
 namespace tg::dp {
 
-/// A tunnel session as the dataplane knows it: the TLS worker that owns it and a tag
-/// that is unique per session over the process lifetime (never 0).
+/// A tunnel session as the dataplane knows it: the TLS worker that owns it, the app index
+/// of its policy (dataplane/app_policy.h AppRegistry) and a tag that is unique per session
+/// over the process lifetime (never 0). Packed: worker in bits 63..56, app in 55..48, tag
+/// in 47..0, so the lcores read the app with the session, from the same 64-bit slot. The
+/// worker's ConnectionId is the packed ref with app 0 (connection_id()).
 struct SessionRef {
-  uint16_t worker = 0;
-  uint64_t tag = 0;  ///< 48 bits
-  uint64_t pack() const { return uint64_t{worker} << 48 | (tag & kTagMask); }
-  static SessionRef unpack(uint64_t v) { return {static_cast<uint16_t>(v >> 48), v & kTagMask}; }
+  uint16_t worker = 0;  ///< < 256 (kMaxTlsWorkers is 16)
+  uint64_t tag = 0;     ///< 48 bits
+  uint16_t app = 0;     ///< < 256 (shm::kMaxApps)
+  uint64_t pack() const {
+    return uint64_t{static_cast<uint8_t>(worker)} << 56 | uint64_t{static_cast<uint8_t>(app)} << 48 |
+           (tag & kTagMask);
+  }
+  static SessionRef unpack(uint64_t v) {
+    return {static_cast<uint16_t>(v >> 56), v & kTagMask, static_cast<uint16_t>((v >> 48) & 0xff)};
+  }
+  /// The app index of a packed ref.
+  static uint16_t app_of(uint64_t v) { return static_cast<uint16_t>((v >> 48) & 0xff); }
+  /// The worker's ConnectionId of a packed ref (the app bits cleared).
+  static uint64_t connection_id(uint64_t v) { return v & ~(uint64_t{0xff} << 48); }
   static constexpr uint64_t kTagMask = (uint64_t{1} << 48) - 1;
 };
 

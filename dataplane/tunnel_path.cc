@@ -7,7 +7,9 @@
 #include <rte_mbuf_dyn.h>
 #include <rte_ring.h>
 
+#include "dataplane/app_policy.h"
 #include "dataplane/dtls_path.h"
+#include "dataplane/policy_state.h"
 #include "dataplane/session_table.h"
 #include "dataplane/stages.h"
 
@@ -22,7 +24,9 @@ void tunnel_input_burst(LcoreCtx& c, rte_mbuf** pkts, uint16_t n) {
   const Dataplane& dp = *c.dp;
   rte_mbuf* live[kBurst];
   uint32_t dst[kBurst];
-  uint64_t verdict[kBurst];
+  uint8_t app[kBurst];
+  PolicyKey keys[kBurst];
+  const PolicyKey* key_ptrs[kBurst];
   uint16_t n_live = 0;
   for (uint16_t i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];
@@ -44,17 +48,26 @@ void tunnel_input_burst(LcoreCtx& c, rte_mbuf** pkts, uint16_t n) {
       continue;
     }
     if (len > ip.total_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(len - ip.total_len));
+    // The app rides in the session ref (session_table.h): no lookup for it.
+    app[n_live] = static_cast<uint8_t>(SessionRef::app_of(ref));
+    policy_key_from_ipv4(rte_pktmbuf_mtod(m, const uint8_t*), ip.total_len, app[n_live], true, &keys[n_live]);
+    key_ptrs[n_live] = &keys[n_live];
     dst[n_live] = ip.dst;
     live[n_live++] = m;
   }
   if (n_live == 0) return;
-  // Two bulk lookups per burst: may the session reach it (services), and where is it.
-  rte_fib_lookup_bulk(dp.policy_fib, dst, verdict, n_live);
+  // Two lookups per burst: may the session's app reach it (one rte_acl classify), and
+  // where is it (one FIB bulk lookup). acquire: pairs with the main lcore's publication of
+  // a new table; the table stays alive until this lcore's next quiescent state (the top of
+  // its loop), so one load serves the whole burst.
+  PolicyVerdict verdict[kBurst];
+  policy_classify(*dp.policy->table.load(std::memory_order_acquire), key_ptrs, n_live, verdict);
   uint64_t nh[kBurst];
   rte_fib_lookup_bulk(dp.fib, dst, nh, n_live);
   for (uint16_t i = 0; i < n_live; i++) {
     rte_mbuf* m = live[i];
-    if (verdict[i] != 1) {
+    if (verdict[i] != PolicyVerdict::allow) {
+      c.stats->apps[app[i]].policy_drops[static_cast<unsigned>(verdict[i]) - 1] += 1;
       drop_packet(c, m, DropReason::tunnel_policy_denied);
       continue;
     }
@@ -74,6 +87,9 @@ void tunnel_input_burst(LcoreCtx& c, rte_mbuf** pkts, uint16_t n) {
       continue;
     }
     c.stats->events.tunnel_to_backend += 1;
+    shm::AppCounters& ac = c.stats->apps[app[i]];
+    ac.to_backend_packets += 1;
+    ac.to_backend_bytes += rte_pktmbuf_pkt_len(m) - wire::kEtherHdrLen;
     neighbour_output(c, kTunnelInPort, hop.port, hop.gateway ? hop.gateway : dst[i], m);
   }
 }
@@ -93,6 +109,9 @@ void tunnel_output(LcoreCtx& c, uint8_t in_port, rte_mbuf* m, uint64_t ref, uint
   ipv4_ttl_decrement(l3);
   rte_pktmbuf_adj(m, wire::kEtherHdrLen);
   mbuf_session_ref(m, dp.session_dynfield) = ref;
+  shm::AppCounters& ac = c.stats->apps[SessionRef::app_of(ref)];
+  ac.to_client_packets += 1;
+  ac.to_client_bytes += rte_pktmbuf_pkt_len(m);
   if (dp.dtls_slots != nullptr && slot < dp.n_dtls_slots && dtls_output(c, m, slot, ref)) return;
   tunnel_to_worker(c, m, ref);
 }

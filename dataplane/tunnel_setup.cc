@@ -10,11 +10,12 @@
 #include <rte_lcore.h>
 #include <rte_ring.h>
 
-#include "dataplane/policy_table.h"
+#include "dataplane/policy_state.h"
 
 namespace tg::dp {
 
 TunnelResources::~TunnelResources() {
+  if (policy) policy_state_destroy(*policy);
   for (rte_ring* r : from_workers) rte_ring_free(r);
   for (WorkerMailbox& m : mailboxes) {
     rte_ring_free(m.ring);
@@ -107,8 +108,11 @@ std::string tunnel_setup(const config::Config& cfg, Dataplane& dp, TunnelResourc
   if (dp.session_dynfield < 0) return std::string("mbuf dynfield: ") + rte_strerror(rte_errno);
   res.sessions = std::make_unique<SessionTable>(cfg.pools);
   dp.sessions = res.sessions.get();
-  if (std::string err = policy_table_install(dp, cfg, static_cast<int>(rte_socket_id())); !err.empty()) return err;
   const unsigned n_lcores = static_cast<unsigned>(cfg.dataplane.lcores.size());
+  res.policy = std::make_unique<PolicyState>();
+  if (std::string err = policy_state_init(*res.policy, cfg, n_lcores, dp.stats); !err.empty())
+    return "policy: " + err;
+  dp.policy = res.policy.get();
   res.from_workers.resize(n_lcores);
   for (unsigned q = 0; q < n_lcores; q++) {
     const std::string name = "tg_from_worker" + std::to_string(q);  // one instance per process

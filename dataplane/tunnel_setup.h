@@ -1,5 +1,5 @@
 // Set-up of the tunnel path (tunnel_path.h) on the main lcore: the session table, the
-// policy table, the mbuf session field, and the rings between the poll lcores and the TLS
+// per-app policy (policy_state.h), the mbuf session field, and the rings between the poll lcores and the TLS
 // workers. Shared by the binary and the in-process test fixture.
 #pragma once
 
@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/dtls_path.h"
+#include "dataplane/policy_state.h"
 #include "dataplane/record_crypto.h"
 #include "dataplane/session_table.h"
 #include "dataplane/tunnel_path.h"
@@ -22,6 +23,7 @@ inline constexpr unsigned kTunnelRingSize = 4096;
 /// What tunnel_setup() creates and run() releases.
 struct TunnelResources {
   std::unique_ptr<SessionTable> sessions;
+  std::unique_ptr<PolicyState> policy;
   std::vector<rte_ring*> from_workers;
   std::vector<WorkerMailbox> mailboxes;
   // DTLS fast path (listeners.dtls on):

@@ -37,6 +37,7 @@ struct AdminArgs {
   std::string socket;
   std::string config;
   std::optional<std::string> user;
+  std::optional<std::string> app;
   std::string positional;  ///< disconnect: the session id
   bool json_out = false;
 };
@@ -51,12 +52,12 @@ struct CommandSpec {
 
 constexpr CommandSpec kStatus{"status", "", "Version, uptime, dataplane state, sessions and pool usage.",
                               false, false};
-constexpr CommandSpec kSessions{"sessions", " [--user USER]",
+constexpr CommandSpec kSessions{"sessions", " [--user USER] [--app APP]",
                                 "List sessions: id, user, app, client address, tunnel address, "
                                 "since, state.",
                                 true, false};
-constexpr CommandSpec kDisconnect{"disconnect", " (ID | --user USER)",
-                                  "End the session ID (or every session of USER) like a logout: "
+constexpr CommandSpec kDisconnect{"disconnect", " (ID | --user USER | --app APP)",
+                                  "End the session ID (or every session of USER, or of APP) like a logout: "
                                   "the client is\ntaken off, its cookie dies, its address returns "
                                   "to the pool.",
                                   true, true};
@@ -81,7 +82,9 @@ void usage(const CommandSpec& c, FILE* out) {
                "Exit status: 0 done, 1 error from the control plane (e.g. no such session), "
                "2 usage,\n3 cannot connect to the admin socket.\n",
                c.name, c.synopsis, c.description,
-               c.takes_user ? "  --user USER     only the sessions of USER\n" : "",
+               c.takes_user ? "  --user USER     only the sessions of USER\n"
+                              "  --app APP       only the sessions of app APP (its id)\n"
+                            : "",
                config::admin_socket_default("tg0").c_str());
 }
 
@@ -90,6 +93,7 @@ std::optional<AdminArgs> parse(const CommandSpec& c, int argc, char** argv, int&
   static const option kOptions[] = {{"socket", required_argument, nullptr, 's'},
                                     {"config", required_argument, nullptr, 'c'},
                                     {"user", required_argument, nullptr, 'u'},
+                                    {"app", required_argument, nullptr, 'a'},
                                     {"json", no_argument, nullptr, 'j'},
                                     {"help", no_argument, nullptr, 'h'},
                                     {nullptr, 0, nullptr, 0}};
@@ -105,6 +109,10 @@ std::optional<AdminArgs> parse(const CommandSpec& c, int argc, char** argv, int&
       case 'u':
         if (!c.takes_user) goto bad_option;
         a.user = optarg;
+        break;
+      case 'a':
+        if (!c.takes_user) goto bad_option;
+        a.app = optarg;
         break;
       case 'j': a.json_out = true; break;
       case 'h':
@@ -129,8 +137,8 @@ std::optional<AdminArgs> parse(const CommandSpec& c, int argc, char** argv, int&
     exit_code = kExitUsage;
     return std::nullopt;
   }
-  if (c.takes_id && a.positional.empty() == !a.user.has_value()) {
-    std::fprintf(stderr, "tunnelgatectl %s: give exactly one of ID and --user\n", c.name);
+  if (c.takes_id && int{!a.positional.empty()} + int{a.user.has_value()} + int{a.app.has_value()} != 1) {
+    std::fprintf(stderr, "tunnelgatectl %s: give exactly one of ID, --user and --app\n", c.name);
     usage(c, stderr);
     exit_code = kExitUsage;
     return std::nullopt;
@@ -336,12 +344,27 @@ void print_stats(const json& a) {
 void print_reload(const json& a) {
   if (a.contains("reloaded") && a["reloaded"].is_array()) {
     for (const json& r : a["reloaded"]) {
-      std::printf("%s: %s: %llu users (%s)\n", str(r, "what").c_str(), str(r, "file").c_str(),
+      const std::string what = str(r, "what");
+      if (what == "policy") {
+        std::printf("policy: %s: %llu apps, %llu services (generation %llu; dataplane %s)\n",
+                    str(r, "file").c_str(), static_cast<unsigned long long>(num(r, "apps")),
+                    static_cast<unsigned long long>(num(r, "services")),
+                    static_cast<unsigned long long>(num(r, "generation")),
+                    r.value("dataplane_notified", false) ? "notified" : "NOT notified: retry");
+        continue;
+      }
+      std::printf("%s: %s: %llu users (%s)\n", what.c_str(), str(r, "file").c_str(),
                   static_cast<unsigned long long>(num(r, "users")),
                   r.value("changed", false) ? "reloaded" : "unchanged");
     }
   }
-  std::printf("not reloaded (restart the control plane to change): the rest of the config\n");
+  std::string rest;
+  if (a.contains("not_reloaded") && a["not_reloaded"].is_array()) {
+    for (const json& n : a["not_reloaded"]) {
+      if (n.is_string()) rest += (rest.empty() ? "" : ", ") + n.get<std::string>();
+    }
+  }
+  std::printf("not reloaded (restart to change): %s\n", rest.empty() ? "the rest of the config" : rest.c_str());
 }
 
 int run(const CommandSpec& c, int argc, char** argv, json request,
@@ -350,6 +373,7 @@ int run(const CommandSpec& c, int argc, char** argv, json request,
   const std::optional<AdminArgs> a = parse(c, argc, argv, rc);
   if (!a) return rc;
   if (a->user) request["user"] = *a->user;
+  if (a->app) request["app"] = *a->app;
   if (!a->positional.empty()) {
     const auto id = controlplane::admin_session_id_parse(a->positional);
     if (!id) {

@@ -76,7 +76,8 @@ bool CtlClient::next(ctl::CtlMessage& out) {
       ++counters_.decode_errors[static_cast<size_t>(ctl::CtlDecodeError::bad_worker_id)];
       continue;
     }
-    if (out.header.type == static_cast<uint16_t>(ctl::CtlType::session_terminate)) {
+    if (out.header.type == static_cast<uint16_t>(ctl::CtlType::session_terminate) ||
+        out.header.type == static_cast<uint16_t>(ctl::CtlType::policy_reload)) {
       ++counters_.notices;
       return true;
     }

@@ -433,7 +433,8 @@ bool TlsWorker::adopt(int fd, const PeerAddress& peer) {
   const int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // records, not a byte stream
 
-  const ConnectionId id = (uint64_t{options_.worker_index} << 48) | next_sequence_++;
+  // A SessionRef with app 0 (dataplane/session_table.h): worker in the top byte.
+  const ConnectionId id = (uint64_t{options_.worker_index} << 56) | next_sequence_++;
   std::unique_ptr<Connection> owned(new Connection(*this, id, fd, peer));
   Connection& c = *owned;
   c.context_ = contexts_.current();

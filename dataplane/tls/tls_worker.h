@@ -31,7 +31,7 @@ namespace tg::dp::tls {
 
 using Clock = std::chrono::steady_clock;
 
-/// Unique per process and never reused: (worker index << 48) | per-worker sequence number.
+/// Unique per process and never reused: (worker index << 56) | per-worker sequence number (a SessionRef with app 0).
 using ConnectionId = uint64_t;
 
 // Why a handshake failed (metric label, help text). One counter each per worker.

@@ -86,7 +86,7 @@ DtlsChannel::~DtlsChannel() {
   if (rng_ != nullptr) wc_rng_free(rng_);
 }
 
-std::optional<tunnel::CstpDtlsOffer> DtlsChannel::offer(tls::ConnectionId conn, uint32_t address, uint16_t tunnel_mtu,
+std::optional<tunnel::CstpDtlsOffer> DtlsChannel::offer(tls::ConnectionId conn, uint64_t ref, uint32_t address, uint16_t tunnel_mtu,
                                                         uint32_t dpd_s, uint32_t keepalive_s) {
   if (!enabled()) return std::nullopt;
   const uint32_t slot = shared_.dp->sessions->slot_index(address);
@@ -97,6 +97,7 @@ std::optional<tunnel::CstpDtlsOffer> DtlsChannel::offer(tls::ConnectionId conn, 
   on_tunnel_closed(conn);  // one App-ID per tunnel
   Tunnel t;
   t.conn = conn;
+  t.ref = ref;
   t.address = address;
   t.slot = slot;
   t.max_inner = tunnel_mtu;
@@ -110,14 +111,14 @@ std::optional<tunnel::CstpDtlsOffer> DtlsChannel::offer(tls::ConnectionId conn, 
   return o;
 }
 
-void DtlsChannel::send_remove(const Tunnel& t, tls::ConnectionId conn) {
+void DtlsChannel::send_remove(const Tunnel& t) {
   if (t.owner_queue < 0) return;
   auto* msg = static_cast<DtlsCtlMsg*>(rte_zmalloc("tg_dtls_ctl", sizeof(DtlsCtlMsg), 0));
   if (msg == nullptr) return;  // the lcore drops the state when the address is rebound
   new (msg) DtlsCtlMsg();
   msg->kind = DtlsCtlMsg::Kind::remove;
   msg->slot = t.slot;
-  msg->ref = conn;
+  msg->ref = t.ref;
   if (rte_ring_enqueue(shared_.dp->dtls_ctl[t.owner_queue], msg) != 0) rte_free(msg);
 }
 
@@ -134,7 +135,7 @@ DtlsChannel::Traffic DtlsChannel::on_tunnel_closed(tls::ConnectionId conn) {
     const DtlsSlot& slot = shared_.dp->dtls_slots[t->second.slot];
     traffic = {slot.rx_packets.load(std::memory_order_relaxed), slot.rx_bytes.load(std::memory_order_relaxed),
                slot.tx_packets.load(std::memory_order_relaxed), slot.tx_bytes.load(std::memory_order_relaxed)};
-    send_remove(t->second, conn);
+    send_remove(t->second);
     counters_.established.sub();
   }
   tunnels_.erase(t);
@@ -312,7 +313,7 @@ void DtlsChannel::finish(Handshake& h) {
   new (msg) DtlsCtlMsg();
   msg->kind = DtlsCtlMsg::Kind::install;
   msg->slot = tun.slot;
-  msg->ref = tun.conn;
+  msg->ref = tun.ref;
   msg->addr = tun.address;
   msg->client_ip = h.client_ip;
   msg->client_port = h.client_port;
@@ -326,7 +327,7 @@ void DtlsChannel::finish(Handshake& h) {
   keys.wipe();
   // A client that moved to another lcore (new source port after a reconnect): the old one
   // lets go first; the new one waits for that before it installs.
-  if (tun.owner_queue >= 0 && tun.owner_queue != h.queue) send_remove(tun, tun.conn);
+  if (tun.owner_queue >= 0 && tun.owner_queue != h.queue) send_remove(tun);
   if (rte_ring_enqueue(dp.dtls_ctl[h.queue], msg) != 0) {
     cipher_state_free(cs);
     rte_free(msg);

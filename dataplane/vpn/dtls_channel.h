@@ -58,7 +58,8 @@ class DtlsChannel {
   /// this server may negotiate (AES-GCM when it offers it).
   tunnel::DtlsRecordCipher mtu_cipher() const { return mtu_cipher_; }
   /// A tunnel opens on connection `conn` with pool address `address`: a new App-ID.
-  std::optional<tunnel::CstpDtlsOffer> offer(tls::ConnectionId conn, uint32_t address, uint16_t tunnel_mtu,
+  /// `ref` is the session's packed SessionRef (its app included): what the lcore binds to.
+  std::optional<tunnel::CstpDtlsOffer> offer(tls::ConnectionId conn, uint64_t ref, uint32_t address, uint16_t tunnel_mtu,
                                              uint32_t dpd_s, uint32_t keepalive_s);
   /// What a tunnel sent and received over DTLS (inner packets).
   struct Traffic {
@@ -83,6 +84,7 @@ class DtlsChannel {
   };
   struct Tunnel {
     tls::ConnectionId conn = 0;
+    uint64_t ref = 0;  ///< packed SessionRef of the tunnel (conn with the app index)
     uint32_t address = 0;
     uint32_t slot = 0;
     uint16_t max_inner = 0;
@@ -107,7 +109,7 @@ class DtlsChannel {
   void finish(Handshake& h);
   void fail(uint64_t flow, shm::DtlsHandshakeFailure why, const char* detail);
   void send_datagrams(const Handshake& h);
-  void send_remove(const Tunnel& t, tls::ConnectionId conn);
+  void send_remove(const Tunnel& t);
 
   const OcShared& shared_;
   const uint16_t worker_index_;

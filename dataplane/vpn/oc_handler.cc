@@ -1,6 +1,7 @@
 #include "dataplane/vpn/oc_handler.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -10,6 +11,7 @@
 #include <rte_ring.h>
 
 #include "dataplane/ctl/ctl_segment_owner.h"
+#include "dataplane/policy_state.h"
 #include "dataplane/session_table.h"
 #include "dataplane/tunnel/auth_xml.h"
 #include "dataplane/tunnel/cstp_connect.h"
@@ -57,9 +59,36 @@ std::string refusal_text(ctl::CtlReason reason) {
     case ctl::CtlReason::cert_no_user: text = "No user name in the certificate"; break;
     case ctl::CtlReason::method_disabled: text = "Certificate login is not enabled"; break;
     case ctl::CtlReason::no_app: text = "No application policy for this client"; break;
+    case ctl::CtlReason::unknown_app: text = "The application is not configured on this gateway"; break;
+    case ctl::CtlReason::token_malformed: text = "Token malformed"; break;
+    case ctl::CtlReason::token_unknown_key: text = "Token signed with an unknown key"; break;
+    case ctl::CtlReason::token_bad_signature: text = "Token signature does not verify"; break;
+    case ctl::CtlReason::token_expired: text = "Token expired"; break;
+    case ctl::CtlReason::token_not_yet_valid: text = "Token not yet valid"; break;
+    case ctl::CtlReason::token_bad_issuer: text = "Token issuer not accepted"; break;
+    case ctl::CtlReason::token_bad_audience: text = "Token audience not accepted"; break;
+    case ctl::CtlReason::token_no_user: text = "No user name in the token"; break;
     default: text = "Login refused"; break;
   }
   return std::string(text) + " (" + ctl::ctl_reason_name(reason) + ")";
+}
+
+/// Three non-empty base64url segments, the first a JSON object ("eyJ" = '{"'): a JWS in
+/// compact form. Anything else in the password field is a password.
+bool looks_like_jwt(std::string_view v) {
+  if (v.size() < 16 || v.size() > ctl::kCtlMaxToken || v.substr(0, 3) != "eyJ") return false;
+  int dots = 0;
+  char prev = '.';
+  for (char ch : v) {
+    if (ch == '.') {
+      if (prev == '.') return false;  // an empty segment
+      dots++;
+    } else if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_')) {
+      return false;
+    }
+    prev = ch;
+  }
+  return dots == 2 && prev != '.';
 }
 
 ctl::CtlCloseReason close_reason_for(CloseReason r) {
@@ -85,10 +114,12 @@ struct OcHandler::Session {
   uint64_t pending_request = 0;
   ctl::CtlType pending_type = ctl::CtlType::ping;
   bool cert_login = false;
+  bool token_login = false;  ///< a refusal ends the login with its reason (no password retry)
   // The tunnel (after SESSION_PARAMS).
   uint64_t session_id = 0;
   uint32_t attach_seq = 0;
   uint32_t address = 0;
+  uint64_t ref = 0;  ///< packed SessionRef: the connection id with the app index
   bool bound = false;
   tunnel::CstpConnectRequest connect;
   tunnel::CstpTunnelParams params;
@@ -101,7 +132,22 @@ struct OcHandler::Session {
 OcHandler::OcHandler(const OcShared& shared, dataplane::CtlClient& ctl, uint16_t worker_index)
     : shared_(shared), ctl_(ctl), worker_index_(worker_index),
       to_lcore_(std::make_unique<LcoreStage[]>(std::max(1u, shared.n_lcores))),
-      dtls_(std::make_unique<DtlsChannel>(shared, worker_index)) {}
+      dtls_(std::make_unique<DtlsChannel>(shared, worker_index)) {
+  // The default app's group first: a client that names no group takes the first option
+  // (openconnect answers a group list with it), and so gets what default_app gives.
+  for (const config::AppConfig& a : shared.cfg->apps) {
+    const std::string label = a.group.empty() ? a.id : a.group;
+    if (a.id == shared.cfg->default_app) {
+      group_labels_.insert(group_labels_.begin(), label);
+    } else {
+      group_labels_.push_back(label);
+    }
+  }
+  groups_.reserve(group_labels_.size());  // views into group_labels_, which no longer changes
+  for (const std::string& g : group_labels_) groups_.push_back({g, g});
+  token_enabled_ = std::find(shared.cfg->auth.methods.begin(), shared.cfg->auth.methods.end(), "token") !=
+                   shared.cfg->auth.methods.end();
+}
 
 OcHandler::~OcHandler() {
   for (unsigned l = 0; l < shared_.n_lcores; l++)
@@ -222,6 +268,14 @@ void OcHandler::handle_request(Connection& c, Session& s, const tunnel::HttpRequ
     send_http(c, s, tunnel::http_response_xml_ok(tunnel::auth_xml_build_failure("Logged out."), {}, true).bytes, true);
     return;
   }
+  // A bearer token in the Authorization header (Microsoft Tunnel's MAM SDK), on any POST.
+  if (const auto auth = req.header("Authorization"); auth && token_enabled_) {
+    const std::string_view v = *auth;
+    if (v.size() > 7 && tunnel::http_iequals(v.substr(0, 7), "Bearer ")) {
+      submit_token(c, s, v.substr(7));
+      return;
+    }
+  }
   if (m.type == tunnel::AuthMessageType::kInit) {
     // A client certificate from the handshake: the control plane decides on it (§3.8).
     const tls::ClientCertInfo& cert = c.client_cert();
@@ -251,7 +305,8 @@ void OcHandler::handle_request(Connection& c, Session& s, const tunnel::HttpRequ
       return;
     }
     counters_.auth_forms.add();
-    send_http(c, s, tunnel::http_response_xml_ok(tunnel::auth_xml_build_username_form(), {}, false).bytes, false);
+    send_http(c, s, tunnel::http_response_xml_ok(tunnel::auth_xml_build_username_form(groups_, s.group), {}, false).bytes,
+              false);
     return;
   }
   // auth-reply: the username step, then the password step (or both at once).
@@ -259,11 +314,17 @@ void OcHandler::handle_request(Connection& c, Session& s, const tunnel::HttpRequ
   if (!m.password) {
     if (s.username.empty()) {
       counters_.auth_forms.add();
-      send_http(c, s, tunnel::http_response_xml_ok(tunnel::auth_xml_build_username_form(), {}, false).bytes, false);
+      send_http(c, s, tunnel::http_response_xml_ok(tunnel::auth_xml_build_username_form(groups_, s.group), {}, false).bytes,
+                false);
       return;
     }
     counters_.auth_forms.add();
     send_http(c, s, tunnel::http_response_xml_ok(tunnel::auth_xml_build_password_form(), {}, false).bytes, false);
+    return;
+  }
+  // A JWT in the password field (a token-only client still answers the password form).
+  if (token_enabled_ && looks_like_jwt(*m.password)) {
+    submit_token(c, s, *m.password);
     return;
   }
   ctl::CtlMessage msg;
@@ -277,6 +338,26 @@ void OcHandler::handle_request(Connection& c, Session& s, const tunnel::HttpRequ
   p.client = ctl_address_of(c.peer_address());
   submit(c, s, msg);
   std::memset(&p.password, 0, sizeof p.password);  // no copy of the password stays behind
+}
+
+void OcHandler::submit_token(Connection& c, Session& s, std::string_view token) {
+  if (token.empty() || token.size() > ctl::kCtlMaxToken) {
+    send_error(c, s, token.empty() ? 400 : 431, "bearer token empty or too long");
+    return;
+  }
+  ctl::CtlMessage msg;
+  ctl::ctl_message_init(msg, ctl::CtlType::auth_token);
+  ctl::AuthTokenPayload& p = msg.payload.auth_token;
+  if (!ctl::ctl_set_string(p.group, s.group)) {
+    send_error(c, s, 400, "group too long");
+    return;
+  }
+  p.client = ctl_address_of(c.peer_address());
+  p.token_len = static_cast<uint32_t>(token.size());
+  s.token_login = true;
+  std::memcpy(p.token, token.data(), token.size());
+  submit(c, s, msg);
+  std::memset(p.token, 0, sizeof p.token);  // no copy of the credential stays behind
 }
 
 bool OcHandler::submit(Connection& c, Session& s, ctl::CtlMessage& msg) {
@@ -343,6 +424,13 @@ void OcHandler::on_ctl_message(const ctl::CtlMessage& msg) {
     c->close(CloseReason::local);
     return;
   }
+  if (type == ctl::CtlType::policy_reload) {
+    // The main lcore re-reads the policy; relaxed: the request carries no data.
+    if (shared_.dp->policy != nullptr)
+      shared_.dp->policy->reload_requested.store(std::max<uint64_t>(msg.payload.policy_reload.generation, 1),
+                                                 std::memory_order_relaxed);
+    return;
+  }
   if (type == ctl::CtlType::session_close_ack || type == ctl::CtlType::pong) return;
   auto it = pending_requests_.find(msg.header.request_id);
   if (it == pending_requests_.end()) return;
@@ -388,7 +476,7 @@ void OcHandler::on_auth_result(Connection& c, Session& s, const ctl::AuthResultP
     counters_.auth_denied.add();
     OC_LOG("info", "msg=\"login refused\" worker=%u peer=%s user=\"%s\" reason=\"%.*s\"", worker_index_,
            peer_text(c).c_str(), s.username.c_str(), static_cast<int>(reason.size()), reason.data());
-    if (s.cert_login) {
+    if (s.cert_login || s.token_login) {
       const std::string text = refusal_text(static_cast<ctl::CtlReason>(r.reason));
       send_http(c, s, tunnel::http_response_xml_ok(tunnel::auth_xml_build_failure(text), {}, true).bytes, true);
       return;
@@ -422,9 +510,19 @@ void OcHandler::on_session_params(Connection& c, Session& s, const ctl::CtlMessa
     send_error(c, s, 503, "no address pools on this gateway");
     return;
   }
+  // The app's policy index in this dataplane. Unknown: the control plane has a policy the
+  // dataplane has not loaded yet (a reload in flight); the client retries.
+  const int app = shared_.dp->policy ? policy_app_index(*shared_.dp->policy, ctl::ctl_get_string(p.app)) : 0;
+  if (app < 0) {
+    send_error(c, s, 503, "try again: the app's policy is not loaded yet");
+    return;
+  }
   s.session_id = msg.header.session_id;
   s.attach_seq = p.attach_seq;
   s.address = p.ipv4;
+  SessionRef ref = SessionRef::unpack(c.id());
+  ref.app = static_cast<uint16_t>(app);
+  s.ref = ref.pack();
   tunnel::CstpTunnelParams& t = s.params;
   t.address = p.ipv4;
   t.netmask = p.netmask;
@@ -451,11 +549,10 @@ void OcHandler::on_session_params(Connection& c, Session& s, const ctl::CtlMessa
 }
 
 bool OcHandler::open_tunnel(Connection& c, Session& s) {
-  const SessionRef ref = SessionRef::unpack(c.id());
-  if (!shared_.dp->sessions->bind(s.address, ref)) return false;
+  if (!shared_.dp->sessions->bind(s.address, SessionRef::unpack(s.ref))) return false;
   s.bound = true;
   if (dtls_->enabled() && s.connect.dtls_psk_negotiate())
-    s.params.dtls = dtls_->offer(c.id(), s.address, s.params.mtu.tunnel_mtu, s.params.dpd_seconds,
+    s.params.dtls = dtls_->offer(c.id(), s.ref, s.address, s.params.mtu.tunnel_mtu, s.params.dpd_seconds,
                                  s.params.keepalive_seconds);
   const tunnel::CstpConnectBuildResult b = tunnel::cstp_connect_build_response(s.params);
   if (!b.ok) {
@@ -517,7 +614,7 @@ void OcHandler::handle_cstp(Connection& c, Session& s, std::span<const uint8_t> 
     switch (r.type) {
       case tunnel::CstpType::kData:
         if (s.params.dtls) dtls_->on_cstp_data(s.address);
-        stage_to_lcore(s, c.id(), r.payload);
+        stage_to_lcore(s, s.ref, r.payload);
         break;
       case tunnel::CstpType::kDpdRequest: {
         uint8_t frame[tunnel::cstp::kHeaderBytes];
@@ -591,7 +688,7 @@ void OcHandler::drain_mailbox() {
     const unsigned n = rte_ring_dequeue_burst(ring, reinterpret_cast<void**>(pkts), kMailboxBurst, nullptr);
     for (unsigned i = 0; i < n; i++) {
       rte_mbuf* m = pkts[i];
-      Connection* c = worker_->find(mbuf_session_ref(m, dp.session_dynfield));
+      Connection* c = worker_->find(SessionRef::connection_id(mbuf_session_ref(m, dp.session_dynfield)));
       Session* s = c ? static_cast<Session*>(c->user_data()) : nullptr;
       if (s == nullptr || s->phase != Session::Phase::tunnel) {
         counters_.tx_dropped_stale.add();
@@ -631,7 +728,7 @@ void OcHandler::on_close(Connection& c, CloseReason reason) {
   s->rx_bytes += dtls.rx_bytes;
   s->tx_packets += dtls.tx_packets;
   s->tx_bytes += dtls.tx_bytes;
-  if (s->bound) shared_.dp->sessions->unbind(s->address, SessionRef::unpack(c.id()));
+  if (s->bound) shared_.dp->sessions->unbind(s->address, SessionRef::unpack(s->ref));
   if (s->session_id != 0) {
     auto it = sessions_.find(s->session_id);
     if (it != sessions_.end() && it->second == c.id()) sessions_.erase(it);

@@ -8,13 +8,15 @@
 //   on_wake          → WorkerMailbox ring → CSTP DATA frames to the owning connection
 //   on_close         → unbind the address, SESSION_CLOSE with the counters
 //
-// A session's SessionRef (session_table.h) is its ConnectionId: (worker << 48) | sequence,
-// so return packets find their connection with TlsWorker::find() and no extra table.
+// A session's SessionRef (session_table.h) is its ConnectionId ((worker << 56) | sequence)
+// with the app index of its policy in bits 55..48, so return packets find their connection
+// with TlsWorker::find(SessionRef::connection_id(ref)) and no extra table.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -23,6 +25,7 @@
 #include "dataplane/ctl/ctl_client.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/tls/tls_worker.h"
+#include "dataplane/tunnel/auth_xml.h"
 #include "dataplane/tunnel/http_request.h"
 #include "dataplane/vpn/dtls_channel.h"
 
@@ -113,6 +116,13 @@ class OcHandler final : public tls::TlsHandler {
   };
   std::unique_ptr<LcoreStage[]> to_lcore_;
   std::vector<uint8_t> tx_frame_;  ///< scratch: one CSTP frame (header + packet)
+  /// The auth groups the username form lists: one per app (its `group` label), so
+  /// `openconnect --authgroup` picks the app (auth.app_from_* = "group"). Empty without apps.
+  std::vector<std::string> group_labels_;
+  std::vector<tunnel::AuthGroupOption> groups_;
+  bool token_enabled_ = false;  ///< auth.methods lists "token"
+  /// Send a bearer token to the control plane (AUTH_TOKEN).
+  void submit_token(tls::Connection& c, Session& s, std::string_view token);
   std::unique_ptr<DtlsChannel> dtls_;
 };
 

@@ -168,6 +168,20 @@ TEST(ConfigInvalid, OutOfRangeValuesShowTheRange) {
                        "expected 0..3600"));
 }
 
+TEST(ConfigInvalid, AppIdentityKeywords) {
+  EXPECT_TRUE(HasError(load(with_top("auth = { app_from_password = \"claim\"; };")), 7,
+                       "auth.app_from_password", "\"claim\" is not allowed (expected one of \"group\", \"none\")"));
+  EXPECT_TRUE(HasError(load(with_top("auth = { app_from_certificate = \"subject_o\"; };")), 7,
+                       "auth.app_from_certificate", "is not allowed"));
+  EXPECT_TRUE(HasError(load(with_top("auth = { app_from_token = \"\"; };")), 7, "auth.app_from_token",
+                       "is not allowed"));
+  EXPECT_TRUE(HasError(load(with_top("auth = { cert_user_field = \"uid\"; };")), 7, "auth.cert_user_field",
+                       "is not allowed"));
+  EXPECT_TRUE(HasError(load(with_top("auth = { cert_app_uri_prefix = \"\"; };")), 7,
+                       "auth.cert_app_uri_prefix", "is not a URI prefix"));
+  EXPECT_TRUE(HasError(load(with_top("auth = { app_from_token = 1; };")), 7, "auth.app_from_token", ""));
+}
+
 TEST(ConfigInvalid, LcoreRules) {
   const auto text = [](const char* lcores) {
     return "dataplane = {\n  main_lcore = 2;\n  lcores = " + std::string(lcores) +

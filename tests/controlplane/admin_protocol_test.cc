@@ -29,6 +29,15 @@ TEST(AdminProtocol, WellFormedRequests) {
   ASSERT_TRUE(du);
   EXPECT_EQ(du->user, "bob");
 
+  auto da = admin_parse_request(R"({"command":"disconnect","app":"com.example.mail"})");
+  ASSERT_TRUE(da);
+  EXPECT_EQ(da->app, "com.example.mail");
+  EXPECT_FALSE(da->user);
+  auto sa = admin_parse_request(R"({"command":"sessions","app":"com.example.crm","user":"bob"})");
+  ASSERT_TRUE(sa);
+  EXPECT_EQ(sa->app, "com.example.crm");
+  EXPECT_EQ(sa->user, "bob");
+
   auto r = admin_parse_request(R"({"command":"reload"})");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->command, AdminCommand::reload);
@@ -63,6 +72,12 @@ TEST(AdminProtocol, MalformedRequestsAreErrorsNamingTheProblem) {
       {"{\"command\":\"sessions\",\"user\":\"a\\nb\"}", "\"user\" is not a user name"},
       {"{\"command\":\"disconnect\"}", "exactly one of"},
       {"{\"command\":\"disconnect\",\"id\":\"1\",\"user\":\"a\"}", "exactly one of"},
+      {"{\"command\":\"disconnect\",\"user\":\"a\",\"app\":\"b\"}", "exactly one of"},
+      {"{\"command\":\"disconnect\",\"app\":\"\"}", "\"app\" is not an app id"},
+      {"{\"command\":\"sessions\",\"app\":\"a b\"}", "\"app\" is not an app id"},
+      {"{\"command\":\"sessions\",\"app\":7}", "\"app\" is not an app id"},
+      {"{\"command\":\"sessions\",\"app\":\"" + std::string(256, 'a') + "\"}", "\"app\" is not an app id"},
+      {"{\"command\":\"stats\",\"app\":\"a\"}", "unknown field 'app'"},
       {"{\"command\":\"disconnect\",\"id\":1}", "not a session id"},
       {"{\"command\":\"disconnect\",\"id\":\"\"}", "not a session id"},
       {"{\"command\":\"disconnect\",\"id\":\"12345678901234567\"}", "not a session id"},

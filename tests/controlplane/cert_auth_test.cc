@@ -96,6 +96,29 @@ TEST_F(CertAuthTest, UserFromEachField) {
   EXPECT_EQ(no_san.reason, CtlReason::cert_no_user);
 }
 
+TEST_F(CertAuthTest, AppFromTheConfiguredField) {
+  auto with = [](CertAppField f, std::string prefix = "urn:app:") {
+    auto a = CertAuthenticator::create({dir_ + "/root.pem", CertUserField::subject_cn, f, prefix});
+    EXPECT_TRUE(a) << a.error().message;
+    return std::move(*a);
+  };
+  // Names no app: none, no URI SAN, no OU, a URI with a space, a prefix that matches nothing.
+  EXPECT_EQ(with(CertAppField::none)->verify(der("appuri"), {}).app, "");
+  EXPECT_EQ(with(CertAppField::san_uri)->verify(der("alice"), {}).app, "");
+  EXPECT_EQ(with(CertAppField::subject_ou)->verify(der("alice"), {}).app, "");
+  EXPECT_EQ(with(CertAppField::san_uri)->verify(der("appspace"), {}).app, "");
+  EXPECT_EQ(with(CertAppField::san_uri, "urn:other:")->verify(der("appuri"), {}).app, "");
+  // The first URI with the prefix; the OU.
+  const auto uri = with(CertAppField::san_uri)->verify(der("appuri"), {});
+  EXPECT_EQ(uri.result, CtlResult::ok);
+  EXPECT_EQ(uri.user, "dave");
+  EXPECT_EQ(uri.app, "com.example.mail");
+  EXPECT_EQ(with(CertAppField::san_uri, "https://example.com/device/")->verify(der("appuri"), {}).app, "7");
+  EXPECT_EQ(with(CertAppField::subject_ou)->verify(der("appuri"), {}).app, "com.example.ou");
+  EXPECT_FALSE(cert_app_field_parse("subject_o"));
+  EXPECT_EQ(*cert_app_field_parse("group"), CertAppField::none);
+}
+
 TEST_F(CertAuthTest, IntermediatesFromTheClient) {
   auto a = make();
   const auto ok = a->verify(der("viaint"), der("intermediate"));

@@ -81,12 +81,26 @@ class CtlHandlerTest : public testing::Test {
     return h ? std::move(*h) : nullptr;
   }
 
-  CtlMessage login(AuthCtlHandler& h, const char* user, const char* pw) {
+  CtlMessage login(AuthCtlHandler& h, const char* user, const char* pw, const char* group = "") {
     CtlMessage m;
     ctl::ctl_message_init(m, CtlType::auth_password);
     ctl::ctl_set_string(m.payload.auth_password.user, user);
     ctl::ctl_set_string(m.payload.auth_password.password, pw);
+    ctl::ctl_set_string(m.payload.auth_password.group, group);
     return call(h, m);
+  }
+  /// A second app ("com.example.crm", group "CRM") reaching only "other", and a user
+  /// without a users-file group who may choose either.
+  void add_crm_app() {
+    config::AppConfig crm;
+    crm.id = "com.example.crm";
+    crm.group = "CRM";
+    crm.services = {"other"};
+    crm.pool = "clients";
+    cfg_.apps[0].group = "Mail";
+    cfg_.apps.push_back(crm);
+    std::ofstream(users_path_, std::ios::app)
+        << "bob::" << *password_hash("pw2", Argon2Params{1024, 1, 1}) << "\n";
   }
   CtlMessage open(AuthCtlHandler& h, const std::string& cookie, uint32_t worker = 0) {
     CtlMessage m;
@@ -261,11 +275,88 @@ TEST_F(CtlHandlerTest, NoAppsMeansEveryServiceAndTheFirstPool) {
   cfg_.apps.clear();
   cfg_.default_app.clear();
   auto h = make();
-  EXPECT_EQ(h->policy().app, "");
-  EXPECT_EQ(h->policy().pool, 0);
-  EXPECT_EQ(h->policy().routes.size(), 4u);  // 192.0.2/24, 198.51.100/25, 203.0.113/24, 172.16/12
+  ASSERT_NE(h->policy(""), nullptr);
+  EXPECT_EQ(h->policy("")->app, "");
+  EXPECT_EQ(h->policy("")->pool, 0);
+  EXPECT_EQ(h->policy("")->routes.size(), 4u);  // 192.0.2/24, 198.51.100/25, 203.0.113/24, 172.16/12
+  EXPECT_EQ(h->policy("com.example.mail"), nullptr);
   cfg_.services.clear();
   EXPECT_TRUE(app_policy_build(cfg_, "", h->pools()).routes.empty());
+}
+
+TEST_F(CtlHandlerTest, TheAuthGroupNamesTheApp) {
+  add_crm_app();
+  auto h = make();
+  // Refusals first: a group that is an app id but not configured is no app's label and
+  // names nothing (default_app); without a default_app such logins are refused.
+  auto r = login(*h, "bob", "pw2", "Unknown");
+  EXPECT_EQ(r.payload.auth_result.result, static_cast<uint8_t>(CtlResult::ok));
+  EXPECT_STREQ(r.payload.auth_result.app, "com.example.mail");  // default_app
+  cfg_.default_app.clear();
+  auto strict = make();
+  r = login(*strict, "bob", "pw2");
+  EXPECT_EQ(r.payload.auth_result.reason, static_cast<uint16_t>(CtlReason::no_app));
+  EXPECT_EQ(strict->counters().failures[0][static_cast<size_t>(CtlReason::no_app)].load(), 1u);
+
+  r = login(*h, "bob", "pw2", "CRM");
+  ASSERT_EQ(r.payload.auth_result.result, static_cast<uint8_t>(CtlResult::ok));
+  EXPECT_STREQ(r.payload.auth_result.app, "com.example.crm");
+  const std::string crm_cookie(ctl::ctl_get_string(r.payload.auth_result.cookie));
+  const auto crm = open(*h, crm_cookie);
+  ASSERT_EQ(crm.payload.session_params.result, static_cast<uint8_t>(CtlResult::ok));
+  EXPECT_STREQ(crm.payload.session_params.app, "com.example.crm");
+  ASSERT_EQ(crm.payload.session_params.n_routes, 1u);  // exactly the app's service subnets
+  EXPECT_EQ(crm.payload.session_params.routes[0].network, 0xac100000u);
+  EXPECT_EQ(crm.payload.session_params.routes[0].prefix_len, 12);
+  EXPECT_EQ(crm.payload.session_params.n_dns, 0u);
+
+  r = login(*h, "bob", "pw2", "Mail");
+  EXPECT_STREQ(r.payload.auth_result.app, "com.example.mail");
+  const auto mail = open(*h, std::string(ctl::ctl_get_string(r.payload.auth_result.cookie)));
+  EXPECT_EQ(mail.payload.session_params.n_routes, 3u);  // web + db, 192.0.2/24 once
+  EXPECT_EQ(mail.payload.session_params.n_dns, 2u);
+  EXPECT_STREQ(mail.payload.session_params.search_domain, "example.com corp.example.com");
+
+  // app_from_password = none: the group is only a group.
+  cfg_.auth.app_from_password = "none";
+  cfg_.default_app = "com.example.mail";
+  auto none = make();
+  EXPECT_STREQ(login(*none, "bob", "pw2", "CRM").payload.auth_result.app, "com.example.mail");
+
+  std::map<std::string, uint64_t> by_app;
+  for (const auto& [app, n] : h->sessions_by_app()) by_app[app] = n;
+  EXPECT_EQ(by_app["com.example.mail"], 2u);
+  EXPECT_EQ(by_app["com.example.crm"], 1u);
+}
+
+TEST_F(CtlHandlerTest, PolicyReloadAppliesToTheNextConnectAndTellsTheDataplane) {
+  add_crm_app();
+  auto h = make();
+  auto r = login(*h, "bob", "pw2", "CRM");
+  const std::string cookie(ctl::ctl_get_string(r.payload.auth_result.cookie));
+  ASSERT_EQ(open(*h, cookie).payload.session_params.n_routes, 1u);
+
+  // The CRM app gains the web service; pools change too (not applied live).
+  cfg_.apps[1].services = {"other", "web"};
+  cfg_.pools[1].prefix = prefix("10.30.0.0/30");
+  const auto reload = h->reload_policy(cfg_, out_);
+  EXPECT_EQ(reload.generation, 1u);
+  EXPECT_EQ(reload.apps, 2u);
+  EXPECT_TRUE(reload.dataplane_notified);
+  EXPECT_EQ(reload.not_applied, std::vector<std::string>{"pools"});
+  ASSERT_EQ(out_.notices.size(), 1u);
+  EXPECT_EQ(out_.notices[0].first, 0u);
+  EXPECT_EQ(out_.notices[0].second.header.type, static_cast<uint16_t>(CtlType::policy_reload));
+  EXPECT_EQ(out_.notices[0].second.payload.policy_reload.generation, 1u);
+  EXPECT_EQ(open(*h, cookie).payload.session_params.n_routes, 3u);
+
+  // The app is removed: its sessions cannot CONNECT again; its group names nothing now.
+  cfg_.apps.pop_back();
+  h->reload_policy(cfg_, out_);
+  const auto gone = open(*h, cookie);
+  EXPECT_EQ(gone.payload.session_params.result, static_cast<uint8_t>(CtlResult::denied));
+  EXPECT_EQ(gone.payload.session_params.reason, static_cast<uint16_t>(CtlReason::unknown_app));
+  EXPECT_STREQ(login(*h, "bob", "pw2", "CRM").payload.auth_result.app, "com.example.mail");
 }
 
 TEST_F(CtlHandlerTest, PingAndMetrics) {

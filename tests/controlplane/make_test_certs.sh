@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes the certificates of cert_auth_test in DIR (OpenSSL 3, no faketime): a root CA, an
 # intermediate CA, client certificates (good, expired, not yet valid, via the intermediate,
-# with a bad user name), and a certificate from another CA. `openssl ca` sets exact
+# with a bad user name, with app identities), and a certificate from another CA. `openssl ca` sets exact
 # validity dates with -startdate/-enddate (OpenSSL 3.0's x509 has no -not_before).
 # usage: make_test_certs.sh DIR
 set -euo pipefail
@@ -25,6 +25,7 @@ copy_extensions = copy
 email_in_dn = no
 [ any ]
 commonName = supplied
+organizationalUnitName = optional
 [ v3_ca ]
 basicConstraints = critical, CA:true
 keyUsage = critical, keyCertSign, cRLSign
@@ -67,4 +68,8 @@ sign future root 20980101000000Z 20991231000000Z v3_leaf "/CN=future"
 sign badname root 20200101000000Z 20991231000000Z v3_leaf "/CN=alice smith"
 sign viaint intermediate 20200101000000Z 20991231000000Z v3_leaf "/CN=carol"
 sign stranger other 20200101000000Z 20991231000000Z v3_leaf "/CN=mallory"
+# App identity: a SAN URI urn:app:<id> (after a URI with another prefix), and an OU.
+sign appuri root 20200101000000Z 20991231000000Z v3_leaf "/CN=dave/OU=com.example.ou" \
+  "URI:https://example.com/device/7,URI:urn:app:com.example.mail"
+sign appspace root 20200101000000Z 20991231000000Z v3_leaf "/CN=erin" "URI:urn:app:com example"
 openssl x509 -in root.pem -outform DER -out root.der

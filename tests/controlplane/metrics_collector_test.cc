@@ -240,6 +240,15 @@ TEST(MetricsCollector, TlsWorkerCountersCarryTheWorkerLabel) {
             107);
   EXPECT_EQ(sample(fams, "tunnelgate_cstp_receive_packets_total", {{"worker", "0"}}), 1000);
   EXPECT_EQ(sample(fams, "tunnelgate_cstp_transmit_bytes_total", {{"worker", "0"}}), 123456);
+  // Apps: summed over both lcores, by app id (index 0, "", included).
+  EXPECT_EQ(sample(fams, "tunnelgate_policy_generation", {}), 3);
+  EXPECT_EQ(sample(fams, "tunnelgate_app_packets_total", {{"app", "com.example.crm"}, {"direction", "to_backend"}}),
+            20 + 21);
+  EXPECT_EQ(sample(fams, "tunnelgate_app_bytes_total", {{"app", "com.example.mail"}, {"direction", "to_client"}}),
+            2000 + 2001);
+  EXPECT_EQ(sample(fams, "tunnelgate_app_policy_drops_total", {{"app", "com.example.mail"}, {"reason", "port"}}),
+            102 + 103);
+  EXPECT_EQ(sample(fams, "tunnelgate_app_policy_drops_total", {{"app", ""}, {"reason", "destination"}}), 0);
 }
 
 TEST(MetricsCollector, NamesLabelsAndHelpFollowTheConventions) {
@@ -248,7 +257,7 @@ TEST(MetricsCollector, NamesLabelsAndHelpFollowTheConventions) {
   const auto fams = c.Collect();
   std::set<std::string> names;
   const std::set<std::string> allowed_labels = {"lcore", "port", "role", "mac", "reason",
-                                                "error", "version", "worker"};
+                                                "error", "version", "worker", "app", "direction"};
   for (const MetricFamily& f : fams) {
     SCOPED_TRACE(f.name);
     EXPECT_TRUE(names.insert(f.name).second) << "duplicate family";

@@ -50,6 +50,11 @@ inline SegmentPtr make_segment(uint64_t heartbeat_ns = kTestNowNs,
   s->mempool_size = 8191;
   s->lab_forwarding = 0;
   std::strncpy(s->instance, instance.c_str(), sizeof s->instance - 1);
+  // Policy: index 0 (reserved, "") and two apps.
+  s->policy_generation = 3;
+  s->n_apps = 3;
+  std::strcpy(s->app_names[1], "com.example.mail");
+  std::strcpy(s->app_names[2], "com.example.crm");
 
   std::strcpy(s->ports[0].name, "outside");
   s->ports[0].dpdk_port_id = 0;
@@ -89,6 +94,13 @@ inline SegmentPtr make_segment(uint64_t heartbeat_ns = kTestNowNs,
     l.events.neigh_queued = 18 + slot;
     for (unsigned r = 0; r < shm::kDropReasonCount; ++r) {
       l.drops[r] = drops(slot, r);
+    }
+    for (unsigned a = 1; a < 3; ++a) {
+      l.apps[a].to_backend_packets = 10 * a + slot;
+      l.apps[a].to_backend_bytes = 1000 * a + slot;
+      l.apps[a].to_client_packets = 20 * a + slot;
+      l.apps[a].to_client_bytes = 2000 * a + slot;
+      for (unsigned r = 0; r < shm::kPolicyDropCount; ++r) l.apps[a].policy_drops[r] = a * 100 + r + slot;
     }
     for (unsigned p = 0; p < 2; ++p) {
       l.ports[p].rx_packets = rx_packets(slot, p);

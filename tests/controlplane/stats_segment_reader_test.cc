@@ -116,6 +116,16 @@ const MalformedCase kMalformed[] = {
      SegmentError::bad_tls_worker, "tls_workers[2] has active 1 and worker 5"},
     {26, "TLS worker slot with a garbage active flag", [](auto& s) { s.tls_workers[0].active = 3; },
      SegmentError::bad_tls_worker, "tls_workers[0] has active 3"},
+    {27, "n_apps above kMaxApps", [](auto& s) { s.n_apps = shm::kMaxApps + 1; }, SegmentError::bad_app,
+     "n_apps is 257"},
+    {28, "app name without NUL", [](auto& s) { std::memset(s.app_names[2], 'a', shm::kAppNameLen); },
+     SegmentError::bad_app, "app_names[2]"},
+    {29, "empty app name past index 0", [](auto& s) { s.app_names[1][0] = '\0'; }, SegmentError::bad_app,
+     "app_names[1]"},
+    {30, "app name with a space", [](auto& s) { std::strcpy(s.app_names[1], "com example"); },
+     SegmentError::bad_app, "app_names[1]"},
+    {31, "app name repeated", [](auto& s) { std::strcpy(s.app_names[2], "com.example.mail"); },
+     SegmentError::bad_app, "repeats"},
 };
 
 TEST(StatsSegmentDecode, MalformedTable) {

@@ -36,7 +36,7 @@ new_server_cert() {
 }
 
 # A tunnel up on the old certificate.
-tg_oc_connect before --no-dtls -u "$TG_USER" --passwd-on-stdin <<< "$TG_PASSWORD" || tg_fail "connect before rotation"
+tg_oc_connect before --no-dtls -u "$TG_USER" --authgroup "$TG_DEFAULT_GROUP" --passwd-on-stdin <<< "$TG_PASSWORD" || tg_fail "connect before rotation"
 before_pid=$OC_PID_FILE
 
 # Test that SIGHUP with new files puts the new certificate in use for new handshakes.
@@ -56,11 +56,11 @@ if [ -n "$body" ]; then tg_pass "the tunnel from before the rotation still forwa
 # Test that a new client pinned to the new certificate connects, and one pinned to the
 # old certificate is refused.
 TG_SERVER_PIN=$NEW_PIN
-if tg_oc_connect newpin --no-dtls -u "$TG_USER" --passwd-on-stdin <<< "$TG_PASSWORD"; then
+if tg_oc_connect newpin --no-dtls -u "$TG_USER" --authgroup "$TG_DEFAULT_GROUP" --passwd-on-stdin <<< "$TG_PASSWORD"; then
   tg_pass "a new client sees the new certificate ($NEW_PIN)"; tg_oc_stop INT
 else tg_fail "a new client sees the new certificate"; sed 's/^/    | /' "$OC_LOG" | tail -n 5; fi
 TG_SERVER_PIN=$OLD_PIN
-if tg_oc_connect oldpin --no-dtls -u "$TG_USER" --passwd-on-stdin <<< "$TG_PASSWORD"; then
+if tg_oc_connect oldpin --no-dtls -u "$TG_USER" --authgroup "$TG_DEFAULT_GROUP" --passwd-on-stdin <<< "$TG_PASSWORD"; then
   tg_fail "a client pinned to the old certificate is refused"; tg_oc_stop INT
 else tg_pass "a client pinned to the old certificate is refused"; fi
 
@@ -70,7 +70,7 @@ kill -HUP "$TG_DATAPLANE_PID"
 tg_check "the broken file was refused" bash -c \
   "for i in \$(seq 50); do grep -q 'certificate reload refused' '$TG_DATAPLANE_LOG' && exit 0; sleep 0.1; done; exit 1"
 TG_SERVER_PIN=$NEW_PIN
-if tg_oc_connect afterbad --no-dtls -u "$TG_USER" --passwd-on-stdin <<< "$TG_PASSWORD"; then
+if tg_oc_connect afterbad --no-dtls -u "$TG_USER" --authgroup "$TG_DEFAULT_GROUP" --passwd-on-stdin <<< "$TG_PASSWORD"; then
   tg_pass "clients still get the last good certificate"; tg_oc_stop INT
 else tg_fail "clients still get the last good certificate"; fi
 

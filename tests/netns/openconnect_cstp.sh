@@ -37,13 +37,13 @@ tg_check "HTTP errors logged with their reason" grep -q 'msg="http error".*statu
 
 # Test that a wrong password is refused: the client says why and exits non-zero, and
 # nothing is left behind (no session, no address taken).
-if tg_oc_connect wrongpw --no-dtls -u "$TG_USER" --passwd-on-stdin <<< "not-the-password"; then
+if tg_oc_connect wrongpw --no-dtls -u "$TG_USER" --authgroup "$TG_DEFAULT_GROUP" --passwd-on-stdin <<< "not-the-password"; then
   tg_fail "wrong password refused"; tg_oc_stop
 else tg_pass "wrong password refused"; fi
 sed 's/^/    | /' "$OC_LOG" | tail -n 3
 tg_check "the client was told the login failed" grep -q "Login failed" "$OC_LOG"
 # Test that an unknown user is refused the same way (no hint that the user does not exist).
-if tg_oc_connect nouser --no-dtls -u nobody-here --passwd-on-stdin <<< "whatever"; then
+if tg_oc_connect nouser --no-dtls -u nobody-here --authgroup "$TG_DEFAULT_GROUP" --passwd-on-stdin <<< "whatever"; then
   tg_fail "unknown user refused"; tg_oc_stop
 else tg_pass "unknown user refused"; fi
 tg_check "the refusals were counted" tg_wait_metric 5 tunnelgate_auth_attempts_total method=password result=denied -ge 2
@@ -51,7 +51,7 @@ tg_check "no session after refusals" tg_wait_metric 2 tunnelgate_sessions_active
 tg_check "no address taken after refusals" tg_wait_metric 2 tunnelgate_pool_addresses_in_use -eq 0
 
 # Test that the right password connects and the client gets an address from the pool.
-if tg_oc_connect alice --no-dtls -u "$TG_USER" --passwd-on-stdin <<< "$TG_PASSWORD"; then
+if tg_oc_connect alice --no-dtls -u "$TG_USER" --authgroup "$TG_DEFAULT_GROUP" --passwd-on-stdin <<< "$TG_PASSWORD"; then
   tg_pass "openconnect --no-dtls connected"
 else
   tg_fail "openconnect --no-dtls connected"; sed 's/^/    | /' "$OC_LOG"; tg_summary
@@ -101,7 +101,7 @@ tg_check "address released after the client's BYE" tg_wait_metric 5 tunnelgate_p
 
 # Test that kill -9 of a client ends its tunnel (the kernel closes its TCP connection); the
 # session keeps its address for a reconnect with the cookie, as ocserv does (docs/auth.md).
-tg_oc_connect again --no-dtls -u "$TG_USER" --passwd-on-stdin <<< "$TG_PASSWORD" || tg_fail "reconnect after logout"
+tg_oc_connect again --no-dtls -u "$TG_USER" --authgroup "$TG_DEFAULT_GROUP" --passwd-on-stdin <<< "$TG_PASSWORD" || tg_fail "reconnect after logout"
 tg_oc_stop KILL
 tg_check "tunnel closed after kill -9" bash -c "for i in \$(seq 50); do grep -q 'tunnel closed.*reason=peer_closed' '$TG_DATAPLANE_LOG' && exit 0; sleep 0.1; done; exit 1"
 tg_check "its address released after limits.reconnect_s" tg_wait_metric 15 tunnelgate_pool_addresses_in_use -eq 0
@@ -109,14 +109,14 @@ tg_check "and its session" tg_wait_metric 5 tunnelgate_sessions_active -eq 0
 
 # Test that with the control plane down an established tunnel keeps forwarding, and a new
 # login gets a clear "try again" (503) at once instead of hanging.
-tg_oc_connect keep --no-dtls -u "$TG_USER" --passwd-on-stdin <<< "$TG_PASSWORD" || tg_fail "connect before the control plane stops"
+tg_oc_connect keep --no-dtls -u "$TG_USER" --authgroup "$TG_DEFAULT_GROUP" --passwd-on-stdin <<< "$TG_PASSWORD" || tg_fail "connect before the control plane stops"
 keep_pid=$OC_PID_FILE
 "$REPO/tools/testbed" stop controlplane > /dev/null
 body=$(tg_cx curl -fsS --max-time 10 "${URLS[1]}" || true)
 if [ -n "$body" ]; then tg_pass "tunnel forwards with the control plane down"; else tg_fail "tunnel forwards with the control plane down"; fi
 rc=0
 tg_cx timeout 30 openconnect --protocol=anyconnect --non-inter --no-dtls --servercert "$TG_SERVER_PIN" -u "$TG_USER" \
-  --passwd-on-stdin --authenticate "https://$TG_GW_ADDR/" <<< "$TG_PASSWORD" > "$TG_STATE_DIR/oc-down.log" 2>&1 || rc=$?
+  --authgroup "$TG_DEFAULT_GROUP" --passwd-on-stdin --authenticate "https://$TG_GW_ADDR/" <<< "$TG_PASSWORD" > "$TG_STATE_DIR/oc-down.log" 2>&1 || rc=$?
 sed 's/^/    | /' "$TG_STATE_DIR/oc-down.log" | tail -n 3
 if [ $rc -ne 0 ] && [ $rc -ne 124 ]; then tg_pass "login without control plane fails by itself (exit $rc, not a timeout)"
 else tg_fail "login without control plane fails by itself (exit $rc)"; fi

@@ -44,7 +44,7 @@ wait_log() {  # wait_log SECONDS PATTERN MIN_COUNT
 }
 
 # Test that the client establishes DTLS with the gateway and configures its tunnel on it.
-if tg_oc_connect dtls -u "$TG_USER" --passwd-on-stdin <<< "$TG_PASSWORD"; then
+if tg_oc_connect dtls -u "$TG_USER" --authgroup "$TG_DEFAULT_GROUP" --passwd-on-stdin <<< "$TG_PASSWORD"; then
   tg_pass "openconnect (DTLS allowed) connected"
 else
   tg_fail "openconnect (DTLS allowed) connected"; sed 's/^/    | /' "$OC_LOG"; tg_summary
@@ -115,7 +115,7 @@ tg_check "address released" tg_wait_metric 5 tunnelgate_pool_addresses_in_use -e
 # Test that a client whose UDP is blocked from the start still gets a working tunnel
 # (over CSTP, after openconnect's DTLS attempt times out).
 udp_block
-if tg_oc_connect noudp -u "$TG_USER" --passwd-on-stdin <<< "$TG_PASSWORD"; then tg_pass "connected with UDP blocked"
+if tg_oc_connect noudp -u "$TG_USER" --authgroup "$TG_DEFAULT_GROUP" --passwd-on-stdin <<< "$TG_PASSWORD"; then tg_pass "connected with UDP blocked"
 else
   # openconnect delays the tun until its DTLS attempt gives up (~12 s): wait for it.
   if wait_log 30 "Configured as" 1; then tg_pass "connected with UDP blocked (after the DTLS timeout)"
@@ -153,7 +153,7 @@ tg_check "ClientHellos over the rate limit dropped on the lcore" \
   tg_wait_metric 2 tunnelgate_dataplane_drops_total reason=dtls_handshake_rate_limited -ge 1
 tg_check "garbage counted as malformed DTLS" tg_wait_metric 2 tunnelgate_dataplane_drops_total reason=dtls_malformed -ge 1
 sleep 1  # let the rate limiter's second pass
-if tg_oc_connect after -u "$TG_USER" --passwd-on-stdin <<< "$TG_PASSWORD" &&
+if tg_oc_connect after -u "$TG_USER" --authgroup "$TG_DEFAULT_GROUP" --passwd-on-stdin <<< "$TG_PASSWORD" &&
    wait_log 15 "Established DTLS connection" 1; then tg_pass "a real client still gets DTLS after the flood"
 else tg_fail "a real client still gets DTLS after the flood"; tail -n 5 "$OC_LOG" | sed 's/^/    | /'; fi
 tg_oc_stop INT

@@ -27,7 +27,7 @@ tg_check "status finds the socket from --config" ctl status --config "$TG_CONFIG
 tg_check "status: dataplane up" bash -c "'$CTL' status --json --socket '$TG_ADMIN_SOCKET' | grep -q '\"up\":true'"
 
 # A client connects; status and sessions show it.
-if tg_oc_connect alice --no-dtls -u "$TG_USER" --passwd-on-stdin <<< "$TG_PASSWORD"; then
+if tg_oc_connect alice --no-dtls -u "$TG_USER" --authgroup "$TG_DEFAULT_GROUP" --passwd-on-stdin <<< "$TG_PASSWORD"; then
   tg_pass "openconnect connected"
 else
   tg_fail "openconnect connected"; sed 's/^/    | /' "$OC_LOG"; tg_summary
@@ -71,10 +71,10 @@ if [ $rc = 1 ]; then tg_pass "disconnect of a gone session: exit 1"; else tg_fai
 NEW_PASSWORD="new-$RANDOM-$RANDOM"
 tg_check "tunnelgatectl passwd" bash -c "'$CTL' passwd '$TG_USER' --users-file '$TG_USERS_FILE' --argon2 m=1024,t=1,p=1 <<< '$NEW_PASSWORD'"
 tg_check "reload" bash -c "'$CTL' reload --socket '$TG_ADMIN_SOCKET' | grep -q 'users: .*: 1 users'"
-if tg_oc_connect oldpw --no-dtls -u "$TG_USER" --passwd-on-stdin <<< "$TG_PASSWORD"; then
+if tg_oc_connect oldpw --no-dtls -u "$TG_USER" --authgroup "$TG_DEFAULT_GROUP" --passwd-on-stdin <<< "$TG_PASSWORD"; then
   tg_fail "old password refused after reload"; tg_oc_stop
 else tg_pass "old password refused after reload"; fi
-if tg_oc_connect newpw --no-dtls -u "$TG_USER" --passwd-on-stdin <<< "$NEW_PASSWORD"; then
+if tg_oc_connect newpw --no-dtls -u "$TG_USER" --authgroup "$TG_DEFAULT_GROUP" --passwd-on-stdin <<< "$NEW_PASSWORD"; then
   tg_pass "new password works after reload"
 else tg_fail "new password works after reload"; sed 's/^/    | /' "$OC_LOG"; fi
 # disconnect --user ends it too.

@@ -21,12 +21,13 @@ CtlMessage request(CtlType type) {
   m.header.request_id = 7;
   m.header.worker_id = 3;
   if (type == CtlType::auth_cert) m.payload.auth_cert.cert_len = 100;
+  if (type == CtlType::auth_token) m.payload.auth_token.token_len = 100;
   return m;
 }
 
 CtlMessage response(CtlType type) {
   CtlMessage m = request(type);
-  if (type == CtlType::session_terminate) m.header.request_id = 0;
+  if (type == CtlType::session_terminate || type == CtlType::policy_reload) m.header.request_id = 0;
   return m;
 }
 
@@ -59,11 +60,11 @@ const std::vector<DecodeCase>& cases() {
        E::bad_magic},
       {5, "version 0", kReq, [] { return mutated(T::ping, [](CtlMessage& m) { m.header.version = 0; }); },
        E::bad_version},
-      {6, "version 2", kReq, [] { return mutated(T::ping, [](CtlMessage& m) { m.header.version = 2; }); },
+      {6, "version 1 (before tokens)", kReq, [] { return mutated(T::ping, [](CtlMessage& m) { m.header.version = 1; }); },
        E::bad_version},
       {7, "type 0", kReq, [] { return mutated(T::ping, [](CtlMessage& m) { m.header.type = 0; }); },
        E::unknown_type},
-      {8, "type 6", kReq, [] { return mutated(T::ping, [](CtlMessage& m) { m.header.type = 6; }); },
+      {8, "type 7", kReq, [] { return mutated(T::ping, [](CtlMessage& m) { m.header.type = 7; }); },
        E::unknown_type},
       {9, "type 0xffff", kResp, [] { return mutated(T::pong, [](CtlMessage& m) { m.header.type = 0xffff; }); },
        E::unknown_type},
@@ -244,6 +245,27 @@ const std::vector<DecodeCase>& cases() {
          });
        },
        E::count_out_of_range},
+      {45, "token_len 0", kReq,
+       [] { return mutated(T::auth_token, [](CtlMessage& m) { m.payload.auth_token.token_len = 0; }); },
+       E::count_out_of_range},
+      {46, "token_len over the bound", kReq,
+       [] {
+         return mutated(T::auth_token,
+                        [](CtlMessage& m) { m.payload.auth_token.token_len = kCtlMaxToken + 1; });
+       },
+       E::count_out_of_range},
+      {47, "token group without NUL", kReq,
+       [] {
+         return mutated(T::auth_token,
+                        [](CtlMessage& m) { std::memset(m.payload.auth_token.group, 'g', kCtlNameSize); });
+       },
+       E::unterminated_string},
+      {48, "token address family 3", kReq,
+       [] { return mutated(T::auth_token, [](CtlMessage& m) { m.payload.auth_token.client.family = 3; }); },
+       E::bad_address_family},
+      {49, "policy_reload with a request id", kResp,
+       [] { return mutated(T::policy_reload, [](CtlMessage& m) { m.header.request_id = 7; }); },
+       E::bad_request_id},
   };
   return k;
 }
@@ -294,6 +316,7 @@ TEST(CtlDecode, EveryTypeRoundTrips) {
 TEST(CtlDecode, AnswerTypes) {
   EXPECT_EQ(ctl_answer_type(T::auth_password), T::auth_result);
   EXPECT_EQ(ctl_answer_type(T::auth_cert), T::auth_result);
+  EXPECT_EQ(ctl_answer_type(T::auth_token), T::auth_result);
   EXPECT_EQ(ctl_answer_type(T::session_open), T::session_params);
   EXPECT_EQ(ctl_answer_type(T::session_close), T::session_close_ack);
   EXPECT_EQ(ctl_answer_type(T::ping), T::pong);

@@ -620,8 +620,8 @@ TEST_F(TlsWorkerTest, SeveralWorkersShareThePortWithReusePort) {
     EXPECT_TRUE(test::wait_until(
         [&] { return handler_a.opens().size() + handler_b.opens().size() == 16; }));
     // Ids are unique across workers (the worker index is in the high bits).
-    for (const OpenRecord& r : handler_b.opens()) EXPECT_EQ(r.id >> 48, 1u);
-    for (const OpenRecord& r : handler_a.opens()) EXPECT_EQ(r.id >> 48, 0u);
+    for (const OpenRecord& r : handler_b.opens()) EXPECT_EQ(r.id >> 56, 1u);
+    for (const OpenRecord& r : handler_a.opens()) EXPECT_EQ(r.id >> 56, 0u);
   }
   a.worker->stop();
   b.worker->stop();
