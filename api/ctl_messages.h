@@ -16,7 +16,7 @@
 //   pong                  0x84  C -> W     PingPayload           -
 //   session_terminate     0x85  C -> W     SessionTerminatePayload (unsolicited, request_id 0)
 //   error                 0x86  C -> W     ErrorPayload          (the request was rejected)
-//   policy_reload         0x87  C -> W     PolicyReloadPayload   (unsolicited, request_id 0)
+//   config_reload         0x87  C -> W     ConfigReloadPayload   (unsolicited, request_id 0)
 //
 // Layout rules (the numbers are part of kCtlVersion): a message is a CtlHeader followed by
 // exactly ctl_payload_size(type) payload bytes; integers are in the host's native byte
@@ -74,7 +74,7 @@ enum class CtlType : uint16_t {
   pong = 0x84,
   session_terminate = 0x85,
   error = 0x86,
-  policy_reload = 0x87,
+  config_reload = 0x87,
 };
 /// Bit set in every control-plane-to-worker type.
 inline constexpr uint16_t kCtlResponseBit = 0x80;
@@ -126,7 +126,9 @@ inline constexpr uint8_t kCtlResultCount = 4;
   X(token_not_yet_valid, "token_not_yet_valid") /* nbf/iat (minus skew) in the future */    \
   X(token_bad_issuer, "token_bad_issuer")     /* iss is not auth.token_issuer */           \
   X(token_bad_audience, "token_bad_audience") /* aud does not hold auth.token_audience */  \
-  X(token_no_user, "token_no_user")           /* no string user claim */
+  X(token_no_user, "token_no_user")           /* no string user claim */                    \
+  X(cert_revoked, "cert_revoked")             /* listed in the CRL (auth.crl) */           \
+  X(crl_expired, "crl_expired")               /* CRL past nextUpdate, auth.crl_fail_open off */
 
 enum class CtlReason : uint16_t {
 #define TG_X(e, label) e,
@@ -294,13 +296,14 @@ struct SessionTerminatePayload {
 };
 static_assert(sizeof(SessionTerminatePayload) == 136);
 
-/// POLICY_RELOAD: the control plane loaded a new configuration (tunnelgatectl reload); the
-/// dataplane re-reads services and apps from the same file and swaps its policy tables.
-/// Sent to worker 0 only; the dataplane reports the generation it runs in its stats segment.
-struct PolicyReloadPayload {
+/// CONFIG_RELOAD: the control plane loaded a new configuration (tunnelgatectl reload); the
+/// dataplane does what SIGHUP does: re-reads services and apps from the same file and swaps
+/// its policy tables, and re-reads the TLS certificate files. Sent to worker 0 only; the
+/// dataplane reports the policy generation it runs in its stats segment.
+struct ConfigReloadPayload {
   uint64_t generation;  ///< the control plane's reload counter (for logs)
 };
-static_assert(sizeof(PolicyReloadPayload) == 8);
+static_assert(sizeof(ConfigReloadPayload) == 8);
 
 /// ERROR: the request with this request_id was rejected before it reached a handler.
 struct ErrorPayload {
@@ -327,7 +330,7 @@ struct CtlMessage {
     PingPayload ping;  ///< also PONG
     SessionTerminatePayload session_terminate;
     ErrorPayload error;
-    PolicyReloadPayload policy_reload;
+    ConfigReloadPayload config_reload;
     uint8_t raw[sizeof(AuthCertPayload)];
   } payload;
 };
@@ -382,7 +385,7 @@ constexpr size_t ctl_payload_size(CtlType type) {
     case CtlType::pong: return sizeof(PingPayload);
     case CtlType::session_terminate: return sizeof(SessionTerminatePayload);
     case CtlType::error: return sizeof(ErrorPayload);
-    case CtlType::policy_reload: return sizeof(PolicyReloadPayload);
+    case CtlType::config_reload: return sizeof(ConfigReloadPayload);
   }
   return 0;
 }
@@ -426,7 +429,7 @@ inline const char* ctl_type_name(CtlType type) {
     case CtlType::pong: return "pong";
     case CtlType::session_terminate: return "session_terminate";
     case CtlType::error: return "error";
-    case CtlType::policy_reload: return "policy_reload";
+    case CtlType::config_reload: return "config_reload";
   }
   return "unknown";
 }
@@ -561,7 +564,7 @@ inline CtlDecodeError ctl_check_payload(const CtlMessage& m) {
       return E::ok;
     case CtlType::ping:
     case CtlType::pong:
-    case CtlType::policy_reload:
+    case CtlType::config_reload:
       return E::ok;
     case CtlType::auth_result: {
       const AuthResultPayload& r = p.auth_result;
@@ -617,9 +620,9 @@ inline CtlDecodeError ctl_decode(std::span<const uint8_t> bytes, CtlDirection di
   const size_t available = bytes.size() - sizeof(CtlHeader);
   if (available < h.payload_len) return E::truncated_payload;
   if (available > h.payload_len) return E::trailing_bytes;
-  // Notices (session_terminate, policy_reload) carry no request id; everything else answers
+  // Notices (session_terminate, config_reload) carry no request id; everything else answers
   // or asks one.
-  const bool notice = type == CtlType::session_terminate || type == CtlType::policy_reload;
+  const bool notice = type == CtlType::session_terminate || type == CtlType::config_reload;
   if ((h.request_id == 0) != notice) return E::bad_request_id;
   if (h.worker_id >= kCtlMaxWorkers) return E::bad_worker_id;
   std::memcpy(&out.payload, bytes.data() + sizeof(CtlHeader), h.payload_len);

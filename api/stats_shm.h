@@ -19,7 +19,7 @@
 namespace tg::shm {
 
 inline constexpr uint32_t kStatsMagic = 0x31534754;  // "TGS1" little-endian
-inline constexpr uint32_t kStatsVersion = 7;
+inline constexpr uint32_t kStatsVersion = 8;
 inline constexpr unsigned kMaxLcores = 64;
 /// Up to 8 configured ports plus the exception-path port (always the last one).
 inline constexpr unsigned kMaxPorts = 9;
@@ -291,6 +291,46 @@ struct PortInfo {
   PortDeviceCounters device;
 };
 
+/// What validation found in a server certificate: crypto/server_cert.h TG_CERT_FINDINGS,
+/// code for code and in order (the dataplane checks it at compile time): code, severity.
+/// A certificate with an error is not used. Append only.
+#define TG_SERVER_CERT_FINDINGS(X)                                                            \
+  X(malformed, "error") X(no_key, "error") X(key_mismatch, "error")                           \
+  X(unsupported_key, "error") X(no_ca, "error") X(no_chain, "error") X(expired, "error")      \
+  X(not_yet_valid, "error") X(no_server_auth, "error") X(key_usage, "error")                  \
+  X(no_root, "warning") X(root_mismatch, "warning") X(self_signed, "warning")                 \
+  X(expires_soon, "warning") X(weak_key, "warning") X(weak_signature, "warning")              \
+  X(long_validity, "warning") X(no_san, "warning")
+enum class CertFindingCode : uint8_t {
+#define TG_X(code, severity) code,
+  TG_SERVER_CERT_FINDINGS(TG_X)
+#undef TG_X
+      count
+};
+inline constexpr unsigned kCertFindingCount = static_cast<unsigned>(CertFindingCode::count);
+struct CertFindingInfo {
+  const char* code;
+  const char* severity;
+};
+inline constexpr CertFindingInfo kCertFindingInfo[kCertFindingCount] = {
+#define TG_X(code, severity) {#code, severity},
+    TG_SERVER_CERT_FINDINGS(TG_X)
+#undef TG_X
+};
+
+/// The server certificates the dataplane's TLS workers hold (main lcore, at load, reload and
+/// about once a second for `active`). Slot 0 = tls.certificate, slot 1 = tls.second_certificate.
+struct ServerCertInfo {
+  uint8_t configured;  ///< the slot has a file in the configuration
+  uint8_t usable;      ///< loaded, no error finding
+  uint8_t active;      ///< new handshakes use it
+  uint8_t pad;
+  uint32_t findings;   ///< bit i = CertFindingCode i
+  int64_t not_before;  ///< Unix seconds of the leaf (0 when not loaded)
+  int64_t not_after;
+};
+inline constexpr unsigned kServerCertSlots = 2;
+
 struct alignas(64) StatsSegment {
   uint32_t magic;           ///< kStatsMagic, stored last with release order
   uint32_t version;         ///< kStatsVersion
@@ -312,6 +352,10 @@ struct alignas(64) StatsSegment {
   uint32_t n_apps;          ///< <= kMaxApps
   uint32_t pad2;
   char app_names[kMaxApps][kAppNameLen];
+  ServerCertInfo server_certs[kServerCertSlots];
+  uint64_t cert_reloads_ok;      ///< certificate reloads that took effect (SIGHUP, tunnelgatectl reload)
+  uint64_t cert_reloads_failed;  ///< reloads refused: a file did not load or had an error
+  uint64_t cert_switches;        ///< changes of the active certificate (expiry, margin, reload)
   PortInfo ports[kMaxPorts];
   LcoreStats lcores[kMaxLcores];
   TlsWorkerStats tls_workers[kMaxTlsWorkers];

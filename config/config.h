@@ -118,6 +118,12 @@ struct TlsConfig {
   std::string key;                 ///< its private key (controlplane only)
   std::string second_certificate;  ///< optional: used when the primary expires
   std::string second_key;
+  /// PKCS#12 (.p12/.pfx) password: read from this file (first line) or this environment
+  /// variable, never from the command line. Both empty = no password.
+  std::string key_password_file;
+  std::string key_password_env;   ///< [A-Za-z_][A-Za-z0-9_]{0,63}
+  /// New handshakes switch to the second certificate this long before the primary expires.
+  uint32_t expiry_margin_s = 0;   ///< 0..31536000
   std::string min_version = "1.2"; ///< "1.2" | "1.3"
   std::string ciphers;             ///< wolfSSL cipher list; empty = strong defaults
   /// wolfSSL cipher list of the DTLS PSK server; empty = every plain-PSK AEAD suite the
@@ -130,7 +136,10 @@ struct AuthConfig {
   std::vector<std::string> methods;  ///< subset of password|certificate|token; each listed method needs its file
   std::string users_file;     ///< local users (argon2id hashes); required for "password"
   std::string ca;             ///< CA bundle for client certificates; required for "certificate"
-  std::string crl;            ///< optional CRL file
+  std::string crl;            ///< optional CRL file (PEM or DER), re-read when it changes
+  /// A CRL past its nextUpdate: false = refuse certificate logins (fail closed, the
+  /// default), true = accept them with a warning metric.
+  bool crl_fail_open = false;
   std::string jwks;           ///< JWKS file; required for "token"
   std::string token_issuer;   ///< expected iss
   std::string token_audience; ///< expected aud

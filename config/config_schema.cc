@@ -6,6 +6,7 @@
 // single value (formats, ranges, host bits) are checked here; rules relating two values are
 // in config_validate.cc.
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 #include "config/config_formats.h"
@@ -232,6 +233,17 @@ void read_tls(const Setting& g, const std::string& path, TlsConfig& tls, Diagnos
   r.read_string("key", tls.key);
   r.read_string("second_certificate", tls.second_certificate);
   r.read_string("second_key", tls.second_key);
+  r.read_string("key_password_file", tls.key_password_file);
+  if (r.read_string("key_password_env", tls.key_password_env)) {
+    const std::string& v = tls.key_password_env;
+    const bool ok = !v.empty() && v.size() <= 64 && !std::isdigit(static_cast<unsigned char>(v[0])) &&
+                    std::all_of(v.begin(), v.end(), [](char c) {
+                      return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+                    });
+    if (!ok)
+      r.reject("key_password_env", quote(v) + " is not an environment variable name (expected [A-Za-z_][A-Za-z0-9_]{0,63})");
+  }
+  r.read_uint("expiry_margin_s", tls.expiry_margin_s, 0, 31536000);
   std::string min_version;
   if (r.read_string("min_version", min_version)) {
     if (min_version == "1.2" || min_version == "1.3")
@@ -254,6 +266,7 @@ void read_auth(const Setting& g, const std::string& path, AuthConfig& auth, Diag
   r.read_string("users_file", auth.users_file);
   r.read_string("ca", auth.ca);
   r.read_string("crl", auth.crl);
+  r.read_bool("crl_fail_open", auth.crl_fail_open);
   r.read_string("jwks", auth.jwks);
   r.read_string("token_issuer", auth.token_issuer);
   r.read_string("token_audience", auth.token_audience);

@@ -300,6 +300,7 @@ void check_files(Config& cfg, const std::string& base_dir, Diagnostics& diag) {
       {"tls.key", &cfg.tls.key},
       {"tls.second_certificate", &cfg.tls.second_certificate},
       {"tls.second_key", &cfg.tls.second_key},
+      {"tls.key_password_file", &cfg.tls.key_password_file},
       {"auth.users_file", &cfg.auth.users_file},
       {"auth.ca", &cfg.auth.ca},
       {"auth.crl", &cfg.auth.crl},

@@ -1,6 +1,8 @@
 // Control plane: the auth/session/ctl metric families (exposer threads). See auth_metrics.h.
 #include "controlplane/auth_metrics.h"
 
+#include <ctime>
+
 #include <prometheus/client_metric.h>
 #include <prometheus/metric_type.h>
 
@@ -105,6 +107,31 @@ std::vector<MetricFamily> AuthMetricsCollector::Collect() const {
                           "Sessions with a tunnel up (CONNECT done, not yet closed).", MetricType::Gauge);
   add(connected, {}, sessions_.attached_count());
   out.push_back(std::move(connected));
+  if (crl) {
+    if (const std::optional<CrlMetrics> c = crl(); c && c->loaded) {
+      const double now_s = static_cast<double>(std::time(nullptr));
+      auto age = family("tunnelgate_crl_age_seconds",
+                        "Seconds since the thisUpdate of the oldest CRL in auth.crl.", MetricType::Gauge);
+      add(age, {}, now_s - static_cast<double>(c->this_update));
+      out.push_back(std::move(age));
+      auto next = family("tunnelgate_crl_next_update_seconds",
+                         "Seconds until the earliest nextUpdate of the CRLs in auth.crl (negative: "
+                         "expired; certificate logins then fail unless auth.crl_fail_open).",
+                         MetricType::Gauge);
+      add(next, {}, static_cast<double>(c->next_update) - now_s);
+      out.push_back(std::move(next));
+      auto revoked = family("tunnelgate_crl_revoked_certificates",
+                            "Certificates listed in the CRLs of auth.crl.", MetricType::Gauge);
+      add(revoked, {}, static_cast<double>(c->revoked));
+      out.push_back(std::move(revoked));
+      auto open = family("tunnelgate_crl_expired_accepted_total",
+                         "Certificate logins accepted although a CRL was past its nextUpdate "
+                         "(auth.crl_fail_open).",
+                         MetricType::Counter);
+      add(open, {}, static_cast<double>(c->expired_accepted));
+      out.push_back(std::move(open));
+    }
+  }
   if (sessions_by_app) {
     auto by_app = family("tunnelgate_app_sessions",
                          "Sessions in the control plane's table by app (the app the login "

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 
 #include <array>
 #include <atomic>
@@ -57,6 +58,14 @@ class AuthMetricsCollector final : public prometheus::Collectable {
   /// Source of tunnelgate_app_sessions (AuthCtlHandler::sessions_by_app); set before the
   /// collector is registered.
   std::function<std::vector<std::pair<std::string, uint64_t>>()> sessions_by_app;
+  /// Source of the CRL families (auth.crl): loaded, thisUpdate (oldest), nextUpdate
+  /// (earliest), logins an expired CRL let through. Empty or nullopt: not exported.
+  struct CrlMetrics {
+    bool loaded = false;
+    int64_t this_update = 0, next_update = 0;
+    uint64_t revoked = 0, expired_accepted = 0;
+  };
+  std::function<std::optional<CrlMetrics>()> crl;
 
  private:
   const AuthCounters& counters_;

@@ -121,8 +121,14 @@ Expected<std::unique_ptr<AuthCtlHandler>> AuthCtlHandler::create(const config::C
     if (!user_field) return user_field.error();
     auto app_field = cert_app_field_parse(config.auth.app_from_certificate);
     if (!app_field) return app_field.error();
-    auto cert = CertAuthenticator::create(
-        {config.auth.ca, *user_field, *app_field, config.auth.cert_app_uri_prefix});
+    CertAuthenticator::Options co;
+    co.ca_file = config.auth.ca;
+    co.user_field = *user_field;
+    co.app_field = *app_field;
+    co.app_uri_prefix = config.auth.cert_app_uri_prefix;
+    co.crl_file = config.auth.crl;
+    co.crl_fail_open = config.auth.crl_fail_open;
+    auto cert = CertAuthenticator::create(std::move(co));
     if (!cert) return cert.error();
     h->cert_ = std::move(*cert);
   }
@@ -182,8 +188,8 @@ AuthCtlHandler::PolicyReload AuthCtlHandler::reload_policy(const config::Config&
   r.apps = config.apps.size();
   r.services = config.services.size();
   ctl::CtlMessage n;
-  ctl::ctl_message_init(n, ctl::CtlType::policy_reload);
-  n.payload.policy_reload.generation = r.generation;
+  ctl::ctl_message_init(n, ctl::CtlType::config_reload);
+  n.payload.config_reload.generation = r.generation;
   r.dataplane_notified = out.notify(0, n);
   log_line("info", "policy reloaded",
            {{"generation", std::to_string(r.generation)},
@@ -297,6 +303,10 @@ void AuthCtlHandler::on_auth_cert(const ctl::CtlMessage& req, CtlResponder& out)
     reply_auth(AuthMethod::certificate, o.result, o.reason, out);
     return;
   }
+  if (o.stale_crl) {
+    log_line("warn", "certificate accepted with an expired CRL (auth.crl_fail_open)",
+             {{"user", o.user}, {"detail", o.detail}});
+  }
   const std::string group(ctl::ctl_get_string(p.group));
   const std::string named = auth_.app_from_certificate == "group" ? app_of_group(group) : o.app;
   finish_login(AuthMethod::certificate, o.user, group, named, out);
@@ -338,6 +348,25 @@ void AuthCtlHandler::reload_jwks() {
              {{"file", token_->options().jwks_file}, {"error", err}});
   }
   last_jwks_error_ = err;
+}
+
+void AuthCtlHandler::reload_crl() {
+  if (!cert_) return;
+  auto st = cert_->reload_crl_if_changed();
+  const std::string err = st ? std::string() : st.error().message;
+  if (st && *st) {
+    const CertAuthenticator::CrlInfo i = cert_->crl_info();
+    log_line("info", "CRL loaded", {{"crls", std::to_string(i.crls)}, {"revoked", std::to_string(i.revoked)}});
+  }
+  if (err != last_crl_error_ && !err.empty()) {
+    log_line("error", "CRL not loaded (the previous CRLs stay in force)", {{"error", err}});
+  }
+  last_crl_error_ = err;
+}
+
+std::optional<AuthCtlHandler::CrlStatus> AuthCtlHandler::crl_status() const {
+  if (!cert_) return std::nullopt;
+  return CrlStatus{cert_->crl_info(), cert_->crl_expired_accepted()};
 }
 
 void AuthCtlHandler::finish_login(AuthMethod method, const std::string& user,
@@ -517,6 +546,7 @@ void AuthCtlHandler::on_tick(uint64_t) {
   sessions_->sweep(now());
   reload_users();
   reload_jwks();
+  reload_crl();
 }
 
 void AuthCtlHandler::on_dataplane_change(uint64_t) {

@@ -13,7 +13,7 @@
 // default_app when none is named (refused as no_app when there is no default_app). With no
 // apps configured, every session gets every service's subnets and the first pool. The
 // policy (routes, DNS, pool) is the session's app's at each CONNECT; reload_policy() swaps
-// it for new CONNECTs and tells the dataplane to swap its tables (POLICY_RELOAD).
+// it for new CONNECTs and tells the dataplane to swap its tables (CONFIG_RELOAD).
 //
 // Thread-safety: everything runs on the ctl server thread; counters() and the gauges of
 // sessions() and pools() are safe to read from the metrics threads.
@@ -71,7 +71,7 @@ class AuthCtlHandler final : public CtlHandler {
     uint64_t generation = 0;     ///< counts successful policy reloads (1 = the first)
     size_t apps = 0;
     size_t services = 0;
-    bool dataplane_notified = false;  ///< POLICY_RELOAD fitted worker 0's ring
+    bool dataplane_notified = false;  ///< CONFIG_RELOAD fitted worker 0's ring
     std::vector<std::string> not_applied;  ///< parts that need a restart (pools)
   };
 
@@ -109,7 +109,7 @@ class AuthCtlHandler final : public CtlHandler {
   Expected<UsersReload> reload_users_now();
 
   /// Take apps, services, default_app and the app_from_* rules from `config` (already
-  /// validated) for every login and CONNECT from now on, and send POLICY_RELOAD to worker 0
+  /// validated) for every login and CONNECT from now on, and send CONFIG_RELOAD to worker 0
   /// so the dataplane's lcores enforce the new services on the next packets. Pools are not
   /// changed live (leases refer to them): a change there is reported in not_applied.
   PolicyReload reload_policy(const config::Config& config, CtlResponder& out);
@@ -120,6 +120,13 @@ class AuthCtlHandler final : public CtlHandler {
   const std::vector<AddressPool>& pools() const { return pools_; }
   /// The policy of app `id` ("" when no apps are configured), nullptr when unknown.
   const AppPolicy* policy(const std::string& id) const;
+  /// The CRL in force (auth.crl) and how many logins an expired one let through
+  /// (auth.crl_fail_open); nullopt without certificate logins. Any thread.
+  struct CrlStatus {
+    CertAuthenticator::CrlInfo info;
+    uint64_t expired_accepted = 0;
+  };
+  std::optional<CrlStatus> crl_status() const;
   /// Sessions per app (metrics; read from the metrics threads under a lock).
   std::vector<std::pair<std::string, uint64_t>> sessions_by_app() const;
 
@@ -130,6 +137,7 @@ class AuthCtlHandler final : public CtlHandler {
   void on_auth_cert(const ctl::CtlMessage& req, CtlResponder& out);
   void on_auth_token(const ctl::CtlMessage& req, CtlResponder& out);
   void reload_jwks();
+  void reload_crl();
   /// Create the session and answer AUTH_RESULT for a verified user. `named_app` is the app
   /// the credential names ("" = none: default_app).
   void finish_login(AuthMethod method, const std::string& user, const std::string& group,
@@ -162,6 +170,7 @@ class AuthCtlHandler final : public CtlHandler {
   std::unique_ptr<CertAuthenticator> cert_;
   std::unique_ptr<TokenVerifier> token_;
   std::string last_jwks_error_;
+  std::string last_crl_error_;
   std::unique_ptr<SessionRegistry> sessions_;
   AuthCounters counters_;
   std::string last_users_error_;

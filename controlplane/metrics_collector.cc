@@ -119,7 +119,9 @@ MetricFamily port_counter(const StatsSnapshot& s, std::string name, std::string 
   return f;
 }
 
-void append_dataplane_families(const StatsSnapshot& s, std::vector<MetricFamily>& out) {
+// Each group of families is its own function: civetweb runs the scrape on a small thread
+// stack, and one function holding every family's locals overflowed it in the ASan build.
+[[gnu::noinline]] void append_port_families(const StatsSnapshot& s, std::vector<MetricFamily>& out) {
   {
     MetricFamily f = make_family("tunnelgate_dataplane_start_time_seconds",
                                  "Start time of the dataplane process since the Unix epoch.",
@@ -221,6 +223,10 @@ void append_dataplane_families(const StatsSnapshot& s, std::vector<MetricFamily>
     out.push_back(std::move(f));
   }
 
+}
+
+
+[[gnu::noinline]] void append_app_families(const StatsSnapshot& s, std::vector<MetricFamily>& out) {
   // Apps: summed over lcores (bounded labels: at most kMaxApps configured app ids).
   {
     MetricFamily gen = make_family("tunnelgate_policy_generation",
@@ -269,6 +275,68 @@ void append_dataplane_families(const StatsSnapshot& s, std::vector<MetricFamily>
     out.push_back(std::move(denied));
   }
 
+}
+
+
+[[gnu::noinline]] void append_certificate_families(const StatsSnapshot& s, std::vector<MetricFamily>& out) {
+  // Server certificates the TLS workers hold (slot 0 primary, 1 second).
+  {
+    static constexpr const char* kSlot[shm::kServerCertSlots] = {"primary", "second"};
+    MetricFamily expires = make_family(
+        "tunnelgate_certificate_expires_in_seconds",
+        "Seconds until the server certificate's notAfter (negative once expired), at scrape time.",
+        MetricType::Gauge);
+    MetricFamily not_after = make_family("tunnelgate_certificate_not_after_seconds",
+                                         "notAfter of the server certificate, Unix time.",
+                                         MetricType::Gauge);
+    MetricFamily active = make_family("tunnelgate_certificate_active",
+                                      "1 for the server certificate new TLS handshakes use.",
+                                      MetricType::Gauge);
+    MetricFamily usable = make_family("tunnelgate_certificate_usable",
+                                      "1 when the server certificate loaded without a validation error.",
+                                      MetricType::Gauge);
+    MetricFamily findings = make_family(
+        "tunnelgate_certificate_findings",
+        "1 for each validation finding of the server certificate (errors make it unusable; "
+        "warnings such as no_root, root_mismatch, self_signed, expires_soon do not).",
+        MetricType::Gauge);
+    const double now_s = static_cast<double>(realtime_now_ns()) / kNsPerSecond;
+    for (unsigned i = 0; i < shm::kServerCertSlots; ++i) {
+      const ServerCertSnapshot& c = s.server_certs[i];
+      if (!c.configured) continue;
+      add_sample(active, {{"certificate", kSlot[i]}}, c.active ? 1 : 0);
+      add_sample(usable, {{"certificate", kSlot[i]}}, c.usable ? 1 : 0);
+      if (c.not_after != 0) {
+        add_sample(not_after, {{"certificate", kSlot[i]}}, static_cast<double>(c.not_after));
+        add_sample(expires, {{"certificate", kSlot[i]}}, static_cast<double>(c.not_after) - now_s);
+      }
+      for (unsigned f = 0; f < shm::kCertFindingCount; ++f) {
+        add_sample(findings, {{"certificate", kSlot[i]}, {"finding", shm::kCertFindingInfo[f].code}},
+                   (c.findings >> f) & 1u);
+      }
+    }
+    for (MetricFamily* f : {&expires, &not_after, &active, &usable, &findings}) {
+      if (!f->metric.empty()) out.push_back(std::move(*f));
+    }
+    MetricFamily reloads = make_family("tunnelgate_certificate_reloads_total",
+                                       "Server certificate reloads (SIGHUP, tunnelgatectl reload) by "
+                                       "result: ok took effect, failed kept the certificates in use.",
+                                       MetricType::Counter);
+    add_sample(reloads, {{"result", "ok"}}, static_cast<double>(s.cert_reloads_ok));
+    add_sample(reloads, {{"result", "failed"}}, static_cast<double>(s.cert_reloads_failed));
+    out.push_back(std::move(reloads));
+    MetricFamily switches = make_family("tunnelgate_certificate_switches_total",
+                                        "Changes of the certificate new handshakes use (the primary "
+                                        "expired or entered tls.expiry_margin_s, or a reload).",
+                                        MetricType::Counter);
+    add_sample(switches, {}, static_cast<double>(s.cert_switches));
+    out.push_back(std::move(switches));
+  }
+
+}
+
+
+[[gnu::noinline]] void append_lcore_families(const StatsSnapshot& s, std::vector<MetricFamily>& out) {
   // Events (api/stats_shm.h TG_EVENT_COUNTERS).
   for (const shm::EventCounterInfo& ev : shm::kEventCounterInfo) {
     out.push_back(lcore_counter(s, ev.metric, ev.help,
@@ -312,6 +380,10 @@ void append_dataplane_families(const StatsSnapshot& s, std::vector<MetricFamily>
     out.push_back(std::move(f));
   }
 
+}
+
+
+[[gnu::noinline]] void append_worker_families(const StatsSnapshot& s, std::vector<MetricFamily>& out) {
   // TLS workers (the OpenConnect servers), labelled by worker index.
   {
     using W = shm::TlsWorkerStats;
@@ -408,6 +480,14 @@ void append_dataplane_families(const StatsSnapshot& s, std::vector<MetricFamily>
     add_sample(f, {}, g.value);
     out.push_back(std::move(f));
   }
+}
+
+void append_dataplane_families(const StatsSnapshot& s, std::vector<MetricFamily>& out) {
+  append_port_families(s, out);
+  append_app_families(s, out);
+  append_certificate_families(s, out);
+  append_lcore_families(s, out);
+  append_worker_families(s, out);
 }
 
 }  // namespace

@@ -126,6 +126,12 @@ int controlplane_run(const std::string& path, const std::string& version) {
   auto auth_collector = std::make_shared<AuthMetricsCollector>(
       (*handler)->counters(), (*handler)->sessions(), (*handler)->pools(), &ctl_server);
   auth_collector->sessions_by_app = [h = handler->get()] { return h->sessions_by_app(); };
+  auth_collector->crl = [h = handler->get()]() -> std::optional<AuthMetricsCollector::CrlMetrics> {
+    const auto st = h->crl_status();
+    if (!st) return std::nullopt;
+    return AuthMetricsCollector::CrlMetrics{st->info.loaded, st->info.this_update, st->info.next_update,
+                                            st->info.revoked, st->expired_accepted};
+  };
   exposer->RegisterCollectable(auth_collector);
   ctl_server.start();
 

@@ -172,6 +172,36 @@ std::optional<SegmentReadError> decode_apps(const StatsSegment& seg, StatsSnapsh
   return std::nullopt;
 }
 
+std::optional<SegmentReadError> decode_server_certs(const StatsSegment& seg, StatsSnapshot& snap) {
+  constexpr uint32_t kKnownFindings = (uint32_t{1} << shm::kCertFindingCount) - 1;
+  for (unsigned i = 0; i < shm::kServerCertSlots; ++i) {
+    const shm::ServerCertInfo& in = seg.server_certs[i];
+    if (in.configured > 1 || in.usable > 1 || in.active > 1 || (in.findings & ~kKnownFindings) != 0) {
+      return make_error(SegmentError::bad_cert,
+                        "server_certs[" + std::to_string(i) + "] has configured " +
+                            std::to_string(in.configured) + ", usable " + std::to_string(in.usable) +
+                            ", active " + std::to_string(in.active) + ", findings 0x" +
+                            [](uint32_t v) {
+                              char b[16];
+                              std::snprintf(b, sizeof b, "%x", v);
+                              return std::string(b);
+                            }(in.findings) +
+                            " (expected 0/1 flags and known finding bits)");
+    }
+    ServerCertSnapshot& out = snap.server_certs[i];
+    out.configured = in.configured != 0;
+    out.usable = in.usable != 0;
+    out.active = in.active != 0;
+    out.findings = in.findings;
+    out.not_before = in.not_before;
+    out.not_after = in.not_after;
+  }
+  snap.cert_reloads_ok = seg.cert_reloads_ok;
+  snap.cert_reloads_failed = seg.cert_reloads_failed;
+  snap.cert_switches = seg.cert_switches;
+  return std::nullopt;
+}
+
 std::optional<SegmentReadError> decode_lcores(const StatsSegment& seg, StatsSnapshot& snap) {
   const size_t n_ports = snap.ports.size();  // already bounded by kMaxPorts
   const size_t n_apps = snap.apps.size();    // already bounded by kMaxApps
@@ -289,6 +319,9 @@ SegmentReadResult stats_segment_decode(std::span<const std::byte> bytes, uint64_
     return std::move(*err);
   }
   if (std::optional<SegmentReadError> err = decode_apps(*seg, snap)) {
+    return std::move(*err);
+  }
+  if (std::optional<SegmentReadError> err = decode_server_certs(*seg, snap)) {
     return std::move(*err);
   }
   if (std::optional<SegmentReadError> err = decode_lcores(*seg, snap)) {

@@ -51,7 +51,8 @@ inline constexpr uint32_t kMaxLcoreId = 1023;
   X(bad_lcore, "bad_lcore", "lcore slot with active not 0/1 or lcore_id above kMaxLcoreId")     \
   X(bad_tls_worker, "bad_tls_worker", "TLS worker slot with active not 0/1 or a foreign worker id")\
   X(duplicate_lcore, "duplicate_lcore", "two active slots with the same lcore_id")           \
-  X(bad_app, "bad_app", "n_apps above kMaxApps, or an app name not NUL-terminated or invalid")
+  X(bad_app, "bad_app", "n_apps above kMaxApps, or an app name not NUL-terminated or invalid")  \
+  X(bad_cert, "bad_cert", "server certificate slot with a flag not 0/1 or unknown finding bits")
 
 enum class SegmentError : uint8_t {
 #define TG_X(e, label, help) e,
@@ -104,6 +105,16 @@ struct LcoreSnapshot {
   std::vector<shm::AppCounters> apps;  ///< StatsSnapshot::apps.size() entries, by app index
 };
 
+/// One server certificate slot (primary, second) as the dataplane holds it.
+struct ServerCertSnapshot {
+  bool configured = false;
+  bool usable = false;
+  bool active = false;
+  uint32_t findings = 0;  ///< bit i = shm::CertFindingCode i (checked against the table)
+  int64_t not_before = 0;
+  int64_t not_after = 0;
+};
+
 /// A validated copy of the segment. Owns its data; safe to keep after the segment is gone.
 struct StatsSnapshot {
   std::string instance;
@@ -118,6 +129,10 @@ struct StatsSnapshot {
   bool lab_forwarding = false;
   uint64_t policy_generation = 0;  ///< 1 at start, +1 per policy reload
   std::vector<std::string> apps;   ///< app index → id (index 0 "" when no apps are configured)
+  std::array<ServerCertSnapshot, shm::kServerCertSlots> server_certs{};
+  uint64_t cert_reloads_ok = 0;
+  uint64_t cert_reloads_failed = 0;
+  uint64_t cert_switches = 0;
   std::vector<PortSnapshot> ports;    ///< n_ports (<= kMaxPorts) entries, in slot order
   std::vector<LcoreSnapshot> lcores;  ///< active slots only, in slot order
   std::vector<shm::TlsWorkerStats> tls_workers;  ///< active slots only; worker ids unique

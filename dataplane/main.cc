@@ -311,12 +311,14 @@ int run(const config::Config& cfg, const std::vector<std::string>& extra_eal) {
             ctxs.size(), dp->n_ports, dcfg.lab_forwarding ? 1 : 0);
     while (!g_signalled.load(std::memory_order_relaxed) && !dp->stop.load(std::memory_order_relaxed)) {
       housekeeping(*dp);
+      vpn.tick_certificates();
       vpn.publish(*dp->stats);
       // relaxed: the flag carries no data; the files are read after it is seen.
       const bool sighup = g_reload.exchange(false, std::memory_order_relaxed);
-      if (sighup) vpn.reload_certificates();
-      // relaxed: a request carries no data (the file is read after it is seen).
+      // CONFIG_RELOAD from the control plane (tunnelgatectl reload) does what SIGHUP does.
+      // relaxed: a request carries no data (the files are read after it is seen).
       const uint64_t asked = dp->policy ? dp->policy->reload_requested.exchange(0, std::memory_order_relaxed) : 0;
+      if (sighup || asked != 0) vpn.reload_certificates();
       if (dp->policy != nullptr && (sighup || asked != 0)) reload_policy(*dp, cfg.source_file, asked);
       for (int i = 0; i < 10 && !g_signalled.load(std::memory_order_relaxed); i++) {
         if (dp->policy != nullptr && dp->policy->reload_requested.load(std::memory_order_relaxed) != 0) break;

@@ -1,6 +1,6 @@
 // The per-app policy the poll lcores enforce, and how it changes while they run.
 //
-// The main lcore owns it: at start and on every reload (SIGHUP, or POLICY_RELOAD from the
+// The main lcore owns it: at start and on every reload (SIGHUP, or CONFIG_RELOAD from the
 // control plane through TLS worker 0) it reads `services` and `apps` from the config file,
 // compiles a new PolicyTable (dataplane/app_policy.h) next to the one in use, publishes it
 // with one release store, waits on the QSBR variable until every poll lcore has been

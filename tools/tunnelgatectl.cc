@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "tools/tunnelgatectl_admin.h"
+#include "tools/tunnelgatectl_certs.h"
 #include "tools/tunnelgatectl_users.h"
 
 namespace {
@@ -25,9 +26,11 @@ constexpr Command kCommands[] = {
     {"userdel", "remove a local user", tg::ctl_tool::cmd_userdel},
     {"status", "control plane: version, uptime, dataplane, sessions, pools", tg::ctl_tool::cmd_status},
     {"sessions", "control plane: list sessions", tg::ctl_tool::cmd_sessions},
-    {"disconnect", "control plane: end a session (ID or --user)", tg::ctl_tool::cmd_disconnect},
-    {"reload", "control plane: re-read the users file", tg::ctl_tool::cmd_reload},
+    {"disconnect", "control plane: end a session (ID, --user or --app)", tg::ctl_tool::cmd_disconnect},
+    {"reload", "control plane + dataplane: users, apps and services, certificates", tg::ctl_tool::cmd_reload},
     {"stats", "dataplane counters: ports, lcores, drops by reason, TLS workers", tg::ctl_tool::cmd_stats},
+    {"cert-check", "validate a server certificate file as the gateway does", tg::ctl_tool::cmd_cert_check},
+    {"cert-selfsigned", "write a self-signed server certificate for a first start", tg::ctl_tool::cmd_cert_selfsigned},
 };
 
 void usage(FILE* out) {

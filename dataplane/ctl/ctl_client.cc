@@ -77,7 +77,7 @@ bool CtlClient::next(ctl::CtlMessage& out) {
       continue;
     }
     if (out.header.type == static_cast<uint16_t>(ctl::CtlType::session_terminate) ||
-        out.header.type == static_cast<uint16_t>(ctl::CtlType::policy_reload)) {
+        out.header.type == static_cast<uint16_t>(ctl::CtlType::config_reload)) {
       ++counters_.notices;
       return true;
     }

@@ -11,6 +11,7 @@
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
 #include <algorithm>
+#include <functional>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -206,8 +207,23 @@ TlsContext::~TlsContext() {
   if (ctx_ != nullptr) wolfSSL_CTX_free(ctx_);
 }
 
-TlsContextResult tls_context_create(const config::TlsConfig& tls,
-                                    const TlsContextOptions& options) {
+/// Puts the certificate chain and key into `ctx` and checks they match; "" or why not.
+using CredentialLoader = std::function<std::string(WOLFSSL_CTX* ctx)>;
+
+struct TlsContextBuilder {
+  static TlsContextResult create(const config::TlsConfig& tls, const TlsContextOptions& options,
+                                 const std::string& certificate_name, const CredentialLoader& load);
+};
+
+namespace {
+TlsContextResult context_create(const config::TlsConfig& tls, const TlsContextOptions& options,
+                                const std::string& certificate_name, const CredentialLoader& load) {
+  return TlsContextBuilder::create(tls, options, certificate_name, load);
+}
+}  // namespace
+
+TlsContextResult TlsContextBuilder::create(const config::TlsConfig& tls, const TlsContextOptions& options,
+                                const std::string& certificate_name, const CredentialLoader& load) {
   library_init_once();
   TlsContextResult result;
   auto fail = [&result](std::string message) {
@@ -221,12 +237,9 @@ TlsContextResult tls_context_create(const config::TlsConfig& tls,
     return fail("tls.min_version: \"" + tls.min_version +
                 "\" is not supported (expected \"1.2\" or \"1.3\")");
   }
-  if (tls.certificate.empty()) return fail("tls.certificate: no certificate file configured");
-  if (tls.key.empty()) return fail("tls.key: no key file configured");
-
   // Owned by `context` from here on, so every early return frees it.
   std::shared_ptr<TlsContext> context(new TlsContext());
-  context->certificate_file_ = tls.certificate;
+  context->certificate_file_ = certificate_name;
   context->request_client_cert_ = tls.request_client_cert;
   context->ctx_ = wolfSSL_CTX_new(wolfSSLv23_server_method());
   if (context->ctx_ == nullptr) return fail("wolfSSL_CTX_new failed (out of memory)");
@@ -235,37 +248,9 @@ TlsContextResult tls_context_create(const config::TlsConfig& tls,
   if (int ret = wolfSSL_CTX_SetMinVersion(ctx, min_version); ret != WOLFSSL_SUCCESS) {
     return fail("tls.min_version: \"" + tls.min_version + "\": " + wolf_reason(ret));
   }
-
-  const FileProbe cert_probe = probe_file(tls.certificate);
-  if (!cert_probe.error.empty()) {
-    return fail("tls.certificate " + tls.certificate + ": " + cert_probe.error);
-  }
-  if (cert_probe.format == FileFormat::pkcs12) {
-    return fail("tls.certificate " + tls.certificate +
-                ": PKCS#12 is not loaded by the TLS workers (convert it to PEM)");
-  }
-  if (int ret = wolfSSL_CTX_use_certificate_chain_file_format(ctx, tls.certificate.c_str(),
-                                                              wolf_file_type(cert_probe.format));
-      ret != WOLFSSL_SUCCESS) {
-    return fail("tls.certificate " + tls.certificate + ": " + wolf_reason(ret));
-  }
-
   // TODO(tls): key isolation (DESIGN.md): sign through the control plane with the PK
   // callbacks (HAVE_PK_CALLBACKS is on in Debian's build) instead of loading the key here.
-  const FileProbe key_probe = probe_file(tls.key);
-  if (!key_probe.error.empty()) return fail("tls.key " + tls.key + ": " + key_probe.error);
-  if (key_probe.format == FileFormat::pkcs12) {
-    return fail("tls.key " + tls.key + ": PKCS#12 is not loaded by the TLS workers");
-  }
-  if (int ret = wolfSSL_CTX_use_PrivateKey_file(ctx, tls.key.c_str(),
-                                                wolf_file_type(key_probe.format));
-      ret != WOLFSSL_SUCCESS) {
-    return fail("tls.key " + tls.key + ": " + wolf_reason(ret));
-  }
-  if (int ret = wolfSSL_CTX_check_private_key(ctx); ret != WOLFSSL_SUCCESS) {
-    return fail("tls.key " + tls.key + ": does not match the certificate " + tls.certificate +
-                ": " + wolf_reason(ret));
-  }
+  if (std::string err = load(ctx); !err.empty()) return fail(std::move(err));
 
   const std::string ciphers = tls.ciphers.empty() ? std::string(kDefaultCipherList) : tls.ciphers;
   if (int ret = wolfSSL_CTX_set_cipher_list(ctx, ciphers.c_str()); ret != WOLFSSL_SUCCESS) {
@@ -287,10 +272,10 @@ TlsContextResult tls_context_create(const config::TlsConfig& tls,
   if (self_test_error != 0) self_test_error = self_test_handshake(ctx, wolfTLSv1_3_client_method());
   if (self_test_error == MATCH_SUITE_ERROR) {
     return fail("tls.ciphers \"" + ciphers + "\": no suite usable with the certificate " +
-                tls.certificate);
+                certificate_name);
   }
   if (self_test_error != 0) {
-    return fail("tls.key " + tls.key + ": does not match the certificate " + tls.certificate +
+    return fail(certificate_name + ": the key does not match the certificate" +
                 " (a test handshake failed: " + tls_error_string(self_test_error) + " (" +
                 std::to_string(self_test_error) + "))");
   }
@@ -311,6 +296,67 @@ TlsContextResult tls_context_create(const config::TlsConfig& tls,
 
   result.context = std::move(context);
   return result;
+}
+
+TlsContextResult tls_context_create(const config::TlsConfig& tls,
+                                    const TlsContextOptions& options) {
+  if (tls.certificate.empty()) return {nullptr, "tls.certificate: no certificate file configured"};
+  if (tls.key.empty()) return {nullptr, "tls.key: no key file configured"};
+  // PEM or DER files (PKCS#12 is read by crypto/server_cert.h and given as credentials).
+  return context_create(tls, options, tls.certificate, [&tls](WOLFSSL_CTX* ctx) -> std::string {
+    const FileProbe cert_probe = probe_file(tls.certificate);
+    if (!cert_probe.error.empty()) {
+      return ("tls.certificate " + tls.certificate + ": " + cert_probe.error);
+    }
+    if (cert_probe.format == FileFormat::pkcs12) {
+      return ("tls.certificate " + tls.certificate +
+                  ": PKCS#12 is not loaded by the TLS workers (convert it to PEM)");
+    }
+    if (int ret = wolfSSL_CTX_use_certificate_chain_file_format(ctx, tls.certificate.c_str(),
+                                                                wolf_file_type(cert_probe.format));
+        ret != WOLFSSL_SUCCESS) {
+      return ("tls.certificate " + tls.certificate + ": " + wolf_reason(ret));
+    }
+
+    const FileProbe key_probe = probe_file(tls.key);
+    if (!key_probe.error.empty()) return ("tls.key " + tls.key + ": " + key_probe.error);
+    if (key_probe.format == FileFormat::pkcs12) {
+      return ("tls.key " + tls.key + ": PKCS#12 is not loaded by the TLS workers");
+    }
+    if (int ret = wolfSSL_CTX_use_PrivateKey_file(ctx, tls.key.c_str(),
+                                                  wolf_file_type(key_probe.format));
+        ret != WOLFSSL_SUCCESS) {
+      return ("tls.key " + tls.key + ": " + wolf_reason(ret));
+    }
+    if (int ret = wolfSSL_CTX_check_private_key(ctx); ret != WOLFSSL_SUCCESS) {
+      return ("tls.key " + tls.key + ": does not match the certificate " + tls.certificate +
+                  ": " + wolf_reason(ret));
+    }
+
+    return {};
+  });
+}
+
+TlsContextResult tls_context_create(const config::TlsConfig& tls, const TlsContextOptions& options,
+                                    const TlsServerCredentials& creds) {
+  return context_create(tls, options, creds.name, [&creds](WOLFSSL_CTX* ctx) -> std::string {
+    if (int ret = wolfSSL_CTX_use_certificate_chain_buffer(
+            ctx, reinterpret_cast<const unsigned char*>(creds.chain_pem.data()),
+            static_cast<long>(creds.chain_pem.size()));
+        ret != WOLFSSL_SUCCESS) {
+      return creds.name + ": certificate chain: " + wolf_reason(ret);
+    }
+    if (int ret = wolfSSL_CTX_use_PrivateKey_buffer(ctx, creds.key_der.data(),
+                                                    static_cast<long>(creds.key_der.size()),
+                                                    WOLFSSL_FILETYPE_ASN1);
+        ret != WOLFSSL_SUCCESS) {
+      return creds.name + ": private key: " + wolf_reason(ret);
+    }
+    if (int ret = wolfSSL_CTX_check_private_key(ctx); ret != WOLFSSL_SUCCESS) {
+      return creds.name + ": the key does not match the certificate: " + wolf_reason(ret);
+    }
+    return {};
+  });
 }
 
 void tls_session_attach(WOLFSSL* ssl, ClientCertVerdict* verdict) {

@@ -73,6 +73,7 @@ struct ClientCertVerdict {
 };
 
 struct TlsContextResult;
+struct TlsContextBuilder;
 
 /// An immutable server context. Thread-safety: const methods may be called from any thread;
 /// wolfSSL_new() on the same WOLFSSL_CTX from several threads is safe (wolfSSL takes the
@@ -90,7 +91,7 @@ class TlsContext {
   const std::string& certificate_file() const { return certificate_file_; }
 
  private:
-  friend TlsContextResult tls_context_create(const config::TlsConfig&, const TlsContextOptions&);
+  friend struct TlsContextBuilder;  // tls_context.cc: fills a new context
   TlsContext() = default;
   WOLFSSL_CTX* ctx_ = nullptr;
   bool request_client_cert_ = false;
@@ -114,6 +115,19 @@ struct TlsContextResult {
 /// @return the context, or an error naming the config key, the file and wolfSSL's reason.
 /// Thread-safety: may be called from any thread (wolfSSL_Init is done once, guarded).
 TlsContextResult tls_context_create(const config::TlsConfig& tls, const TlsContextOptions& options);
+
+/// A server certificate chain and key already read and validated (crypto/server_cert.h:
+/// PEM, DER, PKCS#12), for tls_context_create() below.
+struct TlsServerCredentials {
+  std::string name;              ///< for messages and logs, e.g. "tls.second_certificate /etc/tg/b.pem"
+  std::string chain_pem;         ///< leaf first (cert_bundle_chain_pem)
+  std::vector<uint8_t> key_der;  ///< unencrypted DER (PKCS#8 or traditional)
+};
+
+/// As above, with the certificate chain and key from `creds` instead of tls.certificate and
+/// tls.key.
+TlsContextResult tls_context_create(const config::TlsConfig& tls, const TlsContextOptions& options,
+                                    const TlsServerCredentials& creds);
 
 /// Attach `verdict` to a new session, before its handshake; the verify callback writes into
 /// it. `verdict` must outlive the handshake. Worker thread of the session only.

@@ -424,10 +424,10 @@ void OcHandler::on_ctl_message(const ctl::CtlMessage& msg) {
     c->close(CloseReason::local);
     return;
   }
-  if (type == ctl::CtlType::policy_reload) {
+  if (type == ctl::CtlType::config_reload) {
     // The main lcore re-reads the policy; relaxed: the request carries no data.
     if (shared_.dp->policy != nullptr)
-      shared_.dp->policy->reload_requested.store(std::max<uint64_t>(msg.payload.policy_reload.generation, 1),
+      shared_.dp->policy->reload_requested.store(std::max<uint64_t>(msg.payload.config_reload.generation, 1),
                                                  std::memory_order_relaxed);
     return;
   }

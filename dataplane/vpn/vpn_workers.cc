@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <ctime>
 #include <iterator>
 #include <sched.h>
 #include <unistd.h>
@@ -55,11 +56,20 @@ std::string VpnWorkers::start(const config::Config& cfg, Dataplane& dp, uint16_t
   shared_.link_mtu = link_mtu;
 
   if (std::string err = ctl_segment_.create(cfg.instance, n); !err.empty()) return "control segment: " + err;
-  tls::TlsContextOptions options;
-  options.client_ca_file = cfg.auth.ca;
-  tls::TlsContextResult ctx = tls::tls_context_create(cfg.tls, options);
-  if (!ctx.ok()) return ctx.error;
-  contexts_ = std::make_unique<tls::TlsContextHolder>(ctx.context);
+  const int64_t now = static_cast<int64_t>(time(nullptr));
+  if (std::string err = certs_.load(cfg, now); !err.empty()) return err;
+  active_ = certs_.choice(now);
+  contexts_ = std::make_unique<tls::TlsContextHolder>(certs_.context(active_));
+  for (const ServerCertificates::Slot* slot : {&certs_.primary(), &certs_.second()}) {
+    if (slot->report && slot->report->has(crypto::CertCode::self_signed)) {
+      TG_WARN("msg=\"SELF-SIGNED SERVER CERTIFICATE: clients cannot verify this gateway; replace it with a "
+              "certificate from a CA they trust (docs/certificates.md)\" certificate=\"%s\"",
+              slot->name.c_str());
+    }
+  }
+  TG_INFO("msg=\"server certificate\" active=%s certificate=\"%s\" pin=%s", std::string(crypto::to_string(active_)).c_str(),
+          (active_ == crypto::CertChoice::second ? certs_.second() : certs_.primary()).name.c_str(),
+          (active_ == crypto::CertChoice::second ? certs_.second() : certs_.primary()).report->spki_pin.c_str());
   tunnel::auth_xml_library_init();  // libxml2's global state, before any worker parses
 
   for (uint32_t w = 0; w < n; w++) {
@@ -108,16 +118,40 @@ std::string VpnWorkers::start(const config::Config& cfg, Dataplane& dp, uint16_t
 
 bool VpnWorkers::reload_certificates() {
   if (!contexts_) return false;
-  tls::TlsContextOptions options;
-  options.client_ca_file = shared_.cfg->auth.ca;
-  tls::TlsContextResult ctx = tls::tls_context_create(shared_.cfg->tls, options);
-  if (!ctx.ok()) {
-    TG_ERR("msg=\"certificate reload refused, the current certificate stays\" err=\"%s\"", ctx.error.c_str());
+  const int64_t now = static_cast<int64_t>(time(nullptr));
+  ServerCertificates next;
+  if (std::string err = next.load(*shared_.cfg, now); !err.empty()) {
+    cert_reloads_failed_++;
+    TG_ERR("msg=\"certificate reload refused, the current certificates stay\" err=\"%s\"", err.c_str());
     return false;
   }
-  contexts_->replace(ctx.context);  // new handshakes only: connections hold their context
-  TG_INFO("msg=\"certificate reloaded\" certificate=%s", shared_.cfg->tls.certificate.c_str());
+  certs_ = std::move(next);
+  cert_reloads_ok_++;
+  activate(certs_.choice(now), "reload");
   return true;
+}
+
+void VpnWorkers::activate(crypto::CertChoice c, const char* why) {
+  const bool changed = c != active_;
+  active_ = c;
+  contexts_->replace(certs_.context(c));  // new handshakes only: connections hold their context
+  if (changed) cert_switches_++;
+  const ServerCertificates::Slot& slot = c == crypto::CertChoice::second ? certs_.second() : certs_.primary();
+  if (c == crypto::CertChoice::none) {
+    TG_ERR("msg=\"no valid server certificate: new TLS handshakes fail\" why=%s", why);
+  } else if (changed && c == crypto::CertChoice::second) {
+    TG_WARN("msg=\"switched to the second certificate\" why=%s certificate=\"%s\" pin=%s", why, slot.name.c_str(),
+            slot.report->spki_pin.c_str());
+  } else {
+    TG_INFO("msg=\"server certificate\" why=%s active=%s certificate=\"%s\" pin=%s", why,
+            std::string(crypto::to_string(c)).c_str(), slot.name.c_str(), slot.report->spki_pin.c_str());
+  }
+}
+
+void VpnWorkers::tick_certificates() {
+  if (!contexts_) return;
+  const crypto::CertChoice c = certs_.choice(static_cast<int64_t>(time(nullptr)));
+  if (c != active_) activate(c, "expiry");
 }
 
 // The stats segment's labels (api/ cannot include dataplane/tls) must be the engine's
@@ -146,6 +180,10 @@ static_assert(failure_labels_match(),
               "TG_TLS_HANDSHAKE_FAILURE_LABELS (api/stats_shm.h) must follow TG_TLS_HANDSHAKE_FAILURES");
 
 void VpnWorkers::publish(shm::StatsSegment& segment) const {
+  if (contexts_) certs_.publish(segment.server_certs, active_);
+  segment.cert_reloads_ok = cert_reloads_ok_;
+  segment.cert_reloads_failed = cert_reloads_failed_;
+  segment.cert_switches = cert_switches_;
   for (size_t w = 0; w < workers_.size() && w < shm::kMaxTlsWorkers; w++) {
     const tls::TlsWorkerCounters& t = workers_[w]->tls->counters();
     const OcCounters& o = workers_[w]->handler->counters();

@@ -17,6 +17,7 @@
 #include "dataplane/tls/tls_context.h"
 #include "dataplane/tls/tls_worker.h"
 #include "dataplane/vpn/oc_handler.h"
+#include "dataplane/vpn/server_certs.h"
 
 namespace tg::dp::vpn {
 
@@ -33,10 +34,14 @@ class VpnWorkers {
   /// Stop and join every worker (their connections are closed). Idempotent.
   void stop();
   bool running() const { return !workers_.empty(); }
-  /// Re-read the certificate and key files (same paths) into a new TLS context for new
-  /// handshakes; established connections keep theirs. A file that does not load changes
-  /// nothing (logged). Main lcore (on SIGHUP). Returns true when the new context is in use.
+  /// Re-read the certificate and key files (same paths, primary and second) into new TLS
+  /// contexts for new handshakes; established connections keep theirs. A file that does not
+  /// load or has a validation error changes nothing (logged, counted). Main lcore (SIGHUP,
+  /// CONFIG_RELOAD). Returns true when the new certificates are in use.
   bool reload_certificates();
+  /// Re-evaluate which certificate new handshakes use (the primary expired or entered
+  /// tls.expiry_margin_s: the second takes over). Main lcore, about once a second.
+  void tick_certificates();
   /// Copy every worker's counters into the stats segment (main lcore, about once a second).
   void publish(shm::StatsSegment& segment) const;
 
@@ -50,6 +55,11 @@ class VpnWorkers {
   OcShared shared_;
   dataplane::CtlSegmentOwner ctl_segment_;
   std::unique_ptr<tls::TlsContextHolder> contexts_;
+  ServerCertificates certs_;
+  crypto::CertChoice active_ = crypto::CertChoice::none;
+  uint64_t cert_reloads_ok_ = 0, cert_reloads_failed_ = 0, cert_switches_ = 0;
+  /// Publish the context of `c` for new handshakes (logs a change of certificate).
+  void activate(crypto::CertChoice c, const char* why);
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 

@@ -346,8 +346,8 @@ TEST_F(CtlHandlerTest, PolicyReloadAppliesToTheNextConnectAndTellsTheDataplane) 
   EXPECT_EQ(reload.not_applied, std::vector<std::string>{"pools"});
   ASSERT_EQ(out_.notices.size(), 1u);
   EXPECT_EQ(out_.notices[0].first, 0u);
-  EXPECT_EQ(out_.notices[0].second.header.type, static_cast<uint16_t>(CtlType::policy_reload));
-  EXPECT_EQ(out_.notices[0].second.payload.policy_reload.generation, 1u);
+  EXPECT_EQ(out_.notices[0].second.header.type, static_cast<uint16_t>(CtlType::config_reload));
+  EXPECT_EQ(out_.notices[0].second.payload.config_reload.generation, 1u);
   EXPECT_EQ(open(*h, cookie).payload.session_params.n_routes, 3u);
 
   // The app is removed: its sessions cannot CONNECT again; its group names nothing now.

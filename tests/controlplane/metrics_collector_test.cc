@@ -249,6 +249,17 @@ TEST(MetricsCollector, TlsWorkerCountersCarryTheWorkerLabel) {
   EXPECT_EQ(sample(fams, "tunnelgate_app_policy_drops_total", {{"app", "com.example.mail"}, {"reason", "port"}}),
             102 + 103);
   EXPECT_EQ(sample(fams, "tunnelgate_app_policy_drops_total", {{"app", ""}, {"reason", "destination"}}), 0);
+  // Certificates.
+  EXPECT_EQ(sample(fams, "tunnelgate_certificate_active", {{"certificate", "primary"}}), 1);
+  EXPECT_EQ(sample(fams, "tunnelgate_certificate_active", {{"certificate", "second"}}), 0);
+  EXPECT_EQ(sample(fams, "tunnelgate_certificate_usable", {{"certificate", "second"}}), 0);
+  EXPECT_EQ(sample(fams, "tunnelgate_certificate_not_after_seconds", {{"certificate", "primary"}}), 4000000000.0);
+  EXPECT_GT(sample(fams, "tunnelgate_certificate_expires_in_seconds", {{"certificate", "primary"}}), 0);
+  EXPECT_EQ(sample(fams, "tunnelgate_certificate_findings", {{"certificate", "primary"}, {"finding", "no_root"}}), 1);
+  EXPECT_EQ(sample(fams, "tunnelgate_certificate_findings", {{"certificate", "primary"}, {"finding", "expired"}}), 0);
+  EXPECT_EQ(sample(fams, "tunnelgate_certificate_findings", {{"certificate", "second"}, {"finding", "not_yet_valid"}}), 1);
+  EXPECT_EQ(sample(fams, "tunnelgate_certificate_reloads_total", {{"result", "failed"}}), 1);
+  EXPECT_EQ(sample(fams, "tunnelgate_certificate_switches_total", {}), 1);
 }
 
 TEST(MetricsCollector, NamesLabelsAndHelpFollowTheConventions) {
@@ -257,7 +268,8 @@ TEST(MetricsCollector, NamesLabelsAndHelpFollowTheConventions) {
   const auto fams = c.Collect();
   std::set<std::string> names;
   const std::set<std::string> allowed_labels = {"lcore", "port", "role", "mac", "reason",
-                                                "error", "version", "worker", "app", "direction"};
+                                                "error", "version", "worker", "app", "direction",
+                                                "certificate", "finding", "result"};
   for (const MetricFamily& f : fams) {
     SCOPED_TRACE(f.name);
     EXPECT_TRUE(names.insert(f.name).second) << "duplicate family";

@@ -55,6 +55,14 @@ inline SegmentPtr make_segment(uint64_t heartbeat_ns = kTestNowNs,
   s->n_apps = 3;
   std::strcpy(s->app_names[1], "com.example.mail");
   std::strcpy(s->app_names[2], "com.example.crm");
+  // Certificates: a usable, active primary with a warning; a second not yet valid.
+  s->server_certs[0] = {1, 1, 1, 0, 1u << static_cast<unsigned>(shm::CertFindingCode::no_root),
+                        1700000000, 4000000000};
+  s->server_certs[1] = {1, 0, 0, 0, 1u << static_cast<unsigned>(shm::CertFindingCode::not_yet_valid),
+                        3900000000, 4100000000};
+  s->cert_reloads_ok = 2;
+  s->cert_reloads_failed = 1;
+  s->cert_switches = 1;
 
   std::strcpy(s->ports[0].name, "outside");
   s->ports[0].dpdk_port_id = 0;

@@ -126,6 +126,10 @@ const MalformedCase kMalformed[] = {
      SegmentError::bad_app, "app_names[1]"},
     {31, "app name repeated", [](auto& s) { std::strcpy(s.app_names[2], "com.example.mail"); },
      SegmentError::bad_app, "repeats"},
+    {32, "certificate flag 2", [](auto& s) { s.server_certs[1].active = 2; }, SegmentError::bad_cert,
+     "server_certs[1] has configured 1, usable 0, active 2"},
+    {33, "unknown certificate finding bit", [](auto& s) { s.server_certs[0].findings = 1u << 31; },
+     SegmentError::bad_cert, "findings 0x80000000"},
 };
 
 TEST(StatsSegmentDecode, MalformedTable) {

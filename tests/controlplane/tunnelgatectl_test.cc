@@ -101,3 +101,42 @@ TEST_F(TunnelgatectlTest, UsersFileFromTheConfig) {
 
 }  // namespace
 }  // namespace tg::controlplane
+
+namespace tg::controlplane {
+namespace {
+
+// cert-selfsigned / cert-check: usage errors first, then a certificate written, checked
+// (usable with the warning self_signed), never overwritten, and a broken file refused.
+TEST_F(TunnelgatectlTest, CertSelfsignedAndCheck) {
+  const std::string cert = dir_ + "/s.pem", key = dir_ + "/s.key";
+  EXPECT_EQ(run("cert-selfsigned"), 2);
+  EXPECT_EQ(run("cert-selfsigned --cert " + cert + " --key " + key), 2);  // no --name
+  EXPECT_EQ(run("cert-selfsigned --cert " + cert + " --key " + key + " --name gw --days 0"), 2);
+  EXPECT_EQ(run("cert-selfsigned --cert " + cert + " --key " + key + " --name gw --days 826"), 2);
+  EXPECT_EQ(run("cert-check"), 2);
+  EXPECT_EQ(run("cert-check --cert " + cert + " extra"), 2);
+  EXPECT_NE(access(cert.c_str(), F_OK), 0);
+
+  EXPECT_EQ(run("cert-selfsigned --cert " + cert + " --key " + key + " --name gw.example.net"), 0);
+  struct stat st {};
+  ASSERT_EQ(stat(key.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  const std::string out = dir_ + "/check.out";
+  const int rc = std::system((bin_ + " cert-check --cert " + cert + " --key " + key + " >" + out + " 2>&1").c_str());
+  EXPECT_EQ(WEXITSTATUS(rc), 0);
+  std::ifstream in(out);
+  const std::string text{std::istreambuf_iterator<char>(in), {}};
+  EXPECT_NE(text.find("self_signed"), std::string::npos) << text;
+  EXPECT_NE(text.find("pin-sha256:"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nusable"), std::string::npos) << text;
+  // Never overwritten; a key that is not the certificate's is refused (exit 1).
+  EXPECT_EQ(run("cert-selfsigned --cert " + cert + " --key " + key + " --name other"), 1);
+  EXPECT_EQ(run("cert-selfsigned --cert " + dir_ + "/t.pem --key " + dir_ + "/t.key --name other"), 0);
+  EXPECT_EQ(run("cert-check --cert " + cert + " --key " + dir_ + "/t.key"), 1);
+  std::ofstream(dir_ + "/garbage.pem") << "not a certificate\n";
+  EXPECT_EQ(run("cert-check --cert " + dir_ + "/garbage.pem"), 1);
+  EXPECT_EQ(run("cert-check --cert " + dir_ + "/absent.pem"), 1);
+}
+
+}  // namespace
+}  // namespace tg::controlplane

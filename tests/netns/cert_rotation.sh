@@ -33,6 +33,7 @@ new_server_cert() {
   printf '%s\n' "subjectAltName=IP:$TG_GW_ADDR" "extendedKeyUsage=serverAuth" > "$d/ext"
   openssl x509 -req -in "$d/server.csr" -CA "$TG_CA_CERT" -CAkey "$TG_CA_KEY" -sha256 -days 30 \
     -set_serial "0x$(openssl rand -hex 8)" -extfile "$d/ext" -out "$d/server.pem" 2>/dev/null
+  cat "$TG_CA_CERT" >> "$d/server.pem"  # the chain: leaf, then its CA
 }
 
 # A tunnel up on the old certificate.
@@ -46,8 +47,8 @@ NEW_PIN=$(pin_of "$TG_STATE_DIR/rotated/server.pem")
 cp "$TG_STATE_DIR/rotated/server.key" "$TG_SERVER_KEY.tmp" && mv "$TG_SERVER_KEY.tmp" "$TG_SERVER_KEY"
 cp "$TG_STATE_DIR/rotated/server.pem" "$TG_SERVER_CERT.tmp" && mv "$TG_SERVER_CERT.tmp" "$TG_SERVER_CERT"
 kill -HUP "$TG_DATAPLANE_PID"
-tg_check "the dataplane reloaded the certificate" bash -c \
-  "for i in \$(seq 50); do grep -q 'msg=\"certificate reloaded\"' '$TG_DATAPLANE_LOG' && exit 0; sleep 0.1; done; exit 1"
+tg_check "the dataplane reloaded the certificate" tg_wait_metric 5 tunnelgate_certificate_reloads_total result=ok -ge 1
+tg_check "…and logged it" grep -q 'msg="server certificate" why=reload' "$TG_DATAPLANE_LOG"
 
 # Test that the tunnel established before the rotation keeps working.
 body=$(tg_cx curl -fsS --max-time 10 "${URLS[0]}" || true)

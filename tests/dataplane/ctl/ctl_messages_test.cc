@@ -27,7 +27,7 @@ CtlMessage request(CtlType type) {
 
 CtlMessage response(CtlType type) {
   CtlMessage m = request(type);
-  if (type == CtlType::session_terminate || type == CtlType::policy_reload) m.header.request_id = 0;
+  if (type == CtlType::session_terminate || type == CtlType::config_reload) m.header.request_id = 0;
   return m;
 }
 
@@ -263,8 +263,8 @@ const std::vector<DecodeCase>& cases() {
       {48, "token address family 3", kReq,
        [] { return mutated(T::auth_token, [](CtlMessage& m) { m.payload.auth_token.client.family = 3; }); },
        E::bad_address_family},
-      {49, "policy_reload with a request id", kResp,
-       [] { return mutated(T::policy_reload, [](CtlMessage& m) { m.header.request_id = 7; }); },
+      {49, "config_reload with a request id", kResp,
+       [] { return mutated(T::config_reload, [](CtlMessage& m) { m.header.request_id = 7; }); },
        E::bad_request_id},
   };
   return k;
