@@ -25,6 +25,23 @@ inline constexpr unsigned kMaxLcores = 64;
 inline constexpr unsigned kMaxPorts = 9;
 inline constexpr unsigned kPortNameLen = 16;
 
+/// Compile-time check that a label table here repeats another module's names in order
+/// (api/ cannot include those modules): `names[i]` equals `labels(i)` for every i < count.
+template <size_t N, typename Labels>
+constexpr bool labels_match(const char* const (&names)[N], unsigned count, Labels labels) {
+  if (N != count) return false;
+  for (unsigned i = 0; i < count; i++) {
+    const char* a = names[i];
+    const char* b = labels(i);
+    while (*a != '\0' && *a == *b) {
+      ++a;
+      ++b;
+    }
+    if (*a != *b) return false;
+  }
+  return true;
+}
+
 /// Every reason the dataplane drops a packet: enum value, metric label, help text.
 /// Append only (the numeric values are part of the shared-memory layout version).
 #define TG_DROP_REASONS(X)                                                                       \

@@ -28,6 +28,8 @@
 #include <string_view>
 #include <vector>
 
+#include "controlplane/file_watch.h"
+#include "crypto/server_cert.h"
 #include "controlplane/users_file.h"
 
 namespace tg::controlplane {
@@ -551,49 +553,11 @@ std::vector<CaCert> ca_certs(const std::string& ca_pem) {
   return out;
 }
 
-struct FileIdentity {
-  dev_t dev = 0;
-  ino_t ino = 0;
-  int64_t mtime_ns = 0;
-  off_t size = 0;
-  bool operator==(const FileIdentity&) const = default;
-};
-
-/// The file's identity and contents, from one open file (so they belong together).
+/// The CRL file and its identity, read through one descriptor.
 Expected<std::pair<FileIdentity, std::string>> file_read(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    return make_error(err, path + ": cannot read the CRL file: " + std::strerror(err));
-  }
-  struct stat st{};
-  if (fstat(fd, &st) != 0) {
-    const int err = errno;
-    close(fd);
-    return make_error(err, path + ": fstat: " + std::strerror(err));
-  }
-  const int64_t mtime_ns =
-      static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-  const FileIdentity id{st.st_dev, st.st_ino, mtime_ns, st.st_size};
-  std::string out;
-  char buf[8192];
-  while (true) {
-    const ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      close(fd);
-      return make_error(err, path + ": read: " + std::strerror(err));
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-    if (out.size() > (64u << 20)) {
-      close(fd);
-      return make_error(EFBIG, path + ": larger than 64 MiB");
-    }
-  }
-  close(fd);
-  return std::make_pair(id, std::move(out));
+  auto file = file_read_bounded(path, 64u << 20);
+  if (!file) return file.error();
+  return std::make_pair(file->id, std::move(file->text));
 }
 
 /// Read the CRLs of `text` (the contents of `file`), check each, and build the CertManager
@@ -827,14 +791,14 @@ Expected<std::unique_ptr<CertAuthenticator>> CertAuthenticator::create(Options o
   a->impl_ = std::make_unique<Impl>();
   Impl& impl = *a->impl_;
   impl.wolfssl_initialised = wolfSSL_Init() == WOLFSSL_SUCCESS;
-  std::ifstream in(options.ca_file, std::ios::binary);
-  if (!in) {
-    const int err = errno != 0 ? errno : ENOENT;
-    return make_error(err, options.ca_file + ": cannot read the CA bundle: " + std::strerror(err));
+  // PEM (.pem/.crt/.cer), DER (.der/.cer), PKCS#7 (.p7b) or PKCS#12 certificates, by content
+  // (crypto/server_cert.h), handed to wolfSSL as one PEM bundle.
+  auto cas = crypto::cert_list_load(options.ca_file, "");
+  if (!cas) {
+    // cert_list_load's message names the file already.
+    return make_error(cas.error().code, "no usable CA certificate in the bundle: " + cas.error().message);
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  impl.ca_pem = text.str();
+  impl.ca_pem = crypto::cert_list_pem(*cas);
   impl.options = std::move(options);
   if (!impl.crl_enabled()) {
     auto cm = manager_new(impl.ca_pem, impl.options.ca_file, false);

@@ -397,43 +397,6 @@ bool audience_matches(const json& aud, const std::string& want) {
 
 // ----------------------------------------------------------------------------------- files
 
-struct FileRead {
-  std::string text;
-  struct stat st {};
-};
-
-/// Read at most kJwksMaxBytes; the identity is that of the file actually read (fstat).
-Expected<FileRead> read_bounded(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    return make_error(err, path + ": " + std::strerror(err));
-  }
-  struct Closer {
-    int fd;
-    ~Closer() { close(fd); }
-  } closer{fd};
-  FileRead out;
-  if (fstat(fd, &out.st) != 0) {
-    const int err = errno;
-    return make_error(err, path + ": fstat: " + std::strerror(err));
-  }
-  char buf[8192];
-  while (true) {
-    const ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      return make_error(err, path + ": read: " + std::strerror(err));
-    }
-    if (n == 0) break;
-    out.text.append(buf, static_cast<size_t>(n));
-    if (out.text.size() > kJwksMaxBytes) {
-      return make_error(EFBIG, path + ": larger than " + std::to_string(kJwksMaxBytes) + " bytes");
-    }
-  }
-  return out;
-}
 
 /// later - earlier for the log, without overflow whatever clock the caller passes.
 std::string seconds_between(int64_t later, int64_t earlier) {
@@ -731,22 +694,13 @@ TokenOutcome TokenVerifier::verify(std::string_view token, int64_t now_unix_s) c
 
 Expected<bool> TokenVerifier::reload_if_changed() {
   const std::string& path = options_.jwks_file;
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0) {
-    const int err = errno;
-    return make_error(err, path + ": " + std::strerror(err));
-  }
-  auto identity_of = [](const struct stat& s) {
-    return Identity{s.st_dev, s.st_ino,
-                    static_cast<int64_t>(s.st_mtim.tv_sec) * 1'000'000'000 + s.st_mtim.tv_nsec,
-                    s.st_size};
-  };
-  const Identity seen = identity_of(st);
-  if (loaded_ && *loaded_ == seen) return false;
-  if (rejected_ && *rejected_ == seen) return make_error(EINVAL, rejected_message_);
-  auto file = read_bounded(path);
+  auto seen = file_identity(path);
+  if (!seen) return seen.error();
+  if (loaded_ && *loaded_ == *seen) return false;
+  if (rejected_ && *rejected_ == *seen) return make_error(EINVAL, rejected_message_);
+  auto file = file_read_bounded(path, kJwksMaxBytes);
   if (!file) return file.error();
-  const Identity id = identity_of(file->st);  // what was read (it may differ from `seen`)
+  const FileIdentity id = file->id;  // what was read (it may differ from `seen`)
   auto parsed = jwks_parse(file->text, path);
   if (!parsed) {
     rejected_ = id;

@@ -41,6 +41,7 @@
 
 #include "api/ctl_messages.h"
 #include "controlplane/expected.h"
+#include "controlplane/file_watch.h"
 
 namespace tg::controlplane {
 
@@ -175,17 +176,10 @@ class TokenVerifier {
 
  private:
   explicit TokenVerifier(Options options) : options_(std::move(options)) {}
-  struct Identity {
-    dev_t dev = 0;
-    ino_t ino = 0;
-    int64_t mtime_ns = 0;
-    off_t size = 0;
-    bool operator==(const Identity&) const = default;
-  };
   Options options_;
   JwkSet keys_;
-  std::optional<Identity> loaded_;    ///< of the last successful load
-  std::optional<Identity> rejected_;  ///< of the last rejected version (not re-parsed)
+  std::optional<FileIdentity> loaded_;    ///< of the last successful load
+  std::optional<FileIdentity> rejected_;  ///< of the last rejected version (not re-parsed)
   std::string rejected_message_;
   uint64_t loads_ = 0;
 };

@@ -1,6 +1,8 @@
 // Control plane: users file parsing, reloading and atomic editing. See users_file.h.
 #include "controlplane/users_file.h"
 
+#include "controlplane/file_watch.h"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -96,31 +98,13 @@ std::vector<std::string_view> split_lines(std::string_view text) {
   return lines;
 }
 
+/// Users files are small; this bounds what a mistaken path (a log, an image) costs.
+constexpr size_t kUsersFileMaxBytes = 64u << 20;
+
 Expected<std::string> read_file(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    return make_error(err, path + ": " + std::strerror(err));
-  }
-  std::string out;
-  char buf[8192];
-  while (true) {
-    const ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      close(fd);
-      return make_error(err, path + ": read: " + std::strerror(err));
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-    if (out.size() > (64u << 20)) {
-      close(fd);
-      return make_error(EFBIG, path + ": larger than 64 MiB");
-    }
-  }
-  close(fd);
-  return out;
+  auto file = file_read_bounded(path, kUsersFileMaxBytes);
+  if (!file) return file.error();
+  return std::move(file->text);
 }
 
 std::string join_issues(const std::vector<UsersFileIssue>& issues) {
@@ -172,14 +156,9 @@ UsersFileParse users_file_parse(std::string_view text, const std::string& file) 
 UsersFile::UsersFile(std::string path) : path_(std::move(path)) {}
 
 Status UsersFile::reload_if_changed() {
-  struct stat st{};
-  if (stat(path_.c_str(), &st) != 0) {
-    const int err = errno;
-    return make_error(err, path_ + ": " + std::strerror(err));
-  }
-  const Identity id{st.st_dev, st.st_ino,
-                    static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
-                    st.st_size};
+  auto seen = file_identity(path_);
+  if (!seen) return seen.error();
+  const FileIdentity id = *seen;
   if (loaded_ && *loaded_ == id) return Ok{};
   if (rejected_ && *rejected_ == id) {
     // The same issues as when it was rejected: a reload request must still see file:line.

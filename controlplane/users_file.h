@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "controlplane/expected.h"
+#include "controlplane/file_watch.h"
 
 namespace tg::controlplane {
 
@@ -78,16 +79,9 @@ class UsersFile {
   uint64_t loads() const { return loads_; }
 
  private:
-  struct Identity {
-    dev_t dev = 0;
-    ino_t ino = 0;
-    int64_t mtime_ns = 0;
-    off_t size = 0;
-    bool operator==(const Identity&) const = default;
-  };
   std::string path_;
-  std::optional<Identity> loaded_;     ///< of the last successful load
-  std::optional<Identity> rejected_;   ///< of the last rejected version (not re-parsed)
+  std::optional<FileIdentity> loaded_;     ///< of the last successful load
+  std::optional<FileIdentity> rejected_;   ///< of the last rejected version (not re-parsed)
   std::string rejected_message_;       ///< its issues, repeated while it is unchanged
   std::unordered_map<std::string, UserEntry> by_name_;
   uint64_t loads_ = 0;

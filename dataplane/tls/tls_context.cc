@@ -281,7 +281,14 @@ TlsContextResult TlsContextBuilder::create(const config::TlsConfig& tls, const T
   }
 
   if (tls.request_client_cert) {
-    if (!options.client_ca_file.empty()) {
+    if (!options.client_ca_pem.empty()) {
+      if (int ret = wolfSSL_CTX_load_verify_buffer(
+              ctx, reinterpret_cast<const unsigned char*>(options.client_ca_pem.data()),
+              static_cast<long>(options.client_ca_pem.size()), WOLFSSL_FILETYPE_PEM);
+          ret != WOLFSSL_SUCCESS) {
+        return fail("auth.ca " + options.client_ca_file + ": " + wolf_reason(ret));
+      }
+    } else if (!options.client_ca_file.empty()) {
       if (int ret = wolfSSL_CTX_load_verify_locations(ctx, options.client_ca_file.c_str(),
                                                       nullptr);
           ret != WOLFSSL_SUCCESS) {

@@ -43,6 +43,9 @@ struct TlsContextOptions {
   /// CA bundle (PEM) trusted for client certificates (normally config::AuthConfig::ca).
   /// Empty: a requested client certificate is always reported as untrusted.
   std::string client_ca_file;
+  /// The same bundle already read as PEM (any format, crypto/server_cert.h cert_list_load);
+  /// when set it is used instead of reading client_ca_file (which then only names it).
+  std::string client_ca_pem;
 };
 
 /// Outcome of the client-certificate check of one handshake.

@@ -1,5 +1,7 @@
 #include "dataplane/vpn/server_certs.h"
 
+#include <sys/stat.h>
+
 #include <iterator>
 
 #include "dataplane/log.h"
@@ -15,20 +17,8 @@ constexpr const char* kCryptoCodes[] = {
     TG_CERT_FINDINGS(TG_X)
 #undef TG_X
 };
-constexpr bool same_name(const char* a, const char* b) {
-  while (*a != '\0' && *a == *b) {
-    ++a;
-    ++b;
-  }
-  return *a == *b;
-}
-constexpr bool codes_match() {
-  if (std::size(kCryptoCodes) != shm::kCertFindingCount) return false;
-  for (unsigned i = 0; i < shm::kCertFindingCount; i++)
-    if (!same_name(kCryptoCodes[i], shm::kCertFindingInfo[i].code)) return false;
-  return true;
-}
-static_assert(codes_match(), "api/stats_shm.h TG_SERVER_CERT_FINDINGS must list crypto/server_cert.h's codes in order");
+static_assert(shm::labels_match(kCryptoCodes, shm::kCertFindingCount,
+                                [](unsigned i) { return shm::kCertFindingInfo[i].code; }), "api/stats_shm.h TG_SERVER_CERT_FINDINGS must list crypto/server_cert.h's codes in order");
 static_assert(shm::kCertFindingCount <= 32, "findings are a 32-bit mask");
 
 /// Read, validate and build the context of one slot. `report` is set whenever the files
@@ -63,6 +53,12 @@ std::string load_slot(const config::Config& cfg, const std::string& cert, const 
   if (!why.empty()) return std::string(key_name) + " " + cert + ": " + why;
   tls::TlsContextOptions options;
   options.client_ca_file = cfg.auth.ca;
+  if (cfg.tls.request_client_cert && !cfg.auth.ca.empty()) {
+    // PEM, DER, PKCS#7 or PKCS#12 CA bundle (group certificates), as the control plane reads it.
+    auto cas = crypto::cert_list_load(cfg.auth.ca, "");
+    if (!cas) return "auth.ca: " + cas.error().message;
+    options.client_ca_pem = crypto::cert_list_pem(*cas);
+  }
   tls::TlsServerCredentials creds;
   creds.name = slot.name;
   creds.chain_pem = crypto::cert_bundle_chain_pem(*bundle);
@@ -82,8 +78,27 @@ uint32_t server_cert_finding_bits(const crypto::CertReport& report) {
   return bits;
 }
 
+std::string ServerCertificates::files_signature() const {
+  std::string sig;
+  for (const std::string& f : files_) {
+    struct stat st {};
+    if (stat(f.c_str(), &st) != 0) {
+      sig += "-;";
+      continue;
+    }
+    sig += std::to_string(st.st_dev) + ':' + std::to_string(st.st_ino) + ':' + std::to_string(st.st_size) + ':' +
+           std::to_string(st.st_mtim.tv_sec) + '.' + std::to_string(st.st_mtim.tv_nsec) + ';';
+  }
+  return sig;
+}
+
 std::string ServerCertificates::load(const config::Config& cfg, int64_t now) {
   margin_s_ = cfg.tls.expiry_margin_s;
+  for (const std::string* f : {&cfg.tls.certificate, &cfg.tls.key, &cfg.tls.second_certificate,
+                               &cfg.tls.second_key, &cfg.tls.key_password_file})
+    if (!f->empty()) files_.push_back(*f);
+  // Before reading: a file replaced while we read is seen as changed at the next tick.
+  loaded_signature_ = files_signature();
   auto password = crypto::cert_password_read(cfg.tls.key_password_file, cfg.tls.key_password_env);
   if (!password) return "tls.key_password_file/key_password_env: " + password.error().message;
   const std::string e1 = load_slot(cfg, cfg.tls.certificate, cfg.tls.key, "tls.certificate", true, now, *password,

@@ -5,6 +5,8 @@
 // one TLS context each. New handshakes use the certificate cert_choose() picks: the primary
 // while it is usable and outside tls.expiry_margin_s, else the second; choice() is asked
 // about once a second, so the second takes over when the primary expires, with no operator.
+// files_changed() tells the same tick when a certificate, key or password file was replaced
+// (device, inode, mtime, size), so a renewal dropped in place is picked up without a signal.
 //
 // Thread-safety: main lcore only (start, reload, the once-a-second tick). The contexts are
 // handed to the workers through tls::TlsContextHolder.
@@ -13,6 +15,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "api/stats_shm.h"
 #include "config/config.h"
@@ -42,11 +45,19 @@ class ServerCertificates {
   /// Slot 0 = primary, 1 = second; `active` is the choice in force.
   void publish(shm::ServerCertInfo (&out)[shm::kServerCertSlots], crypto::CertChoice active) const;
 
+  /// The files this set was read from, as stat() sees them now; different from what
+  /// load() saw = a file was replaced. Cheap (a few stat calls): main lcore, once a second.
+  std::string files_signature() const;
+  /// The signature load() saw.
+  const std::string& loaded_signature() const { return loaded_signature_; }
+
   const Slot& primary() const { return slots_[0]; }
   const Slot& second() const { return slots_[1]; }
 
  private:
   uint32_t margin_s_ = 0;
+  std::vector<std::string> files_;  ///< certificate, key and password files of both slots
+  std::string loaded_signature_;
   Slot slots_[shm::kServerCertSlots];
 };
 

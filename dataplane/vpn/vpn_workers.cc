@@ -150,6 +150,13 @@ void VpnWorkers::activate(crypto::CertChoice c, const char* why) {
 
 void VpnWorkers::tick_certificates() {
   if (!contexts_) return;
+  // A replaced file (renewal dropped in place, by rename) reloads both certificates; a
+  // version that was refused is not retried until it changes again.
+  const std::string sig = certs_.files_signature();
+  if (sig != certs_.loaded_signature() && sig != rejected_signature_) {
+    TG_INFO("msg=\"certificate files changed: reloading\"");
+    if (!reload_certificates()) rejected_signature_ = sig;
+  }
   const crypto::CertChoice c = certs_.choice(static_cast<int64_t>(time(nullptr)));
   if (c != active_) activate(c, "expiry");
 }
@@ -162,21 +169,9 @@ constexpr const char* kEngineFailureNames[] = {
     TG_TLS_HANDSHAKE_FAILURES(TG_X)
 #undef TG_X
 };
-constexpr bool same_name(const char* a, const char* b) {
-  while (*a != '\0' && *a == *b) {
-    ++a;
-    ++b;
-  }
-  return *a == *b;
-}
-constexpr bool failure_labels_match() {
-  if (std::size(kEngineFailureNames) != shm::kTlsHandshakeFailureCount) return false;
-  for (size_t i = 0; i < shm::kTlsHandshakeFailureCount; i++)
-    if (!same_name(kEngineFailureNames[i], shm::kTlsHandshakeFailureLabels[i])) return false;
-  return true;
-}
 }  // namespace
-static_assert(failure_labels_match(),
+static_assert(shm::labels_match(kEngineFailureNames, shm::kTlsHandshakeFailureCount,
+                                [](unsigned i) { return shm::kTlsHandshakeFailureLabels[i]; }),
               "TG_TLS_HANDSHAKE_FAILURE_LABELS (api/stats_shm.h) must follow TG_TLS_HANDSHAKE_FAILURES");
 
 void VpnWorkers::publish(shm::StatsSegment& segment) const {

@@ -58,6 +58,7 @@ class VpnWorkers {
   ServerCertificates certs_;
   crypto::CertChoice active_ = crypto::CertChoice::none;
   uint64_t cert_reloads_ok_ = 0, cert_reloads_failed_ = 0, cert_switches_ = 0;
+  std::string rejected_signature_;  ///< files of the last refused reload (not retried until they change)
   /// Publish the context of `c` for new handshakes (logs a change of certificate).
   void activate(crypto::CertChoice c, const char* why);
   std::vector<std::unique_ptr<Worker>> workers_;

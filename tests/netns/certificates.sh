@@ -110,13 +110,14 @@ tg_check "…with the warning no_root exported" tg_wait_metric 5 tunnelgate_cert
 tg_check "…and it is presented" connects_with "$(pin_of "$W/viaint.pem")" viaint
 
 # Test that the second certificate takes over when the primary expires, with no operator:
-# a primary valid for 25 more seconds, then wait.
-END=$(date -u -d '+25 seconds' +%Y%m%d%H%M%SZ)
+# a primary valid for 30 more seconds, then wait.
+END=$(date -u -d '+30 seconds' +%Y%m%d%H%M%SZ)
 leaf short "$TG_CA_CERT" "$TG_CA_KEY" "$NOW" "$END"
 cat "$TG_CA_CERT" >> "$W/short.pem"
+# No reload command this time: the dataplane notices the replaced files by itself.
 install_primary "$W/short.pem" "$W/short.key"
-reload
-tg_check "short-lived primary loaded" tg_wait_metric 5 tunnelgate_certificate_expires_in_seconds certificate=primary -le 25
+tg_check "short-lived primary loaded (files replaced, no command)" tg_wait_metric 10 tunnelgate_certificate_expires_in_seconds certificate=primary -le 30
+tg_check "…noticed by the file watch" grep -q 'msg="certificate files changed: reloading"' "$TG_DATAPLANE_LOG"
 tg_check "…and presented" connects_with "$(pin_of "$W/short.pem")" short
 switches=$(metric tunnelgate_certificate_switches_total)
 tg_check "after its notAfter the second is active" tg_wait_metric 40 tunnelgate_certificate_active certificate=second -eq 1
