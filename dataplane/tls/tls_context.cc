@@ -212,18 +212,21 @@ using CredentialLoader = std::function<std::string(WOLFSSL_CTX* ctx)>;
 
 struct TlsContextBuilder {
   static TlsContextResult create(const config::TlsConfig& tls, const TlsContextOptions& options,
-                                 const std::string& certificate_name, const CredentialLoader& load);
+                                 const std::string& certificate_name, const std::string& key_name,
+                                 const CredentialLoader& load);
 };
 
 namespace {
 TlsContextResult context_create(const config::TlsConfig& tls, const TlsContextOptions& options,
-                                const std::string& certificate_name, const CredentialLoader& load) {
-  return TlsContextBuilder::create(tls, options, certificate_name, load);
+                                const std::string& certificate_name, const std::string& key_name,
+                                const CredentialLoader& load) {
+  return TlsContextBuilder::create(tls, options, certificate_name, key_name, load);
 }
 }  // namespace
 
 TlsContextResult TlsContextBuilder::create(const config::TlsConfig& tls, const TlsContextOptions& options,
-                                const std::string& certificate_name, const CredentialLoader& load) {
+                                           const std::string& certificate_name, const std::string& key_name,
+                                           const CredentialLoader& load) {
   library_init_once();
   TlsContextResult result;
   auto fail = [&result](std::string message) {
@@ -275,7 +278,7 @@ TlsContextResult TlsContextBuilder::create(const config::TlsConfig& tls, const T
                 certificate_name);
   }
   if (self_test_error != 0) {
-    return fail(certificate_name + ": the key does not match the certificate" +
+    return fail(key_name + ": does not match the certificate " + certificate_name +
                 " (a test handshake failed: " + tls_error_string(self_test_error) + " (" +
                 std::to_string(self_test_error) + "))");
   }
@@ -310,7 +313,7 @@ TlsContextResult tls_context_create(const config::TlsConfig& tls,
   if (tls.certificate.empty()) return {nullptr, "tls.certificate: no certificate file configured"};
   if (tls.key.empty()) return {nullptr, "tls.key: no key file configured"};
   // PEM or DER files (PKCS#12 is read by crypto/server_cert.h and given as credentials).
-  return context_create(tls, options, tls.certificate, [&tls](WOLFSSL_CTX* ctx) -> std::string {
+  return context_create(tls, options, tls.certificate, "tls.key " + tls.key, [&tls](WOLFSSL_CTX* ctx) -> std::string {
     const FileProbe cert_probe = probe_file(tls.certificate);
     if (!cert_probe.error.empty()) {
       return ("tls.certificate " + tls.certificate + ": " + cert_probe.error);
@@ -346,7 +349,7 @@ TlsContextResult tls_context_create(const config::TlsConfig& tls,
 
 TlsContextResult tls_context_create(const config::TlsConfig& tls, const TlsContextOptions& options,
                                     const TlsServerCredentials& creds) {
-  return context_create(tls, options, creds.name, [&creds](WOLFSSL_CTX* ctx) -> std::string {
+  return context_create(tls, options, creds.name, creds.name + " key", [&creds](WOLFSSL_CTX* ctx) -> std::string {
     if (int ret = wolfSSL_CTX_use_certificate_chain_buffer(
             ctx, reinterpret_cast<const unsigned char*>(creds.chain_pem.data()),
             static_cast<long>(creds.chain_pem.size()));
