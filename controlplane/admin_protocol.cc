@@ -42,6 +42,7 @@ const char* admin_command_name(AdminCommand c) {
     case AdminCommand::disconnect: return "disconnect";
     case AdminCommand::reload: return "reload";
     case AdminCommand::stats: return "stats";
+    case AdminCommand::certs: return "certs";
   }
   return "unknown";
 }
@@ -92,6 +93,7 @@ Expected<AdminRequest> admin_parse_request(std::string_view line) {
   else if (name == "disconnect") r.command = AdminCommand::disconnect;
   else if (name == "reload") r.command = AdminCommand::reload;
   else if (name == "stats") r.command = AdminCommand::stats;
+  else if (name == "certs") r.command = AdminCommand::certs;
   else return make_error(EINVAL, "unknown command '" + excerpt(name) + "'");
 
   const bool takes_user =

@@ -37,7 +37,7 @@ inline constexpr const char* kAdminErrorNotFound = "not_found";      ///< no suc
 inline constexpr const char* kAdminErrorFailed = "failed";           ///< e.g. users file rejected
 inline constexpr const char* kAdminErrorBusy = "busy";               ///< too many clients, timeout
 
-enum class AdminCommand : uint8_t { status, sessions, disconnect, reload, stats };
+enum class AdminCommand : uint8_t { status, sessions, disconnect, reload, stats, certs };
 
 struct AdminRequest {
   AdminCommand command = AdminCommand::status;

@@ -61,6 +61,7 @@ json AdminService::execute(const AdminRequest& request) {
   switch (request.command) {
     case AdminCommand::status: return status();
     case AdminCommand::stats: return stats();
+    case AdminCommand::certs: return certs();
     case AdminCommand::sessions: return sessions(request);
     case AdminCommand::disconnect: return disconnect(request);
     case AdminCommand::reload: return reload();
@@ -81,6 +82,48 @@ json AdminService::on_ctl_thread(std::function<json(CtlResponder&)> fn) {
   } catch (const std::future_error&) {  // the server stopped and dropped the task
     return error_json(kAdminErrorBusy, "the control plane is stopping");
   }
+}
+
+json AdminService::certs() {
+  // The server certificates as the dataplane's TLS workers hold them (stats segment) and the
+  // client-certificate CRL as the control plane holds it.
+  json server = json::array();
+  const SegmentReadResult read = stats_segment_open_and_read(options_.instance, realtime_now_ns());
+  const int64_t now = static_cast<int64_t>(realtime_now_ns() / 1'000'000'000);
+  if (read) {
+    static constexpr const char* kSlot[shm::kServerCertSlots] = {"primary", "second"};
+    for (unsigned i = 0; i < shm::kServerCertSlots; ++i) {
+      const ServerCertSnapshot& c = read->server_certs[i];
+      if (!c.configured) continue;
+      json findings = json::array();
+      for (unsigned f = 0; f < shm::kCertFindingCount; ++f) {
+        if ((c.findings >> f) & 1u)
+          findings.push_back({{"finding", shm::kCertFindingInfo[f].code}, {"severity", shm::kCertFindingInfo[f].severity}});
+      }
+      server.push_back({{"certificate", kSlot[i]},
+                        {"active", c.active},
+                        {"usable", c.usable},
+                        {"not_before", c.not_before},
+                        {"not_after", c.not_after},
+                        {"expires_in_s", c.not_after - now},
+                        {"findings", std::move(findings)}});
+    }
+  }
+  json answer{{"ok", true}, {"server", std::move(server)}};
+  if (!read) answer["server_error"] = read.error().message;
+  return on_ctl_thread([this, answer](CtlResponder&) mutable {
+    const auto crl = handler_.crl_status();
+    if (crl && crl->info.loaded) {
+      const int64_t t = static_cast<int64_t>(realtime_now_ns() / 1'000'000'000);
+      answer["crl"] = {{"crls", crl->info.crls},
+                       {"revoked", crl->info.revoked},
+                       {"this_update", crl->info.this_update},
+                       {"next_update", crl->info.next_update},
+                       {"next_update_in_s", crl->info.next_update - t},
+                       {"expired_accepted", crl->expired_accepted}};
+    }
+    return answer;
+  });
 }
 
 json AdminService::stats() {

@@ -52,6 +52,7 @@ class AdminService {
   nlohmann::json disconnect(const AdminRequest& request);
   nlohmann::json reload();
   nlohmann::json stats();
+  nlohmann::json certs();
 
   Options options_;
   AuthCtlHandler& handler_;

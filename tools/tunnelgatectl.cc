@@ -29,6 +29,7 @@ constexpr Command kCommands[] = {
     {"disconnect", "control plane: end a session (ID, --user or --app)", tg::ctl_tool::cmd_disconnect},
     {"reload", "control plane + dataplane: users, apps and services, certificates", tg::ctl_tool::cmd_reload},
     {"stats", "dataplane counters: ports, lcores, drops by reason, TLS workers", tg::ctl_tool::cmd_stats},
+    {"certs", "server certificates in use (expiry, findings) and the CRL", tg::ctl_tool::cmd_certs},
     {"cert-check", "validate a server certificate file as the gateway does", tg::ctl_tool::cmd_cert_check},
     {"cert-selfsigned", "write a self-signed server certificate for a first start", tg::ctl_tool::cmd_cert_selfsigned},
 };

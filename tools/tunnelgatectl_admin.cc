@@ -65,6 +65,10 @@ constexpr CommandSpec kStats{"stats", "",
                              "The dataplane's counters now: ports (summed over lcores), lcores "
                              "(busy share, DTLS),\ndrops by reason, TLS workers.",
                              false, false};
+constexpr CommandSpec kCerts{"certs", "",
+                             "The server certificates the TLS workers hold (primary, second: active, "
+                             "usable,\nexpiry, validation findings) and the client-certificate CRL.",
+                             false, false};
 constexpr CommandSpec kReload{"reload", "",
                               "Re-read the users file now (it is also re-read within a second of "
                               "a change).\nA file with errors changes nothing; its errors are "
@@ -418,6 +422,37 @@ int cmd_disconnect(int argc, char** argv) {
 int cmd_stats(int argc, char** argv) {
   return run(kStats, argc, argv, json{{"command", "stats"}}, print_stats);
 }
+void print_certs(const json& a) {
+  std::printf("%-8s %-6s %-6s %-20s %14s  %s\n", "CERT", "ACTIVE", "USABLE", "NOT_AFTER", "EXPIRES_IN_S",
+              "FINDINGS");
+  for (const json& c : a.value("server", json::array())) {
+    std::string findings;
+    for (const json& f : c.value("findings", json::array()))
+      findings += (findings.empty() ? "" : ",") + str(f, "finding") + (str(f, "severity") == "error" ? "(error)" : "");
+    const time_t t = static_cast<time_t>(c.value("not_after", int64_t{0}));
+    char when[32] = "-";
+    tm parts{};
+    if (t != 0 && gmtime_r(&t, &parts) != nullptr) std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &parts);
+    std::printf("%-8s %-6s %-6s %-20s %14lld  %s\n", str(c, "certificate").c_str(),
+                c.value("active", false) ? "yes" : "no", c.value("usable", false) ? "yes" : "no", when,
+                static_cast<long long>(c.value("expires_in_s", int64_t{0})), findings.empty() ? "-" : findings.c_str());
+  }
+  if (a.contains("server_error")) std::printf("server certificates: %s\n", str(a, "server_error").c_str());
+  if (a.contains("crl") && a["crl"].is_object()) {
+    const json& c = a["crl"];
+    std::printf("CRL: %llu CRL(s), %llu revoked, next update in %lld s, expired accepted %llu\n",
+                static_cast<unsigned long long>(num(c, "crls")), static_cast<unsigned long long>(num(c, "revoked")),
+                static_cast<long long>(c.value("next_update_in_s", int64_t{0})),
+                static_cast<unsigned long long>(num(c, "expired_accepted")));
+  } else {
+    std::printf("CRL: none loaded\n");
+  }
+}
+
+int cmd_certs(int argc, char** argv) {
+  return run(kCerts, argc, argv, json{{"command", "certs"}}, print_certs);
+}
+
 int cmd_reload(int argc, char** argv) {
   return run(kReload, argc, argv, json{{"command", "reload"}}, print_reload);
 }

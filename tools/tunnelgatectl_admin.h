@@ -18,5 +18,7 @@ int cmd_disconnect(int argc, char** argv);
 int cmd_reload(int argc, char** argv);
 /// `tunnelgatectl stats [--socket PATH | --config FILE] [--json]`
 int cmd_stats(int argc, char** argv);
+/// tunnelgatectl certs: the server certificates in use and the client-certificate CRL.
+int cmd_certs(int argc, char** argv);
 
 }  // namespace tg::ctl_tool

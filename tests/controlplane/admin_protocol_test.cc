@@ -42,6 +42,11 @@ TEST(AdminProtocol, WellFormedRequests) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->command, AdminCommand::reload);
 
+  auto ce = admin_parse_request(R"({"command":"certs"})");
+  ASSERT_TRUE(ce);
+  EXPECT_EQ(ce->command, AdminCommand::certs);
+  EXPECT_FALSE(admin_parse_request(R"({"command":"certs","app":"a"})")) << "certs takes no filter";
+
   auto st = admin_parse_request(R"({"command":"stats"})");
   ASSERT_TRUE(st);
   EXPECT_EQ(st->command, AdminCommand::stats);

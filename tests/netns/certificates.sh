@@ -83,6 +83,10 @@ tg_check "primary active" tg_wait_metric 5 tunnelgate_certificate_active certifi
 tg_check "second usable" tg_wait_metric 5 tunnelgate_certificate_usable certificate=second -eq 1
 tg_check "…not active" tg_wait_metric 5 tunnelgate_certificate_active certificate=second -eq 0
 tg_check "a client sees the primary" connects_with "$PRIMARY_PIN" primary
+tg_check "tunnelgatectl certs: primary active, second ready, a CRL" bash -c \
+  "ip netns exec '$TG_NS_GW' '$CTL' certs --socket '$TG_ADMIN_SOCKET' | tee /dev/stderr | grep -q '^primary  yes    yes' &&
+   ip netns exec '$TG_NS_GW' '$CTL' certs --socket '$TG_ADMIN_SOCKET' | grep -q '^second   no     yes' &&
+   ip netns exec '$TG_NS_GW' '$CTL' certs --socket '$TG_ADMIN_SOCKET' | grep -q '^CRL: 1 CRL(s), 0 revoked'"
 if connects_with "$TG_SERVER2_PIN" early; then tg_fail "the second is not presented yet"
 else tg_pass "the second is not presented yet"; fi
 
