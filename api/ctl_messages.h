@@ -400,6 +400,11 @@ constexpr CtlDirection ctl_type_direction(CtlType type) {
                                                                : CtlDirection::to_control_plane;
 }
 
+/// Unsolicited control-plane messages (request_id 0): session_terminate, config_reload.
+constexpr bool ctl_type_is_notice(CtlType type) {
+  return type == CtlType::session_terminate || type == CtlType::config_reload;
+}
+
 /// The answer type of a request type (ERROR may replace any of them); the type itself for
 /// types that are not requests.
 constexpr CtlType ctl_answer_type(CtlType request) {
@@ -622,8 +627,7 @@ inline CtlDecodeError ctl_decode(std::span<const uint8_t> bytes, CtlDirection di
   if (available > h.payload_len) return E::trailing_bytes;
   // Notices (session_terminate, config_reload) carry no request id; everything else answers
   // or asks one.
-  const bool notice = type == CtlType::session_terminate || type == CtlType::config_reload;
-  if ((h.request_id == 0) != notice) return E::bad_request_id;
+  if ((h.request_id == 0) != ctl_type_is_notice(type)) return E::bad_request_id;
   if (h.worker_id >= kCtlMaxWorkers) return E::bad_worker_id;
   std::memcpy(&out.payload, bytes.data() + sizeof(CtlHeader), h.payload_len);
   return detail::ctl_check_payload(out);

@@ -53,14 +53,20 @@ void read_tcp_udp_port(GroupReader& r, const char* name, uint16_t& out) {
   if (r.read_uint(name, value, 1, kMaxTcpUdpPort)) out = static_cast<uint16_t>(value);
 }
 
+// "a, b, c", each word quoted when `quoted`: the allowed values in an error message.
+std::string keyword_list(const std::vector<std::string>& allowed, bool quoted) {
+  std::string text;
+  for (const auto& a : allowed) text += (text.empty() ? "" : ", ") + (quoted ? quote(a) : a);
+  return text;
+}
+
 // Strings drawn from a fixed set, each at most once (protocols, auth methods).
 std::vector<std::string> read_keyword_set(GroupReader& r, const char* name,
                                           const std::vector<std::string>& allowed,
                                           Diagnostics& diag, bool& present) {
   std::vector<Element<std::string>> elements;
   present = r.read_string_array(name, elements);
-  std::string allowed_text;
-  for (const auto& a : allowed) allowed_text += (allowed_text.empty() ? "" : ", ") + a;
+  const std::string allowed_text = keyword_list(allowed, false);
   std::vector<std::string> out;
   for (const auto& e : elements) {
     if (std::find(allowed.begin(), allowed.end(), e.value) == allowed.end()) {
@@ -80,9 +86,7 @@ void read_keyword(GroupReader& r, const char* name, const std::vector<std::strin
   std::string value;
   if (!r.read_string(name, value)) return;
   if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
-    std::string allowed_text;
-    for (const auto& a : allowed) allowed_text += (allowed_text.empty() ? "\"" : ", \"") + a + "\"";
-    r.reject(name, quote(value) + " is not allowed (expected one of " + allowed_text + ")");
+    r.reject(name, quote(value) + " is not allowed (expected one of " + keyword_list(allowed, true) + ")");
     return;
   }
   out = value;

@@ -172,6 +172,12 @@ std::optional<SegmentReadError> decode_apps(const StatsSegment& seg, StatsSnapsh
   return std::nullopt;
 }
 
+std::string hex32(uint32_t v) {
+  char b[16];
+  std::snprintf(b, sizeof b, "0x%x", v);
+  return b;
+}
+
 std::optional<SegmentReadError> decode_server_certs(const StatsSegment& seg, StatsSnapshot& snap) {
   constexpr uint32_t kKnownFindings = (uint32_t{1} << shm::kCertFindingCount) - 1;
   for (unsigned i = 0; i < shm::kServerCertSlots; ++i) {
@@ -180,13 +186,8 @@ std::optional<SegmentReadError> decode_server_certs(const StatsSegment& seg, Sta
       return make_error(SegmentError::bad_cert,
                         "server_certs[" + std::to_string(i) + "] has configured " +
                             std::to_string(in.configured) + ", usable " + std::to_string(in.usable) +
-                            ", active " + std::to_string(in.active) + ", findings 0x" +
-                            [](uint32_t v) {
-                              char b[16];
-                              std::snprintf(b, sizeof b, "%x", v);
-                              return std::string(b);
-                            }(in.findings) +
-                            " (expected 0/1 flags and known finding bits)");
+                            ", active " + std::to_string(in.active) + ", findings " +
+                            hex32(in.findings) + " (expected 0/1 flags and known finding bits)");
     }
     ServerCertSnapshot& out = snap.server_certs[i];
     out.configured = in.configured != 0;

@@ -241,13 +241,6 @@ std::string duration_text(uint64_t s) {
   return buf;
 }
 
-std::string time_text(int64_t epoch_s) {
-  const time_t t = static_cast<time_t>(epoch_s);
-  tm utc{};
-  char buf[32] = "?";
-  if (gmtime_r(&t, &utc) != nullptr) std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return buf;
-}
 
 /// j[key] as text for a table ("" when absent or not a string).
 std::string str(const json& j, const char* key) {
@@ -410,6 +403,14 @@ int run(const CommandSpec& c, int argc, char** argv, json request,
 
 }  // namespace
 
+std::string time_text(int64_t epoch_s) {
+  const time_t t = static_cast<time_t>(epoch_s);
+  tm utc{};
+  char buf[32] = "?";
+  if (gmtime_r(&t, &utc) != nullptr) std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return buf;
+}
+
 int cmd_status(int argc, char** argv) {
   return run(kStatus, argc, argv, json{{"command", "status"}}, print_status);
 }
@@ -429,12 +430,10 @@ void print_certs(const json& a) {
     std::string findings;
     for (const json& f : c.value("findings", json::array()))
       findings += (findings.empty() ? "" : ",") + str(f, "finding") + (str(f, "severity") == "error" ? "(error)" : "");
-    const time_t t = static_cast<time_t>(c.value("not_after", int64_t{0}));
-    char when[32] = "-";
-    tm parts{};
-    if (t != 0 && gmtime_r(&t, &parts) != nullptr) std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &parts);
+    const int64_t not_after = c.value("not_after", int64_t{0});
+    const std::string when = not_after != 0 ? time_text(not_after) : "-";
     std::printf("%-8s %-6s %-6s %-20s %14lld  %s\n", str(c, "certificate").c_str(),
-                c.value("active", false) ? "yes" : "no", c.value("usable", false) ? "yes" : "no", when,
+                c.value("active", false) ? "yes" : "no", c.value("usable", false) ? "yes" : "no", when.c_str(),
                 static_cast<long long>(c.value("expires_in_s", int64_t{0})), findings.empty() ? "-" : findings.c_str());
   }
   if (a.contains("server_error")) std::printf("server certificates: %s\n", str(a, "server_error").c_str());

@@ -3,6 +3,9 @@
 // Thread-safety: single-threaded command-line tool.
 #pragma once
 
+#include <cstdint>
+#include <string>
+
 namespace tg::ctl_tool {
 
 /// The admin socket could not be reached (no such file, refused, permission denied).
@@ -18,6 +21,8 @@ int cmd_disconnect(int argc, char** argv);
 int cmd_reload(int argc, char** argv);
 /// `tunnelgatectl stats [--socket PATH | --config FILE] [--json]`
 int cmd_stats(int argc, char** argv);
+/// "2026-11-28T18:00:00Z" (UTC), "?" when not representable.
+std::string time_text(int64_t epoch_s);
 /// tunnelgatectl certs: the server certificates in use and the client-certificate CRL.
 int cmd_certs(int argc, char** argv);
 

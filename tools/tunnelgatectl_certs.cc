@@ -8,6 +8,7 @@
 #include <string>
 
 #include "crypto/server_cert.h"
+#include "tools/tunnelgatectl_admin.h"
 #include "tools/tunnelgatectl_users.h"
 
 namespace tg::ctl_tool {
@@ -112,16 +113,8 @@ int cmd_cert_check(int argc, char** argv) {
   }
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
   const crypto::CertReport r = crypto::cert_bundle_validate(*bundle, now, !second, 0);
-  auto utc = [](int64_t t) {
-    char buf[32];
-    const time_t tt = static_cast<time_t>(t);
-    tm parts{};
-    gmtime_r(&tt, &parts);
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &parts);
-    return std::string(buf);
-  };
   std::printf("subject:   %s\nissuer:    %s\nvalid:     %s .. %s\nchain:     %zu certificate(s)\npin:       %s\n",
-              r.subject.c_str(), r.issuer.c_str(), utc(r.not_before).c_str(), utc(r.not_after).c_str(),
+              r.subject.c_str(), r.issuer.c_str(), time_text(r.not_before).c_str(), time_text(r.not_after).c_str(),
               r.chain_length, r.spki_pin.c_str());
   for (const crypto::CertFinding& f : r.findings) {
     std::printf("%-7s %-15s %s\n", std::string(crypto::to_string(f.severity)).c_str(),

@@ -76,8 +76,7 @@ bool CtlClient::next(ctl::CtlMessage& out) {
       ++counters_.decode_errors[static_cast<size_t>(ctl::CtlDecodeError::bad_worker_id)];
       continue;
     }
-    if (out.header.type == static_cast<uint16_t>(ctl::CtlType::session_terminate) ||
-        out.header.type == static_cast<uint16_t>(ctl::CtlType::config_reload)) {
+    if (ctl::ctl_type_is_notice(static_cast<ctl::CtlType>(out.header.type))) {
       ++counters_.notices;
       return true;
     }

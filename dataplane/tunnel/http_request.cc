@@ -463,4 +463,33 @@ HttpParseResult HttpRequestParser::complete_request() {
   return result;
 }
 
+std::optional<std::string_view> http_bearer_token(const HttpRequest& request) {
+  const std::optional<std::string_view> value = request.header("Authorization");
+  constexpr std::string_view kScheme = "Bearer";
+  if (!value || value->size() <= kScheme.size() || !http_iequals(value->substr(0, kScheme.size()), kScheme) ||
+      (*value)[kScheme.size()] != ' ')
+    return std::nullopt;
+  std::string_view token = value->substr(kScheme.size());
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  if (token.empty()) return std::nullopt;
+  return token;
+}
+
+bool jwt_compact_shape(std::string_view text, size_t max_len) {
+  if (text.size() < 16 || text.size() > max_len || text.substr(0, 3) != "eyJ") return false;
+  int dots = 0;
+  char prev = '.';
+  for (char ch : text) {
+    if (ch == '.') {
+      if (prev == '.') return false;  // an empty segment
+      dots++;
+    } else if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+                 ch == '_')) {
+      return false;
+    }
+    prev = ch;
+  }
+  return dots == 2 && prev != '.';
+}
+
 }  // namespace tg::tunnel

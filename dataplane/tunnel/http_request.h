@@ -177,6 +177,16 @@ std::optional<std::string_view> http_cookie_find(std::string_view cookie_header,
 /// ASCII case-insensitive equality (header names, tokens).
 bool http_iequals(std::string_view a, std::string_view b);
 
+/// The credentials of an `Authorization: Bearer <token>` header (RFC 6750 §2.1: the scheme
+/// case-insensitive, one or more spaces), or nullopt when the request has no such header or
+/// its token is empty. The token is not validated here (the control plane does).
+std::optional<std::string_view> http_bearer_token(const HttpRequest& request);
+
+/// True when `text` has the shape of a JWS in compact form: three non-empty base64url
+/// segments joined by '.', the first a JSON object ("eyJ" = '{"'), at most `max_len` bytes.
+/// How a worker tells a token typed into the password field from a password.
+bool jwt_compact_shape(std::string_view text, size_t max_len);
+
 /// Standard reason phrase for a status code ("Bad Request"); "Error" when unknown.
 std::string_view http_status_reason(uint16_t status);
 

@@ -1,7 +1,6 @@
 #include "dataplane/vpn/oc_handler.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -71,24 +70,6 @@ std::string refusal_text(ctl::CtlReason reason) {
     default: text = "Login refused"; break;
   }
   return std::string(text) + " (" + ctl::ctl_reason_name(reason) + ")";
-}
-
-/// Three non-empty base64url segments, the first a JSON object ("eyJ" = '{"'): a JWS in
-/// compact form. Anything else in the password field is a password.
-bool looks_like_jwt(std::string_view v) {
-  if (v.size() < 16 || v.size() > ctl::kCtlMaxToken || v.substr(0, 3) != "eyJ") return false;
-  int dots = 0;
-  char prev = '.';
-  for (char ch : v) {
-    if (ch == '.') {
-      if (prev == '.') return false;  // an empty segment
-      dots++;
-    } else if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_')) {
-      return false;
-    }
-    prev = ch;
-  }
-  return dots == 2 && prev != '.';
 }
 
 ctl::CtlCloseReason close_reason_for(CloseReason r) {
@@ -269,12 +250,9 @@ void OcHandler::handle_request(Connection& c, Session& s, const tunnel::HttpRequ
     return;
   }
   // A bearer token in the Authorization header (Microsoft Tunnel's MAM SDK), on any POST.
-  if (const auto auth = req.header("Authorization"); auth && token_enabled_) {
-    const std::string_view v = *auth;
-    if (v.size() > 7 && tunnel::http_iequals(v.substr(0, 7), "Bearer ")) {
-      submit_token(c, s, v.substr(7));
-      return;
-    }
+  if (const auto token = tunnel::http_bearer_token(req); token && token_enabled_) {
+    submit_token(c, s, *token);
+    return;
   }
   if (m.type == tunnel::AuthMessageType::kInit) {
     // A client certificate from the handshake: the control plane decides on it (§3.8).
@@ -323,7 +301,7 @@ void OcHandler::handle_request(Connection& c, Session& s, const tunnel::HttpRequ
     return;
   }
   // A JWT in the password field (a token-only client still answers the password form).
-  if (token_enabled_ && looks_like_jwt(*m.password)) {
+  if (token_enabled_ && tunnel::jwt_compact_shape(*m.password, ctl::kCtlMaxToken)) {
     submit_token(c, s, *m.password);
     return;
   }

@@ -72,6 +72,9 @@ std::string load_slot(const config::Config& cfg, const std::string& cert, const 
 
 }  // namespace
 
+static_assert(static_cast<unsigned>(crypto::CertChoice::primary) == 0 &&
+              static_cast<unsigned>(crypto::CertChoice::second) == 1, "slot i is choice i");
+
 uint32_t server_cert_finding_bits(const crypto::CertReport& report) {
   uint32_t bits = 0;
   for (const crypto::CertFinding& f : report.findings) bits |= uint32_t{1} << static_cast<unsigned>(f.code);
@@ -138,10 +141,8 @@ void ServerCertificates::publish(shm::ServerCertInfo (&out)[shm::kServerCertSlot
     shm::ServerCertInfo info{};
     info.configured = s.configured ? 1 : 0;
     info.usable = s.context != nullptr && s.report && s.report->usable() ? 1 : 0;
-    info.active = (i == 0 && active == crypto::CertChoice::primary) ||
-                          (i == 1 && active == crypto::CertChoice::second)
-                      ? 1
-                      : 0;
+    // Slot order is CertChoice order (primary, second).
+    info.active = static_cast<unsigned>(active) == i ? 1 : 0;
     if (s.report) {
       info.findings = server_cert_finding_bits(*s.report);
       info.not_before = s.report->not_before;

@@ -67,9 +67,9 @@ std::string VpnWorkers::start(const config::Config& cfg, Dataplane& dp, uint16_t
               slot->name.c_str());
     }
   }
-  TG_INFO("msg=\"server certificate\" active=%s certificate=\"%s\" pin=%s", std::string(crypto::to_string(active_)).c_str(),
-          (active_ == crypto::CertChoice::second ? certs_.second() : certs_.primary()).name.c_str(),
-          (active_ == crypto::CertChoice::second ? certs_.second() : certs_.primary()).report->spki_pin.c_str());
+  const ServerCertificates::Slot& in_use = active_ == crypto::CertChoice::second ? certs_.second() : certs_.primary();
+  TG_INFO("msg=\"server certificate\" why=start active=%s certificate=\"%s\" pin=%s",
+          std::string(crypto::to_string(active_)).c_str(), in_use.name.c_str(), in_use.report->spki_pin.c_str());
   tunnel::auth_xml_library_init();  // libxml2's global state, before any worker parses
 
   for (uint32_t w = 0; w < n; w++) {

@@ -27,7 +27,7 @@ CtlMessage request(CtlType type) {
 
 CtlMessage response(CtlType type) {
   CtlMessage m = request(type);
-  if (type == CtlType::session_terminate || type == CtlType::config_reload) m.header.request_id = 0;
+  if (ctl_type_is_notice(type)) m.header.request_id = 0;
   return m;
 }
 

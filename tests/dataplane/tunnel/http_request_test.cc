@@ -427,5 +427,52 @@ TEST(HttpRequest, StatusReasons) {
   EXPECT_EQ(http_status_reason(999), "Error");
 }
 
+// Bearer tokens (Microsoft Tunnel's MAM SDK): malformed headers and passwords first, each
+// refused; then the accepted forms. The token itself is judged by the control plane.
+TEST(HttpBearer, HeaderForms) {
+  auto with_auth = [](std::string value) {
+    HttpRequest r;
+    r.headers.push_back({"Authorization", std::move(value)});
+    return r;
+  };
+  const HttpRequest none;
+  EXPECT_FALSE(http_bearer_token(none));
+  for (const char* bad : {"", "Bearer", "Bearer ", "Bearer    ", "Bearerx abc", "Basic YWxpY2U6cHc=",
+                          "Bear abc", "Bearer\tabc"}) {
+    EXPECT_FALSE(http_bearer_token(with_auth(bad))) << "'" << bad << "'";
+  }
+  EXPECT_EQ(http_bearer_token(with_auth("Bearer abc.def.ghi")), "abc.def.ghi");
+  EXPECT_EQ(http_bearer_token(with_auth("bearer   abc")), "abc");
+  HttpRequest lower;
+  lower.headers.push_back({"authorization", "BEARER t"});
+  EXPECT_EQ(http_bearer_token(lower), "t");
+}
+
+TEST(HttpBearer, JwtShape) {
+  const std::string good = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJl";
+  struct Case {
+    int number;
+    std::string text;
+  };
+  const Case bad[] = {
+      {1, ""},
+      {2, "correct horse battery staple"},
+      {3, "eyJ"},
+      {4, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0"},                 // two parts
+      {5, good + ".extra"},                                         // four parts
+      {6, "eyJhbGciOiJSUzI1NiJ9..c2lnbmF0dXJl"},                    // empty payload
+      {7, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0."},                 // empty signature
+      {8, "eyJhbGci=iJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJl"},     // padding
+      {9, "eyJhbGci+iJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJl"},     // base64, not base64url
+      {10, "xyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJl"},    // not a JSON object
+      {11, good + std::string(1, '\0')},
+      {12, good.substr(0, 20) + " " + good.substr(20)},
+  };
+  for (const Case& c : bad) EXPECT_FALSE(jwt_compact_shape(c.text, 8192)) << "case " << c.number;
+  EXPECT_FALSE(jwt_compact_shape(good, good.size() - 1)) << "longer than the limit";
+  EXPECT_TRUE(jwt_compact_shape(good, good.size()));
+  EXPECT_TRUE(jwt_compact_shape("eyJ-_.a.b-_0123456789", 8192));
+}
+
 }  // namespace
 }  // namespace tg::tunnel
