@@ -43,11 +43,11 @@ std::string run(const HttpRequestLimits& limits, const std::vector<std::string_v
         if (h.name.empty()) std::abort();  // the parser never yields an empty name
       }
       // The worker's bearer-token checks run on what the parser yields: never past the value.
-      if (const auto token = http_bearer_token(q)) {
+      if (const auto token = tg::tunnel::http_bearer_token(q)) {
         if (token->empty()) std::abort();
-        trace += "t" + std::to_string(jwt_compact_shape(*token, 8192)) + "\n";
+        trace += "t" + std::to_string(tg::tunnel::jwt_compact_shape(*token, 8192)) + "\n";
       }
-      trace += "j" + std::to_string(jwt_compact_shape(q.body, 8192)) + "\n";
+      trace += "j" + std::to_string(tg::tunnel::jwt_compact_shape(q.body, 8192)) + "\n";
       if (q.method == HttpMethod::kConnect) {
         tunnel_bytes = parser.take_remaining();
         break;
