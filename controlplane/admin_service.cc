@@ -13,6 +13,7 @@
 #include "controlplane/ctl_segment_mapping.h"
 #include "controlplane/ctl_server.h"
 #include "controlplane/log.h"
+#include "controlplane/session_segment_reader.h"
 #include "controlplane/stats_segment_reader.h"
 
 namespace tg::controlplane {
@@ -84,31 +85,39 @@ json AdminService::on_ctl_thread(std::function<json(CtlResponder&)> fn) {
   }
 }
 
+namespace {
+
+/// The server certificate slots the dataplane holds (certs, status): one object each.
+json server_certs_json(const StatsSnapshot& snap) {
+  static constexpr const char* kSlot[shm::kServerCertSlots] = {"primary", "second"};
+  const int64_t now = static_cast<int64_t>(realtime_now_ns() / 1'000'000'000);
+  json server = json::array();
+  for (unsigned i = 0; i < shm::kServerCertSlots; ++i) {
+    const ServerCertSnapshot& c = snap.server_certs[i];
+    if (!c.configured) continue;
+    json findings = json::array();
+    for (unsigned f = 0; f < shm::kCertFindingCount; ++f) {
+      if ((c.findings >> f) & 1u)
+        findings.push_back({{"finding", shm::kCertFindingInfo[f].code}, {"severity", shm::kCertFindingInfo[f].severity}});
+    }
+    server.push_back({{"certificate", kSlot[i]},
+                      {"active", c.active},
+                      {"usable", c.usable},
+                      {"not_before", c.not_before},
+                      {"not_after", c.not_after},
+                      {"expires_in_s", c.not_after - now},
+                      {"findings", std::move(findings)}});
+  }
+  return server;
+}
+
+}  // namespace
+
 json AdminService::certs() {
   // The server certificates as the dataplane's TLS workers hold them (stats segment) and the
   // client-certificate CRL as the control plane holds it.
-  json server = json::array();
   const SegmentReadResult read = stats_segment_open_and_read(options_.instance, realtime_now_ns());
-  const int64_t now = static_cast<int64_t>(realtime_now_ns() / 1'000'000'000);
-  if (read) {
-    static constexpr const char* kSlot[shm::kServerCertSlots] = {"primary", "second"};
-    for (unsigned i = 0; i < shm::kServerCertSlots; ++i) {
-      const ServerCertSnapshot& c = read->server_certs[i];
-      if (!c.configured) continue;
-      json findings = json::array();
-      for (unsigned f = 0; f < shm::kCertFindingCount; ++f) {
-        if ((c.findings >> f) & 1u)
-          findings.push_back({{"finding", shm::kCertFindingInfo[f].code}, {"severity", shm::kCertFindingInfo[f].severity}});
-      }
-      server.push_back({{"certificate", kSlot[i]},
-                        {"active", c.active},
-                        {"usable", c.usable},
-                        {"not_before", c.not_before},
-                        {"not_after", c.not_after},
-                        {"expires_in_s", c.not_after - now},
-                        {"findings", std::move(findings)}});
-    }
-  }
+  json server = read ? server_certs_json(read.value()) : json::array();
   json answer{{"ok", true}, {"server", std::move(server)}};
   if (!read) answer["server_error"] = read.error().message;
   return on_ctl_thread([this, answer](CtlResponder&) mutable {
@@ -212,6 +221,24 @@ json AdminService::status() {
   if (!stats) {
     dataplane["stats_error"] = segment_error_label(stats.error().code);
     dataplane["stats_message"] = stats.error().message;
+  } else {
+    const StatsSnapshot& snap = stats.value();
+    static constexpr const char* kRole[] = {"outside", "inside", "exception"};
+    json ports = json::array();
+    for (const PortSnapshot& p : snap.ports) {
+      ports.push_back({{"name", p.name},
+                       {"role", kRole[static_cast<unsigned>(p.role)]},
+                       {"link_up", p.link_up},
+                       {"speed_mbps", p.link_speed_mbps}});
+    }
+    json lcores = json::array();
+    for (const LcoreSnapshot& l : snap.lcores) lcores.push_back(l.lcore_id);
+    dataplane["pid"] = snap.pid;
+    dataplane["started"] = snap.generation / 1'000'000'000;
+    dataplane["lcores"] = std::move(lcores);
+    dataplane["tls_workers"] = snap.tls_workers.size();
+    dataplane["ports"] = std::move(ports);
+    dataplane["certificates"] = server_certs_json(snap);
   }
   json answer = on_ctl_thread([this](CtlResponder&) {
     json pools = json::array();
@@ -234,7 +261,10 @@ json AdminService::status() {
 }
 
 json AdminService::sessions(const AdminRequest& request) {
-  return on_ctl_thread([this, request](CtlResponder&) {
+  // The dataplane's live records (channel, traffic) are read here, on the admin thread: a
+  // walk over every pool address that auth decisions need not wait for.
+  const Expected<LiveSessions> live = session_segment_open_and_read(options_.instance);
+  json answer = on_ctl_thread([this, request](CtlResponder&) {
     // Session times are CLOCK_MONOTONIC; clients want wall-clock time.
     const int64_t mono_to_real = static_cast<int64_t>(realtime_now_ns()) -
                                  static_cast<int64_t>(monotonic_now_ns());
@@ -254,6 +284,28 @@ json AdminService::sessions(const AdminRequest& request) {
     });
     return json{{"ok", true}, {"sessions", std::move(list)}};
   });
+  if (!answer.value("ok", false)) return answer;
+  if (!live) {
+    // Registry facts still stand; the live columns say why they are missing.
+    answer["live_error"] = live.error().message;
+    return answer;
+  }
+  for (json& s : answer["sessions"]) {
+    const std::optional<uint64_t> id = admin_session_id_parse(s.value("id", ""));
+    if (!id) continue;
+    const auto it = live->by_session.find(*id);
+    // Only a connected session has a tunnel, and only its own record counts: a record
+    // for the address under another session id is not this session's.
+    if (s.value("state", "") != "connected" || it == live->by_session.end()) continue;
+    const shm::SessionLive& v = it->second;
+    s["channel"] = shm::session_channel_label(static_cast<shm::SessionChannel>(v.channel));
+    s["rx_packets"] = v.rx_packets;
+    s["rx_bytes"] = v.rx_bytes;
+    s["tx_packets"] = v.tx_packets;
+    s["tx_bytes"] = v.tx_bytes;
+    s["live_updated"] = v.updated_s;
+  }
+  return answer;
 }
 
 json AdminService::disconnect(const AdminRequest& request) {

@@ -2,11 +2,6 @@
 // Runs on the /metrics scrape threads; see stats_segment_reader.h for the trust model.
 #include "controlplane/stats_segment_reader.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -15,6 +10,8 @@
 #include <memory>
 #include <optional>
 #include <type_traits>
+
+#include "controlplane/shm_mapping.h"
 
 namespace tg::controlplane {
 
@@ -350,27 +347,6 @@ SegmentReadResult stats_segment_decode(std::span<const std::byte> bytes, uint64_
 
 namespace {
 
-/// Closes a file descriptor on every return path.
-struct FdCloser {
-  int fd;
-  ~FdCloser() {
-    if (fd >= 0) {
-      ::close(fd);
-    }
-  }
-};
-
-/// Unmaps on every return path.
-struct Mapping {
-  void* addr = MAP_FAILED;
-  size_t len = 0;
-  ~Mapping() {
-    if (addr != MAP_FAILED) {
-      ::munmap(addr, len);
-    }
-  }
-};
-
 bool instance_name_ok(const std::string& instance) {
   return !instance.empty() && instance.size() <= kMaxInstanceLen &&
          std::all_of(instance.begin(), instance.end(), name_char_ok);
@@ -407,38 +383,19 @@ SegmentReadResult stats_segment_open_and_read(const std::string& instance, uint6
                       "instance name \"" + instance + "\" is not [a-z0-9_-]{1,24}");
   }
   const std::string name = shm::stats_shm_name(instance);
-  const FdCloser fd{::shm_open(name.c_str(), O_RDONLY | O_CLOEXEC, 0)};
-  if (fd.fd < 0) {
-    const int err = errno;
-    if (err == ENOENT) {
-      return make_error(SegmentError::absent, name + ": no such shared-memory object", err);
-    }
-    return make_error(SegmentError::io_error, name + ": shm_open: " + std::strerror(err), err);
-  }
-  struct stat st {};
-  if (::fstat(fd.fd, &st) != 0) {
-    const int err = errno;
-    return make_error(SegmentError::io_error, name + ": fstat: " + std::strerror(err), err);
-  }
-  if (st.st_size == 0) {
-    // Created, not yet sized with ftruncate: the dataplane is starting.
-    return make_error(SegmentError::not_initialised, name + ": empty (dataplane starting)");
-  }
-  if (st.st_size < 0) {
-    return make_error(SegmentError::io_error, name + ": negative size");
-  }
   // Map no more than our layout: a larger object is rejected by the size field anyway.
-  const size_t len = std::min<size_t>(static_cast<size_t>(st.st_size), sizeof(StatsSegment));
-  Mapping map;
-  map.addr = ::mmap(nullptr, len, PROT_READ, MAP_SHARED, fd.fd, 0);
-  if (map.addr == MAP_FAILED) {
-    const int err = errno;
-    return make_error(SegmentError::io_error, name + ": mmap: " + std::strerror(err), err);
+  Expected<ShmMapping> map = ShmMapping::open(name, sizeof(StatsSegment));
+  if (!map) {
+    const Error& e = map.error();
+    if (e.code == ENOENT) return make_error(SegmentError::absent, e.message, e.code);
+    // Created, not yet sized with ftruncate: the dataplane is starting.
+    if (e.code == ENODATA) return make_error(SegmentError::not_initialised, e.message);
+    return make_error(SegmentError::io_error, e.message, e.code);
   }
-  map.len = len;
+  const size_t len = map->bytes().size();
 
   auto copy = std::make_unique<StatsSegment>();
-  copy_from_mapping(map.addr, len, copy.get());
+  copy_from_mapping(map->bytes().data(), len, copy.get());
   SegmentReadResult r = stats_segment_decode(
       std::span<const std::byte>(reinterpret_cast<const std::byte*>(copy.get()), len), now_ns,
       instance);

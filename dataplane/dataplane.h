@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "api/session_shm.h"
 #include "api/stats_shm.h"
 #include "config/config.h"
 #include "dataplane/neighbour_table.h"
@@ -63,6 +64,10 @@ struct Dataplane {
   uint16_t tls_port = 443;            ///< TCP port handed to the kernel on outside addresses
   // Tunnel path (tunnel_path.h): all null/0 when no pool is configured.
   SessionTable* sessions = nullptr;   ///< pool address → session; written by TLS workers
+  /// Live session records (api/session_shm.h), [n_session_records] by slot_index; written
+  /// by the TLS workers only (never by the lcores); null when the segment is absent.
+  shm::SessionRecord* session_records = nullptr;
+  uint32_t n_session_records = 0;
   PolicyState* policy = nullptr;      ///< per-app policy (policy_state.h)
   int session_dynfield = -1;          ///< mbuf dynamic field holding a packed SessionRef
   unsigned n_workers = 0;

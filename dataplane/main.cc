@@ -33,6 +33,7 @@
 #include "dataplane/tunnel_setup.h"
 #include "dataplane/vpn/vpn_workers.h"
 #include "dataplane/route_table.h"
+#include "dataplane/session_segment.h"
 #include "dataplane/stats_segment.h"
 #include "dataplane/telemetry.h"
 
@@ -191,6 +192,7 @@ int run(const config::Config& cfg, const std::vector<std::string>& extra_eal) {
   int rc = 1;
   const uint16_t n_queues = static_cast<uint16_t>(dcfg.lcores.size());
   StatsSegmentWriter segment;
+  SessionSegmentWriter session_segment;
   NeighbourTable neighbours(dcfg.neighbour.table_size);
   std::vector<std::unique_ptr<LcoreCtx>> ctxs;
   TunnelResources tunnel;
@@ -268,6 +270,16 @@ int run(const config::Config& cfg, const std::vector<std::string>& extra_eal) {
     }
     shm::StatsSegment& s = *dp->stats;
     s.generation = realtime_ns();
+    if (dp->sessions != nullptr) {
+      if (std::string err = session_segment.create(cfg.instance, dp->sessions->capacity(), s.generation);
+          !err.empty()) {
+        TG_ERR("msg=\"session segment\" err=\"%s\"", err.c_str());
+        break;
+      }
+      dp->session_records = session_segment.records();
+      dp->n_session_records = session_segment.n_records();
+      session_segment.publish();
+    }
     s.pid = static_cast<uint32_t>(getpid());
     s.n_ports = dp->n_ports + (dp->has_exception ? 1 : 0);
     s.tsc_hz = dp->tsc_hz;

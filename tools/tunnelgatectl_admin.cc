@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <iterator>
 #include <optional>
 #include <string>
 
@@ -50,11 +51,13 @@ struct CommandSpec {
   bool takes_id;
 };
 
-constexpr CommandSpec kStatus{"status", "", "Version, uptime, dataplane state, sessions and pool usage.",
+constexpr CommandSpec kStatus{"status", "",
+                              "Version, uptime, dataplane state (lcores, ports and links, server "
+                              "certificates), sessions and pool usage.",
                               false, false};
 constexpr CommandSpec kSessions{"sessions", " [--user USER] [--app APP]",
                                 "List sessions: id, user, app, client address, tunnel address, "
-                                "since, state.",
+                                "since, state, channel (dtls/cstp), packets and bytes each way.",
                                 true, false};
 constexpr CommandSpec kDisconnect{"disconnect", " (ID | --user USER | --app APP)",
                                   "End the session ID (or every session of USER, or of APP) like a logout: "
@@ -263,6 +266,29 @@ void print_status(const json& a) {
   if (!up && dp.contains("stats_error")) dp_text += " (" + str(dp, "stats_error") + ")";
   dp_text += ctl ? ", ctl segment served" : ", ctl segment not served";
   std::printf("%-12s %s\n", "dataplane", dp_text.c_str());
+  if (up) {
+    std::string lcores;
+    for (const json& l : dp.value("lcores", json::array())) {
+      lcores += (lcores.empty() ? "" : ",") + (l.is_number_unsigned() ? std::to_string(l.get<uint64_t>()) : "?");
+    }
+    std::printf("%-12s pid %llu, poll lcores %s, %llu TLS workers\n", "", static_cast<unsigned long long>(num(dp, "pid")),
+                lcores.empty() ? "-" : lcores.c_str(), static_cast<unsigned long long>(num(dp, "tls_workers")));
+    for (const json& p : dp.value("ports", json::array())) {
+      std::string link = p.value("link_up", false) ? "up" : "DOWN";
+      if (num(p, "speed_mbps") != 0) link += " " + std::to_string(num(p, "speed_mbps")) + " Mbit/s";
+      std::printf("%-12s %s (%s): link %s\n", "port", str(p, "name").c_str(), str(p, "role").c_str(), link.c_str());
+    }
+    for (const json& c : dp.value("certificates", json::array())) {
+      const auto exp = c.find("expires_in_s");
+      const int64_t in_s = exp != c.end() && exp->is_number_integer() ? exp->get<int64_t>() : 0;
+      unsigned errors = 0, warnings = 0;
+      for (const json& f : c.value("findings", json::array())) (str(f, "severity") == "error" ? errors : warnings)++;
+      std::printf("%-12s %s: %s%s, %s %s, %u error(s), %u warning(s)\n", "certificate", str(c, "certificate").c_str(),
+                  c.value("active", false) ? "active" : "standby", c.value("usable", false) ? "" : ", NOT USABLE",
+                  in_s >= 0 ? "expires in" : "EXPIRED",
+                  duration_text(static_cast<uint64_t>(in_s >= 0 ? in_s : -in_s)).c_str(), errors, warnings);
+    }
+  }
   const json& s = a.contains("sessions") ? a["sessions"] : json::object();
   std::printf("%-12s %llu (%llu connected, %llu detached)\n", "sessions",
               static_cast<unsigned long long>(num(s, "total")),
@@ -277,19 +303,38 @@ void print_status(const json& a) {
   }
 }
 
+/// 1234567 -> "1.2M" (a table column; --json has the exact numbers).
+std::string count_text(uint64_t n) {
+  static constexpr const char* kUnit[] = {"", "k", "M", "G", "T", "P"};
+  double v = static_cast<double>(n);
+  unsigned u = 0;
+  while (v >= 1000.0 && u + 1 < std::size(kUnit)) {
+    v /= 1000.0;
+    u++;
+  }
+  char buf[32];
+  if (u == 0) std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(n));
+  else std::snprintf(buf, sizeof buf, "%.1f%s", v, kUnit[u]);
+  return buf;
+}
+
 void print_sessions(const json& a) {
-  std::printf("%-16s  %-16s  %-10s  %-21s  %-15s  %-20s  %s\n", "ID", "USER", "APP", "CLIENT",
-              "ADDRESS", "SINCE", "STATE");
+  std::printf("%-16s  %-16s  %-16s  %-21s  %-15s  %-20s  %-9s  %-7s  %-15s  %s\n", "ID", "USER", "APP", "CLIENT",
+              "ADDRESS", "SINCE", "STATE", "CHANNEL", "RX PKTS/BYTES", "TX PKTS/BYTES");
   if (!a.contains("sessions") || !a["sessions"].is_array()) return;
   for (const json& s : a["sessions"]) {
     const auto since = s.find("since");
     const int64_t since_s = since != s.end() && since->is_number_integer() ? since->get<int64_t>() : 0;
     auto dash = [](std::string v) { return v.empty() ? std::string("-") : v; };
-    std::printf("%-16s  %-16s  %-10s  %-21s  %-15s  %-20s  %s\n", str(s, "id").c_str(),
+    const bool live = s.contains("channel");
+    const std::string rx = live ? count_text(num(s, "rx_packets")) + "/" + count_text(num(s, "rx_bytes")) : "-";
+    const std::string tx = live ? count_text(num(s, "tx_packets")) + "/" + count_text(num(s, "tx_bytes")) : "-";
+    std::printf("%-16s  %-16s  %-16s  %-21s  %-15s  %-20s  %-9s  %-7s  %-15s  %s\n", str(s, "id").c_str(),
                 str(s, "user").c_str(), dash(str(s, "app")).c_str(), dash(str(s, "client")).c_str(),
-                dash(str(s, "address")).c_str(), time_text(since_s).c_str(),
-                str(s, "state").c_str());
+                dash(str(s, "address")).c_str(), time_text(since_s).c_str(), str(s, "state").c_str(),
+                dash(str(s, "channel")).c_str(), rx.c_str(), tx.c_str());
   }
+  if (a.contains("live_error")) std::printf("(no channel or traffic: %s)\n", str(a, "live_error").c_str());
 }
 
 void print_disconnect(const json& a) {

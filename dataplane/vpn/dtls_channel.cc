@@ -122,6 +122,20 @@ void DtlsChannel::send_remove(const Tunnel& t) {
   if (rte_ring_enqueue(shared_.dp->dtls_ctl[t.owner_queue], msg) != 0) rte_free(msg);
 }
 
+DtlsChannel::Live DtlsChannel::live(tls::ConnectionId conn) const {
+  Live live;
+  const auto it = app_id_of_.find(conn);
+  if (it == app_id_of_.end()) return live;
+  const auto t = tunnels_.find(it->second);
+  if (t == tunnels_.end() || t->second.owner_queue < 0) return live;
+  // Written by the owning lcore with relaxed stores; a snapshot is all `sessions` needs.
+  const DtlsSlot& slot = shared_.dp->dtls_slots[t->second.slot];
+  live.traffic = {slot.rx_packets.load(std::memory_order_relaxed), slot.rx_bytes.load(std::memory_order_relaxed),
+                  slot.tx_packets.load(std::memory_order_relaxed), slot.tx_bytes.load(std::memory_order_relaxed)};
+  live.carrying = slot.owner.load(std::memory_order_relaxed) != 0 && slot.use_dtls.load(std::memory_order_relaxed);
+  return live;
+}
+
 DtlsChannel::Traffic DtlsChannel::on_tunnel_closed(tls::ConnectionId conn) {
   Traffic traffic;
   auto it = app_id_of_.find(conn);

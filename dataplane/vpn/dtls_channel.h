@@ -68,6 +68,13 @@ class DtlsChannel {
   /// The tunnel of `conn` closed: its handshakes end and its keys leave the lcore.
   /// @return its DTLS traffic, for the session's totals (zero without DTLS).
   Traffic on_tunnel_closed(tls::ConnectionId conn);
+  /// A tunnel's DTLS traffic so far, and whether DTLS carries its packets to the client now
+  /// (keys on a lcore and the client has not fallen back to CSTP).
+  struct Live {
+    Traffic traffic;
+    bool carrying = false;
+  };
+  Live live(tls::ConnectionId conn) const;
   /// The client of `address` sent a packet on CSTP: send to it on CSTP too (ocserv does).
   void on_cstp_data(uint32_t address);
   /// Handshake datagrams the lcores punted to this worker.

@@ -1,6 +1,7 @@
 #include "dataplane/vpn/oc_handler.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -360,6 +361,10 @@ void OcHandler::on_tick(tls::TlsWorker&, Clock::time_point now) {
   drain_mailbox();
   dtls_->drain(*worker_);
   dtls_->on_tick(now);
+  if (now >= next_live_publish_) {
+    publish_live_all();
+    next_live_publish_ = now + std::chrono::seconds(1);
+  }
 }
 
 void OcHandler::on_wake(tls::TlsWorker&) {
@@ -540,6 +545,7 @@ bool OcHandler::open_tunnel(Connection& c, Session& s) {
   c.send(b.bytes);
   s.phase = Session::Phase::tunnel;
   s.cstp.emplace(tunnel::cstp::kMaxPayloadBytes);
+  publish_live(c, s, false);
   c.set_deadline(std::nullopt);
   // The client probes every dpd seconds when it hears nothing; three silent periods = dead.
   if (s.params.dpd_seconds != 0) c.set_idle_timeout(std::chrono::seconds(3 * s.params.dpd_seconds + 5));
@@ -693,6 +699,39 @@ void OcHandler::drain_mailbox() {
   }
 }
 
+// ---------------------------------------------------------------- live records
+
+void OcHandler::publish_live(const Connection& c, const Session& s, bool closing) {
+  const Dataplane& dp = *shared_.dp;
+  const uint32_t slot = dp.sessions->slot_index(s.address);
+  if (dp.session_records == nullptr || slot >= dp.n_session_records) return;
+  shm::SessionLive v;
+  if (!closing) {
+    const DtlsChannel::Live d = dtls_->live(c.id());
+    v.session_id = s.session_id;
+    v.attach_seq = s.attach_seq;
+    v.address = s.address;
+    v.channel = static_cast<uint8_t>(d.carrying ? shm::SessionChannel::dtls : shm::SessionChannel::cstp);
+    v.worker = static_cast<uint8_t>(worker_index_);
+    v.rx_packets = s.rx_packets + d.traffic.rx_packets;
+    v.rx_bytes = s.rx_bytes + d.traffic.rx_bytes;
+    v.tx_packets = s.tx_packets + d.traffic.tx_packets;
+    v.tx_bytes = s.tx_bytes + d.traffic.tx_bytes;
+  }
+  v.updated_s = static_cast<uint32_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  shm::session_record_store(dp.session_records[slot], v);
+}
+
+void OcHandler::publish_live_all() {
+  if (shared_.dp->session_records == nullptr) return;
+  for (const auto& [session_id, conn] : sessions_) {
+    const Connection* c = worker_->find(conn);
+    const auto* s = c ? static_cast<const Session*>(c->user_data()) : nullptr;
+    if (s != nullptr && s->bound && s->phase == Session::Phase::tunnel) publish_live(*c, *s, false);
+  }
+}
+
 // ---------------------------------------------------------------- close
 
 void OcHandler::on_close(Connection& c, CloseReason reason) {
@@ -706,7 +745,11 @@ void OcHandler::on_close(Connection& c, CloseReason reason) {
   s->rx_bytes += dtls.rx_bytes;
   s->tx_packets += dtls.tx_packets;
   s->tx_bytes += dtls.tx_bytes;
-  if (s->bound) shared_.dp->sessions->unbind(s->address, SessionRef::unpack(s->ref));
+  if (s->bound) {
+    // The record first: once the address is unbound another tunnel may take it and its record.
+    publish_live(c, *s, true);
+    shared_.dp->sessions->unbind(s->address, SessionRef::unpack(s->ref));
+  }
   if (s->session_id != 0) {
     auto it = sessions_.find(s->session_id);
     if (it != sessions_.end() && it->second == c.id()) sessions_.erase(it);

@@ -100,6 +100,10 @@ class OcHandler final : public tls::TlsHandler {
   void drain_mailbox();
   void flush_to_lcores();
   void stage_to_lcore(Session& s, uint64_t ref, std::span<const uint8_t> packet);
+  /// Writes the tunnel's live record (api/session_shm.h): channel and traffic so far, or a
+  /// free record when `closing`. Only the worker holding the address binding writes it.
+  void publish_live(const tls::Connection& c, const Session& s, bool closing);
+  void publish_live_all();
 
   const OcShared& shared_;
   dataplane::CtlClient& ctl_;
@@ -124,6 +128,7 @@ class OcHandler final : public tls::TlsHandler {
   /// Send a bearer token to the control plane (AUTH_TOKEN).
   void submit_token(tls::Connection& c, Session& s, std::string_view token);
   std::unique_ptr<DtlsChannel> dtls_;
+  tls::Clock::time_point next_live_publish_{};  ///< live records are refreshed once a second
 };
 
 }  // namespace tg::dp::vpn

@@ -1,7 +1,7 @@
 #!/bin/bash
 # tests/netns/tunnelgatectl.sh -- tunnelgatectl against a running control plane's admin socket
 # (docs/tunnelgatectl.md): a real openconnect client (--no-dtls) connects; `status` and
-# `sessions` show it; `disconnect` takes it off (the client process exits, its address goes
+# `sessions` show it (with its channel and traffic; a DTLS client's too); `disconnect` takes it off (the client process exits, its address goes
 # back to the pool); `reload` after `tunnelgatectl passwd` makes the old password fail and
 # the new one work. (tools/testbed, docs/testbed.md). Needs root; else exit 77.
 set -euo pipefail
@@ -36,6 +36,25 @@ addr=$(tg_oc_address)
 oc_pid=$(cat "$OC_PID_FILE")
 tg_check "status: 1 session connected" bash -c "'$CTL' status --socket '$TG_ADMIN_SOCKET' | grep -q '^sessions *1 (1 connected, 0 detached)'"
 tg_check "status: 1 pool address in use" bash -c "'$CTL' status --socket '$TG_ADMIN_SOCKET' | grep -q 'clients: 1 of'"
+tg_check "status: the outside port's link is up" bash -c "'$CTL' status --socket '$TG_ADMIN_SOCKET' | grep -q '^port *outside (outside): link up'"
+tg_check "status: the primary certificate is active and usable" \
+  bash -c "'$CTL' status --socket '$TG_ADMIN_SOCKET' | grep -Eq '^certificate *primary: active, expires in .*, 0 error'"
+# sessions_hold ID PYTHON-CONDITION-ON-s: the session's entry in `sessions --json` meets the
+# condition; the dataplane refreshes its live record about once a second: retry a little.
+sessions_hold() {
+  local i
+  for i in $(seq 10); do
+    "$CTL" sessions --json --socket "$TG_ADMIN_SOCKET" |
+      python3 -c "import json,sys; a=json.load(sys.stdin); s=[s for s in a['sessions'] if s['address'] == '$1']; sys.exit(0 if s and ($2) else 1)" "$1" &&
+      return 0
+    sleep 0.5
+  done
+  return 1
+}
+read -r -a BACKENDS <<< "$TG_BACKEND_ADDRS"
+tg_check "5 pings through the CSTP tunnel" tg_cx ping -n -c 5 -i 0.2 -W 2 -I "$OC_IF" "${BACKENDS[0]}"
+tg_check "sessions: channel cstp, at least 5 packets each way with their bytes" \
+  sessions_hold "$addr" "s[0].get('channel') == 'cstp' and s[0]['rx_packets'] >= 5 and s[0]['tx_packets'] >= 5 and s[0]['rx_bytes'] >= 5 * 84 and s[0]['tx_bytes'] >= 5 * 84"
 # stats: the dataplane's counters (the client's traffic on the ports, the worker's tunnel);
 # the workers' counters reach the statistics segment about once a second: retry a little.
 stats_holds() {  # stats_holds PYTHON-CONDITION-ON-a
@@ -54,7 +73,7 @@ ctl stats --socket "$TG_ADMIN_SOCKET" | sed 's/^/    | /'
 sessions=$(ctl sessions --socket "$TG_ADMIN_SOCKET")
 echo "$sessions" | sed 's/^/    | /'
 tg_check "sessions: the user, its tunnel address, the client's address, connected" \
-  bash -c "grep -E ' $TG_USER .* ${TG_CLIENT_ADDR%/*}:[0-9]+ +$addr .* connected\$' <<< '$sessions'"
+  bash -c "grep -E ' $TG_USER .* ${TG_CLIENT_ADDR%/*}:[0-9]+ +$addr .* connected ' <<< '$sessions'"
 tg_check "sessions --user filters" bash -c "'$CTL' sessions --user nobody --socket '$TG_ADMIN_SOCKET' | wc -l | grep -qx 1"
 id=$(ctl sessions --json --user "$TG_USER" --socket "$TG_ADMIN_SOCKET" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sessions"][0]["id"])')
 
@@ -81,6 +100,21 @@ else tg_fail "new password works after reload"; sed 's/^/    | /' "$OC_LOG"; fi
 tg_check "disconnect --user" bash -c "'$CTL' disconnect --user '$TG_USER' --socket '$TG_ADMIN_SOCKET' | grep -q 'disconnected 1 session'"
 tg_check "the address is released again" tg_wait_metric 10 tunnelgate_pool_addresses_in_use -eq 0
 tg_oc_stop
+
+# A DTLS client: `sessions` shows its channel as dtls and its traffic counted on the lcore.
+if tg_oc_connect dtls -u "$TG_USER" --authgroup "$TG_DEFAULT_GROUP" --passwd-on-stdin <<< "$NEW_PASSWORD"; then
+  tg_pass "openconnect (DTLS allowed) connected"
+else tg_fail "openconnect (DTLS allowed) connected"; sed 's/^/    | /' "$OC_LOG"; fi
+addr=$(tg_oc_address)
+tg_check "the client reports DTLS established" bash -c "for i in \$(seq 50); do grep -q 'Established DTLS connection' '$OC_LOG' && exit 0; sleep 0.2; done; exit 1"
+tg_check "20 pings through the DTLS tunnel" tg_cx ping -n -c 20 -i 0.1 -W 2 -I "$OC_IF" "${BACKENDS[0]}"
+tg_check "sessions: channel dtls, at least 20 packets each way" \
+  sessions_hold "$addr" "s[0].get('channel') == 'dtls' and s[0]['rx_packets'] >= 20 and s[0]['tx_packets'] >= 20"
+ctl sessions --socket "$TG_ADMIN_SOCKET" | sed 's/^/    | /'
+tg_check "sessions table: dtls and the packet counts" \
+  bash -c "'$CTL' sessions --socket '$TG_ADMIN_SOCKET' | grep -E ' $addr .* connected +dtls +[0-9]+/[0-9.]+k? +[0-9]+/'"
+tg_oc_stop
+tg_check "the DTLS client's address is released" tg_wait_metric 10 tunnelgate_pool_addresses_in_use -eq 0
 
 # A broken users file is refused with file:line and changes nothing.
 cp "$TG_USERS_FILE" "$TG_STATE_DIR/users.good"
