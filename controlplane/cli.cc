@@ -3,6 +3,8 @@
 
 #include <getopt.h>
 
+#include "controlplane/log.h"
+
 namespace tg::controlplane {
 
 namespace {
@@ -12,11 +14,12 @@ constexpr option kLongOptions[] = {
     {"check-config", required_argument, nullptr, 't'},
     {"help", no_argument, nullptr, 'h'},
     {"version", no_argument, nullptr, 'V'},
+    {"log-level", required_argument, nullptr, 'l'},
     {nullptr, 0, nullptr, 0},
 };
 // Leading ':' reports a missing argument as ':' instead of printing; '+' stops at the first
 // non-option (no GNU reordering), so stray words are reported as positional arguments.
-constexpr char kShortOptions[] = "+:c:t:hV";
+constexpr char kShortOptions[] = "+:c:t:hVl:";
 
 }  // namespace
 
@@ -49,6 +52,13 @@ CliParseResult cli_parse(int argc, char* const argv[]) {
       case 'V':
         r.options.mode = CliOptions::Mode::version;
         ++modes;
+        break;
+      case 'l':
+        if (!log_level_known(optarg)) {
+          r.error = std::string("--log-level \"") + optarg + "\": expected debug, info, warn or error";
+          return r;
+        }
+        r.options.log_level = optarg;
         break;
       case ':':
         r.error = std::string("option ") + (argv[optind - 1] ? argv[optind - 1] : "?") +
@@ -85,7 +95,7 @@ CliParseResult cli_parse(int argc, char* const argv[]) {
 
 std::string cli_usage(const std::string& program) {
   return "Usage: " + program +
-         " --config FILE | --check-config FILE | --help | --version\n"
+         " --config FILE [--log-level LEVEL] | --check-config FILE | --help | --version\n"
          "\n"
          "tunnelgate control plane: serves Prometheus /metrics from the dataplane's\n"
          "statistics segment (more duties follow: auth, policy, admin socket).\n"
@@ -94,6 +104,8 @@ std::string cli_usage(const std::string& program) {
          "                           SIGINT or SIGTERM (exit 0; 1 on a config or bind error)\n"
          "  -t, --check-config FILE  validate FILE, print \"FILE: OK\" and exit 0, or print\n"
          "                           every error (file:line: key: message) and exit 1\n"
+         "  -l, --log-level LEVEL    log lines of LEVEL and above: debug, info (default),\n"
+         "                           warn or error (stderr, logfmt; journald under systemd)\n"
          "  -h, --help               show this help\n"
          "  -V, --version            show the version\n"
          "\n"

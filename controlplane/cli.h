@@ -14,6 +14,7 @@ struct CliOptions {
   };
   Mode mode = Mode::help;
   std::string config_path;  ///< for run and check_config
+  std::string log_level = "info";  ///< --log-level: debug, info, warn or error (checked)
 };
 
 struct CliParseResult {

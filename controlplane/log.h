@@ -17,7 +17,14 @@ using LogField = std::pair<std::string_view, std::string_view>;
 std::string log_format(std::string_view level, std::string_view msg,
                        std::initializer_list<LogField> fields);
 
-/// log_format() plus '\n', written to stderr.
+/// True for the levels log_line knows: "debug", "info", "warn", "error".
+bool log_level_known(std::string_view level);
+
+/// Lines below `level` are dropped from now on (process-wide; set once at start by main,
+/// from --log-level; default "info"). An unknown level changes nothing and returns false.
+bool log_set_min_level(std::string_view level);
+
+/// log_format() plus '\n', written to stderr, unless `level` is below the minimum level.
 void log_line(std::string_view level, std::string_view msg,
               std::initializer_list<LogField> fields = {});
 

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "controlplane/cli.h"
+#include "controlplane/log.h"
 #include "controlplane/run.h"
 
 #ifndef TG_VERSION
@@ -19,6 +20,7 @@ int main(int argc, char* argv[]) {
                  tg::controlplane::cli_usage(program).c_str());
     return 2;
   }
+  tg::controlplane::log_set_min_level(cli.options.log_level);
   switch (cli.options.mode) {
     case CliOptions::Mode::help:
       std::fputs(tg::controlplane::cli_usage(program).c_str(), stdout);

@@ -2,12 +2,14 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 
 namespace tg::dp::vpn {
 
-/// Worker-side log line (key=value, stderr), rate-limited per worker: at most a burst of
-/// 20 then one per second, so a flood of bad clients cannot flood the log.
+/// Worker-side log line (key=value, stderr), rate-limited per worker: at most 20 lines a
+/// second, so a flood of bad clients cannot flood the log. What was dropped is said in the
+/// next second's first line (the counters in /metrics have every event).
 class LogLimiter {
  public:
   bool allow() {
@@ -15,8 +17,16 @@ class LogLimiter {
     if (now - window_ > std::chrono::seconds(1)) {
       window_ = now;
       budget_ = 20;
+      if (suppressed_ != 0) {
+        std::fprintf(stderr, "level=warn msg=\"log lines suppressed (rate limit: 20 a second per worker)\" count=%llu\n",
+                     static_cast<unsigned long long>(suppressed_));
+        suppressed_ = 0;
+      }
     }
-    if (budget_ == 0) return false;
+    if (budget_ == 0) {
+      suppressed_++;
+      return false;
+    }
     budget_--;
     return true;
   }
@@ -24,6 +34,7 @@ class LogLimiter {
  private:
   std::chrono::steady_clock::time_point window_{};
   unsigned budget_ = 20;
+  uint64_t suppressed_ = 0;
 };
 inline thread_local LogLimiter g_log_limiter;  // per worker thread: no sharing, no lock
 

@@ -38,6 +38,10 @@ TEST(CliParse, Invalid) {
       {10, {"--help", "--version"}, "only one"},
       {11, {"--config", ""}, "empty"},
       {12, {"--config=a.conf", "--config=b.conf"}, "only one"},
+      {13, {"--config", "a.conf", "--log-level", "verbose"}, "--log-level \"verbose\": expected debug, info"},
+      {14, {"--config", "a.conf", "--log-level"}, "needs an argument"},
+      {15, {"--config", "a.conf", "-l", "INFO"}, "expected debug"},
+      {16, {"--log-level", "debug"}, "is required"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(testing::Message() << "case " << c.number);
@@ -71,6 +75,13 @@ TEST(CliParse, Modes) {
   EXPECT_EQ(parse({"-h"}).options.mode, CliOptions::Mode::help);
   EXPECT_EQ(parse({"--version"}).options.mode, CliOptions::Mode::version);
   EXPECT_EQ(parse({"-V"}).options.mode, CliOptions::Mode::version);
+
+  EXPECT_EQ(parse({"-c", "z.conf"}).options.log_level, "info");
+  for (const char* level : {"debug", "info", "warn", "error"}) {
+    r = parse({"--config", "z.conf", "--log-level", level});
+    ASSERT_TRUE(r.ok) << r.error;
+    EXPECT_EQ(r.options.log_level, level);
+  }
 }
 
 TEST(CliParse, CanBeCalledRepeatedly) {
@@ -83,7 +94,7 @@ TEST(CliParse, CanBeCalledRepeatedly) {
 
 TEST(CliUsage, NamesEveryOption) {
   const std::string u = cli_usage("prog");
-  for (const char* o : {"--config", "--check-config", "--help", "--version", "prog"}) {
+  for (const char* o : {"--config", "--check-config", "--log-level", "--help", "--version", "prog"}) {
     EXPECT_NE(u.find(o), std::string::npos) << o;
   }
 }
