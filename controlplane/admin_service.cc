@@ -355,6 +355,15 @@ json AdminService::reload() {
     } else if (users.error().code != ENOENT) {
       return error_json(kAdminErrorFailed, users.error().message);
     }
+    std::string trust_errors;
+    for (const AuthCtlHandler::TrustReload& t : handler_.reload_trust_now()) {
+      json entry{{"what", t.what}, {"file", t.file}, {"changed", t.changed}};
+      if (!t.error.empty()) {
+        entry["error"] = t.error;
+        trust_errors += "\n" + t.what + ": " + t.error + " (the previous version stays in force)";
+      }
+      reloaded.push_back(std::move(entry));
+    }
     if (cfg) {
       const AuthCtlHandler::PolicyReload p = handler_.reload_policy(*cfg, out);
       reloaded.push_back(json{{"what", "policy"},
@@ -369,6 +378,13 @@ json AdminService::reload() {
     not_reloaded.push_back("dataplane");
     not_reloaded.push_back("tls");
     not_reloaded.push_back("limits");
+    if (!trust_errors.empty()) {
+      // Everything else was reloaded; the refused file is the operator's to fix (exit 1).
+      json e = error_json(kAdminErrorFailed, "reload incomplete:" + trust_errors);
+      e["reloaded"] = std::move(reloaded);
+      e["not_reloaded"] = std::move(not_reloaded);
+      return e;
+    }
     return json{{"ok", true}, {"reloaded", std::move(reloaded)}, {"not_reloaded", std::move(not_reloaded)}};
   });
 }

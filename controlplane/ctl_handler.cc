@@ -334,8 +334,8 @@ void AuthCtlHandler::on_auth_token(const ctl::CtlMessage& req, CtlResponder& out
   finish_login(AuthMethod::token, o.user, group, named, out);
 }
 
-void AuthCtlHandler::reload_jwks() {
-  if (!token_) return;
+AuthCtlHandler::TrustReload AuthCtlHandler::reload_jwks() {
+  if (!token_) return {};
   auto st = token_->reload_if_changed();
   const std::string err = st ? std::string() : st.error().message;
   if (st && *st) {
@@ -348,10 +348,11 @@ void AuthCtlHandler::reload_jwks() {
              {{"file", token_->options().jwks_file}, {"error", err}});
   }
   last_jwks_error_ = err;
+  return {"jwks", token_->options().jwks_file, st && *st, err};
 }
 
-void AuthCtlHandler::reload_crl() {
-  if (!cert_) return;
+AuthCtlHandler::TrustReload AuthCtlHandler::reload_crl() {
+  if (!cert_ || auth_.crl.empty()) return {};
   auto st = cert_->reload_crl_if_changed();
   const std::string err = st ? std::string() : st.error().message;
   if (st && *st) {
@@ -362,6 +363,14 @@ void AuthCtlHandler::reload_crl() {
     log_line("error", "CRL not loaded (the previous CRLs stay in force)", {{"error", err}});
   }
   last_crl_error_ = err;
+  return {"crl", auth_.crl, st && *st, err};
+}
+
+std::vector<AuthCtlHandler::TrustReload> AuthCtlHandler::reload_trust_now() {
+  std::vector<TrustReload> done;
+  for (TrustReload r : {reload_crl(), reload_jwks()})
+    if (!r.what.empty()) done.push_back(std::move(r));
+  return done;
 }
 
 std::optional<AuthCtlHandler::CrlStatus> AuthCtlHandler::crl_status() const {

@@ -108,6 +108,18 @@ class AuthCtlHandler final : public CtlHandler {
   /// "file:line: problem" (ENOENT when password logins are not configured).
   Expected<UsersReload> reload_users_now();
 
+  /// What `reload` did with a trust file: the client-certificate CRL (auth.crl) or the
+  /// token keys (auth.jwks). A file with errors changes nothing (`error` says why).
+  struct TrustReload {
+    std::string what;  ///< "crl" or "jwks"
+    std::string file;
+    bool changed = false;  ///< a new version was loaded
+    std::string error;     ///< "" = loaded or unchanged
+  };
+  /// Re-read the CRL and the JWKS now if they changed (on_tick also does, once a second);
+  /// one entry per configured file.
+  std::vector<TrustReload> reload_trust_now();
+
   /// Take apps, services, default_app and the app_from_* rules from `config` (already
   /// validated) for every login and CONNECT from now on, and send CONFIG_RELOAD to worker 0
   /// so the dataplane's lcores enforce the new services on the next packets. Pools are not
@@ -136,8 +148,8 @@ class AuthCtlHandler final : public CtlHandler {
   void on_auth_password(const ctl::CtlMessage& req, CtlResponder& out);
   void on_auth_cert(const ctl::CtlMessage& req, CtlResponder& out);
   void on_auth_token(const ctl::CtlMessage& req, CtlResponder& out);
-  void reload_jwks();
-  void reload_crl();
+  TrustReload reload_jwks();
+  TrustReload reload_crl();
   /// Create the session and answer AUTH_RESULT for a verified user. `named_app` is the app
   /// the credential names ("" = none: default_app).
   void finish_login(AuthMethod method, const std::string& user, const std::string& group,

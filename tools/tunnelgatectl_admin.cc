@@ -395,6 +395,12 @@ void print_reload(const json& a) {
                     r.value("dataplane_notified", false) ? "notified" : "NOT notified: retry");
         continue;
       }
+      if (what == "crl" || what == "jwks") {
+        std::printf("%s: %s: %s\n", what.c_str(), str(r, "file").c_str(),
+                    r.contains("error") ? ("NOT reloaded: " + str(r, "error")).c_str()
+                    : r.value("changed", false) ? "reloaded" : "unchanged");
+        continue;
+      }
       std::printf("%s: %s: %llu users (%s)\n", what.c_str(), str(r, "file").c_str(),
                   static_cast<unsigned long long>(num(r, "users")),
                   r.value("changed", false) ? "reloaded" : "unchanged");

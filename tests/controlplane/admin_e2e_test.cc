@@ -27,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "controlplane/password_hash.h"
+#include "controlplane/token_sign.h"
 #include "dataplane/ctl/ctl_client.h"
 #include "dataplane/ctl/ctl_segment_owner.h"
 
@@ -108,6 +109,7 @@ class AdminE2E : public testing::Test {
     ASSERT_EQ(std::system(("rm -rf " + dir_ + " && mkdir -p " + dir_).c_str()), 0);
     instance_ = "t-adm-" + std::to_string(getpid());
     socket_ = dir_ + "/admin.sock";
+    write_jwks(1);
     write_users("alice::" + *password_hash("pw", Argon2Params{1024, 1, 1}) + "\n" +
                 "bob::" + *password_hash("bobpw", Argon2Params{1024, 1, 1}) + "\n");
     std::ofstream(dir_ + "/tg.conf")
@@ -116,7 +118,7 @@ class AdminE2E : public testing::Test {
            " device = \"net_null0\"; address = \"192.0.2.1/24\"; } ); };\n"
         << "metrics = { listen = \"127.0.0.1:" << free_port() << "\"; };\n"
         << "admin = { socket = \"" << socket_ << "\"; };\n"
-        << "auth = { methods = [\"password\"]; users_file = \"users\"; };\n"
+        << "auth = { methods = [\"password\", \"token\"]; users_file = \"users\"; jwks = \"keys.jwks\"; };\n"
         << "pools = ( { name = \"clients\"; prefix = \"198.51.100.0/24\"; } );\n"
         << "services = ( { name = \"web\"; subnets = [\"198.18.1.0/24\"]; } );\n";
   }
@@ -125,6 +127,22 @@ class AdminE2E : public testing::Test {
     if (!dir_.empty()) std::system(("rm -rf " + dir_).c_str());
   }
 
+  /// A JWKS with `n` fresh ES256 keys (kid k0, k1, ...), through a rename like write_users.
+  void write_jwks(int n) {
+    std::string jwks;
+    for (int i = 0; i < n; i++) {
+      const Expected<SigningKey> key = signing_key_generate(JwsAlg::es256);
+      ASSERT_TRUE(key);
+      const Expected<Jwk> pub = signing_key_public(*key, "k" + std::to_string(i));
+      ASSERT_TRUE(pub);
+      jwks = *jwks_upsert(jwks, *pub);
+    }
+    write_file("keys.jwks", jwks);
+  }
+  void write_file(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ + "/" + name + ".tmp") << text;
+    std::rename((dir_ + "/" + name + ".tmp").c_str(), (dir_ + "/" + name).c_str());
+  }
   void write_users(const std::string& text) {
     // Through a rename, like tunnelgatectl: the reader never sees half a file.
     std::ofstream(dir_ + "/users.tmp") << text;
@@ -306,6 +324,23 @@ TEST_F(AdminE2E, StatusSessionsDisconnectReload) {
   EXPECT_NE(r.out.find("1 users"), std::string::npos) << r.out;
   EXPECT_FALSE(connect(c, "bob", "bobpw").has_value());
   EXPECT_TRUE(connect(c, "bob", "newpw").has_value());
+  EXPECT_NE(r.out.find("jwks: " + dir_ + "/keys.jwks: unchanged"), std::string::npos) << r.out;
+
+  // reload re-reads the token keys too: a broken JWKS is refused (exit 1, the previous
+  // keys stay), a good new one is loaded.
+  write_file("keys.jwks", "{\"keys\":[");
+  r = ctl("reload --socket " + socket_);
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("jwks: " + dir_ + "/keys.jwks: not valid JSON (the previous version stays in force)"),
+            std::string::npos) << r.out;
+  write_jwks(2);
+  r = ctl("reload --json --socket " + socket_);
+  EXPECT_EQ(r.rc, 0) << r.out;
+  j = json::parse(r.out, nullptr, false);
+  bool jwks_reloaded = false;
+  for (const json& e : j["reloaded"])
+    if (e["what"] == "jwks" && e["changed"] == true && !e.contains("error")) jwks_reloaded = true;
+  EXPECT_TRUE(jwks_reloaded) << r.out;
 
   // Malformed requests get a JSON error, and the server keeps serving.
   const std::string bad_requests[] = {"nonsense\n", "{\"command\":\"explode\"}\n",
