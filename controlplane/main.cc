@@ -1,5 +1,7 @@
 // tunnelgate-controlplane: entry point (main thread). Parses the command line and runs one
 // mode; everything else lives in one file per concept (see README.md).
+#include <malloc.h>
+
 #include <cstdio>
 #include <string>
 
@@ -21,6 +23,12 @@ int main(int argc, char* argv[]) {
     return 2;
   }
   tg::controlplane::log_set_min_level(cli.options.log_level);
+  // Every argon2id verification allocates m KiB (8..64 MiB typically) and frees it. glibc
+  // would raise its mmap threshold after the first such free and then serve the next ones
+  // from the heap, keeping their pages: the process would sit at its peak for good (seen as
+  // +8 MiB after a soak, tests/netns/soak.sh). A fixed threshold keeps big buffers on
+  // mmap, returned to the system at each free.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   switch (cli.options.mode) {
     case CliOptions::Mode::help:
       std::fputs(tg::controlplane::cli_usage(program).c_str(), stdout);

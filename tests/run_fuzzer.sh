@@ -3,8 +3,9 @@
 # writing into the source tree: new inputs go to a temporary corpus that is removed after.
 # A crash leaves its reproducer (crash-*) in the build directory and fails the test.
 # usage: run_fuzzer.sh FUZZER SEED_DIR SECONDS [extra libFuzzer flags]
+# TG_FUZZ_SECONDS overrides SECONDS (tools/fuzz: the longer run of every target).
 set -euo pipefail
-fuzzer=$1 seeds=$2 seconds=$3
+fuzzer=$1 seeds=$2 seconds=${TG_FUZZ_SECONDS:-$3}
 shift 3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
