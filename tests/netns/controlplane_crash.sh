@@ -31,7 +31,7 @@ CTL=$TG_BUILD_DIR/tools/tunnelgatectl
 ctl() { ip netns exec "$TG_NS_GW" "$CTL" "$@" --socket "$TG_ADMIN_SOCKET"; }
 read -r -a BACKENDS <<< "$TG_BACKEND_ADDRS"
 m() { tg_metric_sum "$(tg_metrics)" "$@"; }
-# session_field USER-OR-ID FIELD: a field of the session with that id in `sessions --json`.
+# session_field ID FIELD: a field of the session with that id in `sessions --json`.
 session_field() {
   ctl sessions --json | python3 -c '
 import json, sys
@@ -65,7 +65,7 @@ CRM_COOKIE=$(sed -n "s/^COOKIE='\(.*\)'$/\1/p" <<< "$auth")
 if [ -n "$CRM_COOKIE" ]; then tg_pass "app 2 login gave a cookie"; else tg_fail "app 2 login gave a cookie"; cat "$TG_STATE_DIR/oc-auth.log"; fi
 if tg_oc_connect crm --no-dtls --cookie-on-stdin <<< "$CRM_COOKIE"; then tg_pass "CSTP client (app 2) connected with its cookie"
 else tg_fail "CSTP client (app 2) connected with its cookie"; sed 's/^/    | /' "$OC_LOG"; tg_summary; fi
-CRM_PID=$(cat "$OC_PID_FILE"); CRM_LOG=$OC_LOG; CRM_IF=$OC_IF; CRM_ADDR=$(tg_oc_address)
+CRM_PID=$(cat "$OC_PID_FILE"); CRM_IF=$OC_IF; CRM_ADDR=$(tg_oc_address)
 echo "    | app 1 (DTLS) $MAIL_ADDR on $MAIL_IF, app 2 (CSTP) $CRM_ADDR on $CRM_IF"
 tg_check "two sessions before the crash" tg_wait_metric 5 tunnelgate_sessions_connected -eq 2
 MAIL_ID=$(id_of "$MAIL_ADDR"); CRM_ID=$(id_of "$CRM_ADDR")
@@ -75,7 +75,9 @@ tg_check "app 2 pings ${BACKENDS[1]} before the crash" tg_cx ping -n -c 3 -i 0.2
 
 # ------------------------------------------------------------------ kill -9 under traffic
 # Test that both tunnels keep forwarding while the control plane is killed and stays down:
-# every echo is counted, and iperf3 on the CSTP tunnel runs through the crash.
+# the echoes are counted (the kill comes 1 s into a 10 s run, so a tunnel that stopped
+# would answer about 5 of 50; 45 leaves room for the odd loss next to iperf3 on the same
+# CSTP tunnel), and iperf3 on the CSTP tunnel runs through the crash.
 dtls_before=$(m tunnelgate_dtls_records_decrypted_total)
 ping_mail=$TG_STATE_DIR/ping-mail.log ping_crm=$TG_STATE_DIR/ping-crm.log iperf=$TG_STATE_DIR/iperf-crm.json
 tg_cx ping -n -c 50 -i 0.2 -W 2 -I "$MAIL_IF" "${BACKENDS[0]}" > "$ping_mail" 2>&1 & p1=$!
@@ -109,12 +111,12 @@ tg_check "no tunnel for the refused login" bash -c "! ip -n '$TG_NS_CLIENT' link
 
 rc=0; wait "$p1" || rc=$?
 got=$(awk '/packets transmitted/ {print $4}' "$ping_mail")
-if [ "${got:-0}" -ge 48 ]; then tg_pass "app 1 (DTLS) ping through the crash: ${got}/50 replies"
-else tg_fail "app 1 (DTLS) ping through the crash: ${got:-0}/50 replies (wanted >= 48, exit $rc)"; fi
+if [ "${got:-0}" -ge 45 ]; then tg_pass "app 1 (DTLS) ping through the crash: ${got}/50 replies"
+else tg_fail "app 1 (DTLS) ping through the crash: ${got:-0}/50 replies (wanted >= 45, exit $rc)"; fi
 rc=0; wait "$p2" || rc=$?
 got=$(awk '/packets transmitted/ {print $4}' "$ping_crm")
-if [ "${got:-0}" -ge 48 ]; then tg_pass "app 2 (CSTP) ping through the crash: ${got}/50 replies"
-else tg_fail "app 2 (CSTP) ping through the crash: ${got:-0}/50 replies (wanted >= 48, exit $rc)"; fi
+if [ "${got:-0}" -ge 45 ]; then tg_pass "app 2 (CSTP) ping through the crash: ${got}/50 replies"
+else tg_fail "app 2 (CSTP) ping through the crash: ${got:-0}/50 replies (wanted >= 45, exit $rc)"; fi
 rc=0; wait "$p3" || rc=$?
 if bytes=$(python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["end"]; print(int(e["sum_received"]["bytes"]))' "$iperf" 2> /dev/null) &&
    [ "$bytes" -gt 1000000 ]; then tg_pass "iperf3 over CSTP through the crash: $bytes bytes received"
