@@ -4,7 +4,8 @@
 # the crash, a login during the outage is refused with a clear error, and the restarted
 # control plane adopts the live tunnels the TLS workers report (SESSION_RESYNC): sessions,
 # addresses, app gauges, reconnect with the old cookie, disconnect, logout, and new logins
-# that get other addresses (docs/auth.md, "Control-plane crash and resync").
+# that get other addresses; a tunnel it cannot take (its app is gone) is refused and closed
+# (docs/auth.md, "Control-plane crash and resync").
 #
 #  client ns                           gateway ns                                backend ns
 #  openconnect "mail" (DTLS, app 1) ┐
@@ -207,4 +208,27 @@ tg_check "no session left" tg_wait_metric 10 tunnelgate_sessions_active -eq 0
 tg_check "no address left" tg_wait_metric 5 tunnelgate_pool_addresses_in_use -eq 0
 got=$(m tunnelgate_app_sessions)
 if [ "$got" = 0 ]; then tg_pass "every app gauge back to 0"; else tg_fail "every app gauge back to 0 (sum $got)"; fi
+
+# ------------------------------------------------------------------ a tunnel refused
+# Test that a tunnel the restarted control plane cannot take is refused, counted, logged and
+# closed by its worker: app 2 is gone from the configuration the control plane comes back with.
+if tg_oc_connect crm3 --no-dtls -u "$TG_USER" --authgroup "$TG_APP2_GROUP" --passwd-on-stdin <<< "$TG_PASSWORD"; then
+  tg_pass "another app 2 client connected"
+else tg_fail "another app 2 client connected"; sed 's/^/    | /' "$OC_LOG"; fi
+CRM3_PID=$(cat "$OC_PID_FILE" 2> /dev/null || echo 0)
+cp_pid=$TG_CONTROLPLANE_PID
+kill -KILL "$cp_pid"
+if pid_gone "$cp_pid"; then tg_pass "control plane (pid $cp_pid) killed again"; else tg_fail "control plane (pid $cp_pid) killed again"; fi
+sed -i "s/id = \"$TG_APP2_ID\"/id = \"$TG_APP2_ID-gone\"/" "$TG_CONFIG"
+"$TB" start controlplane
+tg_load_env "$TG_STATE_DIR/testbed.env"
+tg_check "the tunnel of the unknown app is refused (counted)" \
+  tg_wait_metric 10 tunnelgate_session_resync_refused_total reason=unknown_app -eq 1
+tg_check "…logged by the control plane" grep -q 'msg="resynced tunnel refused.*reason=unknown_app' "$TG_CONTROLPLANE_LOG"
+tg_check "…and by the worker, which closes it" grep -q 'msg="tunnel refused by the new control plane' "$TG_DATAPLANE_LOG"
+grep 'msg="tunnel refused by the new control plane' "$TG_DATAPLANE_LOG" | sed 's/^/    | /'
+if pid_gone "$CRM3_PID"; then tg_pass "the refused client's openconnect exits"; else tg_fail "the refused client's openconnect exits"; fi
+tg_check "nothing adopted by this control plane" tg_wait_metric 2 tunnelgate_sessions_adopted_total -eq 0
+tg_check "tunnelgatectl sessions lists none" bash -c "[ \"\$('$CTL' sessions --json --socket '$TG_ADMIN_SOCKET' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)[\"sessions\"]))')\" = 0 ]"
+tg_check "pool addresses in use = 0" tg_wait_metric 5 tunnelgate_pool_addresses_in_use -eq 0
 tg_summary
