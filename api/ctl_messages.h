@@ -10,6 +10,7 @@
 //   session_close         0x04  W -> C     SessionClosePayload   session_close_ack
 //   ping                  0x05  W -> C     PingPayload           pong
 //   auth_token            0x06  W -> C     AuthTokenPayload      auth_result
+//   session_resync        0x07  W -> C     SessionResyncPayload  session_resync_ack
 //   auth_result           0x81  C -> W     AuthResultPayload     -
 //   session_params        0x82  C -> W     SessionParamsPayload  -
 //   session_close_ack     0x83  C -> W     SessionCloseAckPayload -
@@ -17,6 +18,13 @@
 //   session_terminate     0x85  C -> W     SessionTerminatePayload (unsolicited, request_id 0)
 //   error                 0x86  C -> W     ErrorPayload          (the request was rejected)
 //   config_reload         0x87  C -> W     ConfigReloadPayload   (unsolicited, request_id 0)
+//   session_resync_ack    0x88  C -> W     SessionResyncAckPayload -
+//
+// Resync (docs/auth.md, "Control-plane crash and resync"): when a worker sees a control plane
+// it has not served before (CtlServerBlock::start_ns changed), it reports every tunnel it
+// holds with one SESSION_RESYNC each, then one with kResyncDone and no session; the control
+// plane adopts each tunnel's session (same id and cookie) or refuses it, and the worker then
+// closes a refused tunnel.
 //
 // Layout rules (the numbers are part of kCtlVersion): a message is a CtlHeader followed by
 // exactly ctl_payload_size(type) payload bytes; integers are in the host's native byte
@@ -43,7 +51,7 @@
 namespace tg::ctl {
 
 inline constexpr uint32_t kCtlMagic = 0x31434754;  // "TGC1" little-endian
-inline constexpr uint16_t kCtlVersion = 2;
+inline constexpr uint16_t kCtlVersion = 3;  // 3: session_resync
 
 /// Workers that may talk to the control plane (one pair of rings each).
 inline constexpr uint32_t kCtlMaxWorkers = 16;
@@ -68,6 +76,7 @@ enum class CtlType : uint16_t {
   session_close = 0x04,
   ping = 0x05,
   auth_token = 0x06,
+  session_resync = 0x07,
   auth_result = 0x81,
   session_params = 0x82,
   session_close_ack = 0x83,
@@ -75,6 +84,7 @@ enum class CtlType : uint16_t {
   session_terminate = 0x85,
   error = 0x86,
   config_reload = 0x87,
+  session_resync_ack = 0x88,
 };
 /// Bit set in every control-plane-to-worker type.
 inline constexpr uint16_t kCtlResponseBit = 0x80;
@@ -128,7 +138,11 @@ inline constexpr uint8_t kCtlResultCount = 4;
   X(token_bad_audience, "token_bad_audience") /* aud does not hold auth.token_audience */  \
   X(token_no_user, "token_no_user")           /* no string user claim */                    \
   X(cert_revoked, "cert_revoked")             /* listed in the CRL (auth.crl) */           \
-  X(crl_expired, "crl_expired")               /* CRL past nextUpdate, auth.crl_fail_open off */
+  X(crl_expired, "crl_expired")               /* CRL past nextUpdate, auth.crl_fail_open off */ \
+  X(address_in_use, "address_in_use")         /* resync: another session holds the address */ \
+  X(address_not_in_pool, "address_not_in_pool") /* resync: not a usable address of the app's pool */ \
+  X(duplicate_session, "duplicate_session")   /* resync: the session id or cookie is taken */ \
+  X(resync_in_progress, "resync_in_progress") /* workers still report their tunnels: retry */
 
 enum class CtlReason : uint16_t {
 #define TG_X(e, label) e,
@@ -305,6 +319,38 @@ struct ConfigReloadPayload {
 };
 static_assert(sizeof(ConfigReloadPayload) == 8);
 
+/// SESSION_RESYNC: a tunnel the worker holds, reported to a control plane that attached after
+/// the one that opened it (it knows no sessions). The header's session_id is the session (0
+/// in the kResyncDone message, which carries nothing else). The control plane answers
+/// SESSION_RESYNC_ACK: ok = adopted; denied + reason = refused (the worker closes the tunnel).
+inline constexpr uint8_t kResyncDone = 0x01;  ///< flags: this worker has reported every tunnel
+struct SessionResyncPayload {
+  uint8_t flags;  ///< kResyncDone or 0; other bits are refused by the decoder
+  uint8_t reserved[3];
+  uint32_t attach_seq;  ///< from SESSION_PARAMS
+  uint32_t ipv4;        ///< the tunnel address, host byte order
+  uint32_t reserved2;
+  uint64_t expires_ns;  ///< CLOCK_MONOTONIC ns when the session's lifetime ends (from
+                        ///< SESSION_PARAMS' lifetime_remaining_s)
+  CtlAddress client;    ///< the client's transport address
+  uint32_t reserved3;
+  char cookie[kCtlCookieSize];
+  char user[kCtlNameSize];
+  char group[kCtlNameSize];
+  char app[kCtlNameSize];
+};
+static_assert(sizeof(SessionResyncPayload) == 504);
+
+/// SESSION_RESYNC_ACK: answer to SESSION_RESYNC (session_id echoed).
+struct SessionResyncAckPayload {
+  uint8_t result;  ///< CtlResult: ok (adopted, or the done marker taken), denied (refused)
+  uint8_t reserved;
+  uint16_t reason;  ///< CtlReason
+  uint32_t reserved2;
+  char reason_text[kCtlReasonSize];
+};
+static_assert(sizeof(SessionResyncAckPayload) == 136);
+
 /// ERROR: the request with this request_id was rejected before it reached a handler.
 struct ErrorPayload {
   uint16_t decode_error;  ///< CtlDecodeError
@@ -331,6 +377,8 @@ struct CtlMessage {
     SessionTerminatePayload session_terminate;
     ErrorPayload error;
     ConfigReloadPayload config_reload;
+    SessionResyncPayload session_resync;
+    SessionResyncAckPayload session_resync_ack;
     uint8_t raw[sizeof(AuthCertPayload)];
   } payload;
 };
@@ -356,7 +404,7 @@ static_assert(kCtlMaxPayload == 12448 && kCtlMaxRequestBytes == 12480 &&
   X(bad_request_id, "bad_request_id")             /* 0 in a request or an answer */        \
   X(bad_worker_id, "bad_worker_id")               /* >= kCtlMaxWorkers */                  \
   X(unterminated_string, "unterminated_string")   /* a char array without NUL */           \
-  X(bad_enum, "bad_enum")                         /* result, reason or close reason */     \
+  X(bad_enum, "bad_enum")                /* result, reason, close reason, resync flags */ \
   X(bad_address_family, "bad_address_family")     /* not 0, 4 or 6 */                      \
   X(count_out_of_range, "count_out_of_range")     /* cert/chain length, routes, dns */
 
@@ -386,6 +434,8 @@ constexpr size_t ctl_payload_size(CtlType type) {
     case CtlType::session_terminate: return sizeof(SessionTerminatePayload);
     case CtlType::error: return sizeof(ErrorPayload);
     case CtlType::config_reload: return sizeof(ConfigReloadPayload);
+    case CtlType::session_resync: return sizeof(SessionResyncPayload);
+    case CtlType::session_resync_ack: return sizeof(SessionResyncAckPayload);
   }
   return 0;
 }
@@ -415,6 +465,7 @@ constexpr CtlType ctl_answer_type(CtlType request) {
     case CtlType::session_open: return CtlType::session_params;
     case CtlType::session_close: return CtlType::session_close_ack;
     case CtlType::ping: return CtlType::pong;
+    case CtlType::session_resync: return CtlType::session_resync_ack;
     default: return request;
   }
 }
@@ -435,6 +486,8 @@ inline const char* ctl_type_name(CtlType type) {
     case CtlType::session_terminate: return "session_terminate";
     case CtlType::error: return "error";
     case CtlType::config_reload: return "config_reload";
+    case CtlType::session_resync: return "session_resync";
+    case CtlType::session_resync_ack: return "session_resync_ack";
   }
   return "unknown";
 }
@@ -566,6 +619,18 @@ inline CtlDecodeError ctl_check_payload(const CtlMessage& m) {
       return E::ok;
     case CtlType::session_close:
       if (!ctl_close_reason_ok(p.session_close.reason)) return E::bad_enum;
+      return E::ok;
+    case CtlType::session_resync: {
+      const SessionResyncPayload& r = p.session_resync;
+      if (!ctl_all_terminated(r.cookie, r.user, r.group, r.app)) return E::unterminated_string;
+      if ((r.flags & ~kResyncDone) != 0) return E::bad_enum;
+      if (!ctl_address_ok(r.client)) return E::bad_address_family;
+      return E::ok;
+    }
+    case CtlType::session_resync_ack:
+      if (!ctl_terminated(p.session_resync_ack.reason_text)) return E::unterminated_string;
+      if (!ctl_result_ok(p.session_resync_ack.result) || !ctl_reason_ok(p.session_resync_ack.reason))
+        return E::bad_enum;
       return E::ok;
     case CtlType::ping:
     case CtlType::pong:

@@ -74,7 +74,10 @@ struct alignas(kCacheLine) CtlWorkerChannel {
 /// Written only by the control plane that holds the segment's flock.
 struct alignas(kCacheLine) CtlServerBlock {
   std::atomic<uint64_t> heartbeat_ns;  ///< CLOCK_MONOTONIC ns of the last beat; 0 = never
-  std::atomic<uint64_t> start_ns;      ///< CLOCK_MONOTONIC ns when this control plane attached
+  /// CLOCK_MONOTONIC ns when this control plane attached, stored before its first heartbeat.
+  /// A value a worker has not seen before means a control plane that knows none of its
+  /// tunnels: the worker reports them (SESSION_RESYNC, api/ctl_messages.h).
+  std::atomic<uint64_t> start_ns;
   std::atomic<uint32_t> pid;           ///< control-plane pid (diagnostics)
   uint32_t reserved;
 };

@@ -38,6 +38,8 @@ class AddressPool {
   /// Give an address back. False (and nothing changes) if it was not allocated here.
   bool release(uint32_t address);
   bool in_use_address(uint32_t address) const;
+  /// True when `address` is one this pool hands out (in use or not).
+  bool usable(uint32_t address) const { return index_of(address).has_value(); }
 
   const std::string& name() const { return name_; }
   uint32_t network() const { return network_; }

@@ -97,6 +97,22 @@ std::vector<MetricFamily> AuthMetricsCollector::Collect() const {
   add(replaced, {}, load(counters_.sessions_replaced));
   out.push_back(std::move(replaced));
 
+  auto adopted = family("tunnelgate_sessions_adopted_total",
+                        "Live tunnels of a previous control plane adopted after a restart "
+                        "(SESSION_RESYNC from the dataplane's workers).",
+                        MetricType::Counter);
+  add(adopted, {}, load(counters_.resync_adopted));
+  out.push_back(std::move(adopted));
+  auto resync_refused = family("tunnelgate_session_resync_refused_total",
+                               "Live tunnels reported after a control-plane restart and refused, "
+                               "by reason (the worker closes them).",
+                               MetricType::Counter);
+  for (size_t r = 1; r < ctl::kCtlReasonCount; ++r) {
+    add(resync_refused, {{"reason", ctl::ctl_reason_name(static_cast<ctl::CtlReason>(r))}},
+        load(counters_.resync_refused[r]));
+  }
+  out.push_back(std::move(resync_refused));
+
   auto active = family("tunnelgate_sessions_active",
                        "Sessions in the control plane's table (logged in, with or without a tunnel "
                        "up); bounded by limits.max_sessions.",

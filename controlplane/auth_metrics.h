@@ -37,6 +37,9 @@ struct AuthCounters {
   std::array<std::atomic<uint64_t>, ctl::kCtlReasonCount> open_refused{};
   std::atomic<uint64_t> sessions_replaced{0};   ///< a CONNECT took over a live tunnel
   std::atomic<uint64_t> terminate_dropped{0};   ///< notice lost: the old worker's ring was full
+  std::atomic<uint64_t> resync_adopted{0};      ///< tunnels of a previous control plane adopted
+  /// SESSION_RESYNC refusals by CtlReason (the worker closes those tunnels)
+  std::array<std::atomic<uint64_t>, ctl::kCtlReasonCount> resync_refused{};
 
   void count_attempt(AuthMethod m, ctl::CtlResult r, ctl::CtlReason why) {
     attempts[static_cast<size_t>(m)][static_cast<size_t>(r)].fetch_add(1, std::memory_order_relaxed);

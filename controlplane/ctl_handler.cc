@@ -29,7 +29,8 @@ void add_route(std::vector<ctl::CtlRouteV4>& routes, const config::IpPrefix& p) 
   routes.push_back(r);
 }
 
-/// "a.b.c.d:port" or "[v6]:port"; "" when the worker did not know the address.
+}  // namespace
+
 std::string client_address_text(const ctl::CtlAddress& a) {
   char buf[64];
   if (a.family == 4) {
@@ -47,8 +48,6 @@ std::string client_address_text(const ctl::CtlAddress& a) {
   }
   return "";
 }
-
-}  // namespace
 
 AppPolicy app_policy_build(const config::Config& config, const std::string& app_id,
                            const std::vector<AddressPool>& pools) {
@@ -252,6 +251,7 @@ void AuthCtlHandler::handle(const ctl::CtlMessage& req, CtlResponder& out) {
     case ctl::CtlType::auth_token: on_auth_token(req, out); return;
     case ctl::CtlType::session_open: on_session_open(req, out); return;
     case ctl::CtlType::session_close: on_session_close(req, out); return;
+    case ctl::CtlType::session_resync: on_session_resync(req, out); return;
     case ctl::CtlType::ping: {
       ctl::CtlMessage m;
       ctl::ctl_message_init(m, ctl::CtlType::pong);
@@ -432,6 +432,11 @@ void AuthCtlHandler::on_session_open(const ctl::CtlMessage& req, CtlResponder& o
   };
   const uint64_t t = now();
   Session* s = sessions_->find_by_cookie(ctl::ctl_get_string(req.payload.session_open.cookie), t);
+  // While workers report their tunnels, an unknown cookie may be one of them and a new
+  // address may be a live tunnel's: the client tries again in a moment.
+  if ((s == nullptr || !s->address) && resync_pending(t)) {
+    return refuse(ctl::CtlResult::try_again, ctl::CtlReason::resync_in_progress);
+  }
   if (s == nullptr) return refuse(ctl::CtlResult::denied, ctl::CtlReason::cookie_invalid);
   // The app's policy now (a reload may have changed or removed it since the login).
   const AppPolicy* policy = this->policy(s->app);

@@ -6,6 +6,9 @@
 //   SESSION_OPEN  -> cookie -> address from the app's pool, routes/DNS of the app -> SESSION_PARAMS
 //                    (a live tunnel of the same session is replaced: SESSION_TERMINATE to its worker)
 //   SESSION_CLOSE -> detach (reconnect possible) or end the session (logout, idle, admin)
+//   SESSION_RESYNC-> adopt a live tunnel of a previous control plane (session_resync.cc): same
+//                    id and cookie, its address reserved; until every worker has reported
+//                    (or resync_timeout_ns), CONNECTs that need a new address wait (try again)
 //   PING          -> PONG
 // Apps (docs/apps.md): each login method names an app or none (auth.app_from_password,
 // _certificate, _token: the auth group, the certificate's SAN URI or OU, a token claim). A
@@ -60,6 +63,9 @@ class AuthCtlHandler final : public CtlHandler {
     uint32_t dpd_s = 90;            ///< ocserv's default
     uint32_t keepalive_s = 32400;   ///< ocserv's default
     uint32_t idle_timeout_s = 1200; ///< ocserv's default; 0 = none
+    /// How long after attaching CONNECTs that need a new address wait for the workers'
+    /// resync (a worker that never reports must not block them for ever).
+    uint64_t resync_timeout_ns = 10'000'000'000;
     /// Clock (CLOCK_MONOTONIC ns); empty = the real one. Seam for tests.
     std::function<uint64_t()> now;
     /// Wall clock (Unix seconds) for token exp/nbf; empty = the real one. Seam for tests.
@@ -85,6 +91,10 @@ class AuthCtlHandler final : public CtlHandler {
   void handle(const ctl::CtlMessage& request, CtlResponder& out) override;
   void on_tick(uint64_t now_ns) override;
   void on_dataplane_change(uint64_t generation) override;
+  void on_attach(uint32_t n_workers) override;
+  /// True while some worker has not finished reporting its tunnels since on_attach (and
+  /// resync_timeout_ns has not passed): addresses handed out now could be a live tunnel's.
+  bool resync_pending(uint64_t now_ns);
 
   // ---- admin socket (docs/tunnelgatectl.md); ctl server thread only (CtlServer::post).
 
@@ -161,6 +171,9 @@ class AuthCtlHandler final : public CtlHandler {
                   CtlResponder& out);
   void on_session_open(const ctl::CtlMessage& req, CtlResponder& out);
   void on_session_close(const ctl::CtlMessage& req, CtlResponder& out);
+  void on_session_resync(const ctl::CtlMessage& req, CtlResponder& out);  // session_resync.cc
+  /// Why the tunnel of a SESSION_RESYNC cannot be adopted (none: adopted, `*adopted` set).
+  ctl::CtlReason adopt_resynced(const ctl::CtlMessage& req, uint64_t now_ns, Session** adopted);
   void release_lease(const Session& s);
   void reload_users();
 
@@ -186,7 +199,14 @@ class AuthCtlHandler final : public CtlHandler {
   std::unique_ptr<SessionRegistry> sessions_;
   AuthCounters counters_;
   std::string last_users_error_;
+  // Resync (session_resync.cc): workers that have not sent kResyncDone since on_attach.
+  uint32_t resync_waiting_ = 0;  ///< bit per worker
+  uint64_t resync_deadline_ns_ = 0;
+  uint64_t resync_adopted_round_ = 0, resync_refused_round_ = 0;  ///< for the summary log
 };
+
+/// "a.b.c.d:port" or "[v6]:port" of a client; "" when the worker did not know the address.
+std::string client_address_text(const ctl::CtlAddress& a);
 
 /// The policy of `app_id` ("" = no apps configured: all services, first pool).
 AppPolicy app_policy_build(const config::Config& config, const std::string& app_id,

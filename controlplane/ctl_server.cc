@@ -26,6 +26,7 @@ size_t type_slot_of(uint16_t type) {
     case ctl::CtlType::session_close: return 3;
     case ctl::CtlType::ping: return 4;
     case ctl::CtlType::auth_token: return 5;
+    case ctl::CtlType::session_resync: return 6;
     default: return CtlServer::kMalformedSlot;
   }
 }
@@ -38,6 +39,8 @@ ctl::CtlResult result_of(const ctl::CtlMessage& m) {
       return static_cast<ctl::CtlResult>(m.payload.session_params.result);
     case ctl::CtlType::session_close_ack:
       return static_cast<ctl::CtlResult>(m.payload.session_close_ack.result);
+    case ctl::CtlType::session_resync_ack:
+      return static_cast<ctl::CtlResult>(m.payload.session_resync_ack.result);
     case ctl::CtlType::pong: return ctl::CtlResult::ok;
     default: return ctl::CtlResult::error;
   }
@@ -120,7 +123,7 @@ uint64_t CtlServer::requests(size_t type_slot, ctl::CtlResult result) const {
 const char* CtlServer::type_slot_name(size_t type_slot) {
   static constexpr const char* kNames[kTypeSlots] = {"auth_password", "auth_cert", "session_open",
                                                      "session_close", "ping", "auth_token",
-                                                     "malformed"};
+                                                     "session_resync", "malformed"};
   return type_slot < kTypeSlots ? kNames[type_slot] : "unknown";
 }
 
@@ -233,6 +236,7 @@ void CtlServer::run() {
                    {{"segment", shm::ctl_shm_name(options_.instance)},
                     {"workers", std::to_string(mapping_->n_workers())}});
           handler_.on_dataplane_change(mapping_->generation());
+          handler_.on_attach(mapping_->n_workers());
         } else if (opened.error().message != last_open_error) {
           // ENOENT is the normal "dataplane not started"; log each distinct problem once.
           last_open_error = opened.error().message;

@@ -54,6 +54,10 @@ class CtlHandler {
   /// A new dataplane segment was mapped (first time, or after a dataplane restart):
   /// tunnels of the previous dataplane are gone.
   virtual void on_dataplane_change(uint64_t /*generation*/) {}
+  /// This server has just mapped a segment with `n_workers` worker channels (after
+  /// on_dataplane_change): each worker will report the tunnels it holds (SESSION_RESYNC,
+  /// ending with a kResyncDone message), since this control plane is new to it.
+  virtual void on_attach(uint32_t /*n_workers*/) {}
 };
 
 class CtlServer {
@@ -67,9 +71,9 @@ class CtlServer {
     uint32_t batch_per_ring = 8;                ///< requests per ring per pass (fairness)
   };
 
-  /// Counters by request type (5 request types + "malformed") and result (4).
-  static constexpr size_t kTypeSlots = 7;
-  static constexpr size_t kMalformedSlot = 6;
+  /// Counters by request type (7 request types + "malformed") and result (4).
+  static constexpr size_t kTypeSlots = 8;
+  static constexpr size_t kMalformedSlot = 7;
 
   /// @param handler  outlives the server
   CtlServer(Options options, CtlHandler& handler);
@@ -95,7 +99,8 @@ class CtlServer {
 
   /// Requests answered, by type slot and result (see type_slot_name). Any thread.
   uint64_t requests(size_t type_slot, ctl::CtlResult result) const;
-  /// Label of a type slot: "auth_password", ..., "ping", "malformed".
+  /// Label of a type slot: "auth_password", ..., "ping", "auth_token", "session_resync",
+  /// "malformed".
   static const char* type_slot_name(size_t type_slot);
   uint64_t responses_dropped() const { return responses_dropped_.load(std::memory_order_relaxed); }
   uint64_t remaps() const { return remaps_.load(std::memory_order_relaxed); }

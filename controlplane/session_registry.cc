@@ -89,6 +89,44 @@ Expected<Session*> SessionRegistry::create(std::string user, std::string group, 
   return &it->second;
 }
 
+Expected<Session*> SessionRegistry::adopt(Adopted a, uint64_t now_ns) {
+  if (a.id == 0 || !cookie_well_formed(a.cookie)) {
+    return make_error(EINVAL, "session id 0 or malformed cookie");
+  }
+  if (a.expires_ns <= now_ns) return make_error(ETIME, "session lifetime over");
+  if (by_id_.count(a.id) != 0) return make_error(EEXIST, "session id already in the table");
+  if (by_cookie_.count(a.cookie) != 0) return make_error(EEXIST, "cookie already in the table");
+  if (by_id_.size() >= options_.max_sessions) sweep(now_ns);
+  if (by_id_.size() >= options_.max_sessions) {
+    return make_error(ENOSPC, "session limit " + std::to_string(options_.max_sessions) + " reached");
+  }
+  // An id of our own high bits (2^-32 per restart): the next ones we issue start above it.
+  if ((a.id & 0xffffffff00000000ull) == id_high_) {
+    const auto low = static_cast<uint32_t>(a.id);
+    if (low >= next_id_low_ && low != 0xffffffffu) next_id_low_ = low + 1;
+  }
+  Session s;
+  s.id = a.id;
+  s.cookie = a.cookie;
+  s.user = std::move(a.user);
+  s.group = std::move(a.group);
+  s.app = std::move(a.app);
+  // The login time the previous control plane recorded, as far as the lifetime tells it.
+  s.expires_ns = a.expires_ns;
+  s.created_ns = a.expires_ns > options_.lifetime_ns ? a.expires_ns - options_.lifetime_ns : 0;
+  if (s.created_ns > now_ns) s.created_ns = now_ns;
+  s.worker = a.worker;
+  s.attach_seq = a.attach_seq;
+  s.address = a.address;
+  s.pool = std::move(a.pool);
+  s.client = std::move(a.client);
+  auto [it, _] = by_id_.emplace(a.id, std::move(s));
+  by_cookie_.emplace(std::move(a.cookie), a.id);
+  set_attached(it->second, true);
+  publish_size();
+  return &it->second;
+}
+
 bool SessionRegistry::expired(const Session& s, uint64_t now_ns, SessionEnd* why) const {
   if (now_ns >= s.expires_ns) {
     *why = SessionEnd::expired;

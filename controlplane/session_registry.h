@@ -22,6 +22,9 @@
 //
 // Session ids carry 32 random high bits chosen at start-up, so ids of a previous control
 // plane (still held by workers after a control-plane restart) never match new sessions.
+//   adopt()    a live tunnel of a previous control plane, reported by its worker after a
+//              restart (SESSION_RESYNC): the session comes back with its id and cookie,
+//              attached; ids issued afterwards skip every adopted one.
 // Thread-safety: one thread (the ctl server thread); size()/attached() through relaxed
 // atomics for metrics.
 #pragma once
@@ -103,6 +106,23 @@ class SessionRegistry {
   /// @return the session (valid until it is removed), or Error ENOSPC (max_sessions
   ///         reached) or EIO (the RNG failed).
   Expected<Session*> create(std::string user, std::string group, std::string app, uint64_t now_ns);
+
+  /// A session a previous control plane created, whose tunnel is still up on `worker`.
+  struct Adopted {
+    uint64_t id = 0;
+    std::string cookie;
+    std::string user, group, app;
+    uint32_t worker = 0;
+    uint32_t attach_seq = 0;
+    uint64_t expires_ns = 0;  ///< end of its lifetime; created_ns = expires_ns - lifetime
+    std::optional<uint32_t> address;
+    std::string pool;
+    std::string client;
+  };
+  /// Take `a` into the table, attached.
+  /// @return the session, or Error EINVAL (id 0 or malformed cookie), ETIME (lifetime over),
+  ///         EEXIST (the id or the cookie is taken) or ENOSPC (max_sessions reached).
+  Expected<Session*> adopt(Adopted a, uint64_t now_ns);
 
   /// The live session with this cookie, or nullptr (unknown, malformed, or expired — an
   /// expired one is removed now).

@@ -25,6 +25,17 @@ bool CtlClient::control_plane_up(uint64_t now_ns) const {
   return shm::ctl_server_alive(segment_, now_ns, options_.heartbeat_timeout_ns);
 }
 
+bool CtlClient::take_new_control_plane(uint64_t now_ns) {
+  if (!control_plane_up(now_ns)) return false;
+  // relaxed: the acquire load of the heartbeat in control_plane_up() already orders this
+  // read after the control plane's store of start_ns, which precedes its first beat.
+  const uint64_t start = segment_.server.start_ns.load(std::memory_order_relaxed);
+  if (start == 0 || start == seen_start_ns_) return false;
+  seen_start_ns_ = start;
+  ++counters_.control_plane_attaches;
+  return true;
+}
+
 CtlClient::Submit CtlClient::submit(ctl::CtlMessage& msg, uint64_t now_ns) {
   const auto type = static_cast<ctl::CtlType>(msg.header.type);
   if (!ctl::ctl_type_is_known(msg.header.type) ||

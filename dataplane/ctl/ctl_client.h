@@ -50,6 +50,7 @@ class CtlClient {
     uint64_t late_responses = 0;  ///< answers to expired or unknown request ids (dropped)
     uint64_t mismatched_responses = 0;  ///< answer of the wrong type (dropped; request expires)
     uint64_t timeouts = 0;        ///< requests reported by expire()
+    uint64_t control_plane_attaches = 0;  ///< control planes seen by take_new_control_plane()
     std::array<uint64_t, ctl::kCtlDecodeErrorCount> decode_errors{};  ///< responses rejected
   };
 
@@ -58,6 +59,13 @@ class CtlClient {
 
   /// True when the control plane's heartbeat is fresh at `now_ns` (CLOCK_MONOTONIC).
   bool control_plane_up(uint64_t now_ns) const;
+
+  /// True once for every control plane this client has not seen before: its heartbeat is
+  /// fresh at `now_ns` and its CtlServerBlock::start_ns differs from the last one seen (the
+  /// first control plane after the dataplane started, or one that replaced a crashed or
+  /// stopped one, however quickly). Such a control plane knows none of this worker's
+  /// tunnels: the caller reports them (SESSION_RESYNC).
+  bool take_new_control_plane(uint64_t now_ns);
 
   /// Queue a request. Fills msg.header's magic, version, worker_id and a new request_id
   /// (read it back from msg.header.request_id to match the answer); the caller sets the
@@ -118,6 +126,7 @@ class CtlClient {
   shm::CtlWorkerChannel& channel_;
   Options options_;
   uint64_t next_request_id_ = 1;
+  uint64_t seen_start_ns_ = 0;  ///< start_ns of the last control plane seen (0 = none yet)
   size_t in_flight_ = 0;
   std::array<Pending, shm::kCtlMaxInFlight> pending_{};
   Counters counters_;

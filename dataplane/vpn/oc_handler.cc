@@ -106,6 +106,10 @@ struct OcHandler::Session {
   tunnel::CstpConnectRequest connect;
   tunnel::CstpTunnelParams params;
   std::optional<ctl::CtlCloseReason> close_reason;  ///< set when the cause is known (BYE, terminate)
+  // Whose tunnel this is, as SESSION_PARAMS said: reported again to a control plane that
+  // replaced the one that opened it (SESSION_RESYNC), with the cookie in `connect`.
+  std::string owner_user, owner_group, owner_app;
+  uint64_t expires_ns = 0;  ///< CLOCK_MONOTONIC end of the session's lifetime
   uint64_t rx_bytes = 0, tx_bytes = 0, rx_packets = 0, tx_packets = 0;
 
   explicit Session(const tunnel::HttpRequestLimits& limits) : http(limits) {}
@@ -342,6 +346,11 @@ void OcHandler::submit_token(Connection& c, Session& s, std::string_view token) 
 bool OcHandler::submit(Connection& c, Session& s, ctl::CtlMessage& msg) {
   const auto type = static_cast<ctl::CtlType>(msg.header.type);
   const dataplane::CtlClient::Submit r = ctl_.submit(msg, dataplane::ctl_monotonic_ns());
+  if (r == dataplane::CtlClient::Submit::control_plane_down) {
+    // Established tunnels keep forwarding; only logins and CONNECTs need the control plane.
+    send_error(c, s, 503, "try again: the gateway's control plane is down (control_plane_down)");
+    return false;
+  }
   if (r != dataplane::CtlClient::Submit::ok) {
     send_error(c, s, 503, std::string("try again: ") + dataplane::ctl_submit_name(r));
     return false;
@@ -374,7 +383,10 @@ void OcHandler::on_wake(tls::TlsWorker&) {
 
 void OcHandler::poll_control_plane() {
   ctl_.poll([this](const ctl::CtlMessage& msg) { on_ctl_message(msg); });
-  ctl_.expire(dataplane::ctl_monotonic_ns(), [this](uint64_t request_id, ctl::CtlType) {
+  const uint64_t now = dataplane::ctl_monotonic_ns();
+  ctl_.expire(now, [this](uint64_t request_id, ctl::CtlType) {
+    // An unanswered SESSION_RESYNC leaves its tunnel up (the next control plane asks again).
+    if (resync_requests_.erase(request_id) != 0) return;
     auto it = pending_requests_.find(request_id);
     if (it == pending_requests_.end()) return;
     Connection* c = worker_->find(it->second);
@@ -385,6 +397,93 @@ void OcHandler::poll_control_plane() {
     s->phase = Session::Phase::http;
     send_error(*c, *s, 503, "try again: the control plane did not answer");
   });
+  if (ctl_.take_new_control_plane(now)) start_resync();
+  continue_resync();
+}
+
+void OcHandler::start_resync() {
+  resync_queue_.clear();
+  resync_reported_ = 0;
+  // Every tunnel with parameters from a control plane: open ones and those still waiting
+  // for their address (they open shortly, or close and report it).
+  for (const auto& [session_id, connection] : sessions_) {
+    if (worker_->find(connection) != nullptr) resync_queue_.push_back(session_id);
+  }
+  resync_done_owed_ = true;
+  OC_LOG("info", "msg=\"control plane attached: reporting tunnels\" worker=%u tunnels=%zu", worker_index_,
+         resync_queue_.size());
+}
+
+void OcHandler::continue_resync() {
+  while (!resync_queue_.empty()) {
+    const uint64_t session_id = resync_queue_.back();
+    const auto it = sessions_.find(session_id);
+    Connection* c = it != sessions_.end() ? worker_->find(it->second) : nullptr;
+    auto* s = c ? static_cast<Session*>(c->user_data()) : nullptr;
+    if (s == nullptr || s->session_id != session_id) {  // closed since: nothing to report
+      resync_queue_.pop_back();
+      continue;
+    }
+    ctl::CtlMessage msg;
+    ctl::ctl_message_init(msg, ctl::CtlType::session_resync);
+    msg.header.session_id = session_id;
+    ctl::SessionResyncPayload& p = msg.payload.session_resync;
+    p.attach_seq = s->attach_seq;
+    p.ipv4 = s->address;
+    p.expires_ns = s->expires_ns;
+    p.client = ctl_address_of(c->peer_address());
+    ctl::ctl_set_string(p.cookie, s->connect.session_cookie.value_or(""));
+    ctl::ctl_set_string(p.user, s->owner_user);
+    ctl::ctl_set_string(p.group, s->owner_group);
+    ctl::ctl_set_string(p.app, s->owner_app);
+    const dataplane::CtlClient::Submit r = ctl_.submit(msg, dataplane::ctl_monotonic_ns());
+    if (r == dataplane::CtlClient::Submit::control_plane_down) {  // gone again: the next one asks
+      resync_queue_.clear();
+      resync_done_owed_ = false;
+      return;
+    }
+    if (r != dataplane::CtlClient::Submit::ok) return;  // ring or in-flight limit: next tick
+    resync_requests_[msg.header.request_id] = c->id();
+    resync_queue_.pop_back();
+    resync_reported_++;
+  }
+  if (!resync_done_owed_) return;
+  ctl::CtlMessage done;
+  ctl::ctl_message_init(done, ctl::CtlType::session_resync);
+  done.payload.session_resync.flags = ctl::kResyncDone;
+  const dataplane::CtlClient::Submit r = ctl_.submit(done, dataplane::ctl_monotonic_ns());
+  if (r == dataplane::CtlClient::Submit::ok || r == dataplane::CtlClient::Submit::control_plane_down) {
+    resync_done_owed_ = false;
+  }
+  if (r == dataplane::CtlClient::Submit::ok) {
+    OC_LOG("info", "msg=\"tunnels reported to the control plane\" worker=%u tunnels=%zu", worker_index_,
+           resync_reported_);
+  }
+}
+
+void OcHandler::on_resync_ack(tls::ConnectionId connection, const ctl::CtlMessage& msg) {
+  const auto type = static_cast<ctl::CtlType>(msg.header.type);
+  // ERROR (the control plane could not read it): the tunnel stays; only a refusal ends it.
+  if (type != ctl::CtlType::session_resync_ack ||
+      msg.payload.session_resync_ack.result != static_cast<uint8_t>(ctl::CtlResult::denied))
+    return;
+  Connection* c = worker_->find(connection);
+  auto* s = c ? static_cast<Session*>(c->user_data()) : nullptr;
+  if (s == nullptr || s->session_id != msg.header.session_id) return;  // closed meanwhile
+  const std::string_view reason = ctl::ctl_get_string(msg.payload.session_resync_ack.reason_text);
+  OC_LOG("warn", "msg=\"tunnel refused by the new control plane: closing it\" worker=%u peer=%s session=%llu "
+         "address=%s reason=%.*s",
+         worker_index_, peer_text(*c).c_str(), static_cast<unsigned long long>(s->session_id),
+         tunnel::ipv4_to_string(s->address).c_str(), static_cast<int>(reason.size()), reason.data());
+  terminate_tunnel(*c, *s, ctl::CtlCloseReason::error);
+}
+
+void OcHandler::terminate_tunnel(Connection& c, Session& s, ctl::CtlCloseReason why) {
+  s.close_reason = why;
+  uint8_t frame[tunnel::cstp::kHeaderBytes];
+  tunnel::cstp_encode_header(frame, tunnel::CstpType::kTerminate, 0);
+  c.send(std::span<const uint8_t>(frame, sizeof frame));
+  c.close(CloseReason::local);
 }
 
 void OcHandler::on_ctl_message(const ctl::CtlMessage& msg) {
@@ -399,12 +498,8 @@ void OcHandler::on_ctl_message(const ctl::CtlMessage& msg) {
     // The control plane says why (replaced by a newer CONNECT, or an operator's disconnect);
     // a value this build does not know is taken as "replaced".
     const uint8_t why = msg.payload.session_terminate.reason;
-    s->close_reason = why < ctl::kCtlCloseReasonCount ? static_cast<ctl::CtlCloseReason>(why)
-                                                      : ctl::CtlCloseReason::replaced;
-    uint8_t frame[tunnel::cstp::kHeaderBytes];
-    tunnel::cstp_encode_header(frame, tunnel::CstpType::kTerminate, 0);
-    c->send(std::span<const uint8_t>(frame, sizeof frame));
-    c->close(CloseReason::local);
+    terminate_tunnel(*c, *s, why < ctl::kCtlCloseReasonCount ? static_cast<ctl::CtlCloseReason>(why)
+                                                             : ctl::CtlCloseReason::replaced);
     return;
   }
   if (type == ctl::CtlType::config_reload) {
@@ -414,7 +509,15 @@ void OcHandler::on_ctl_message(const ctl::CtlMessage& msg) {
                                                  std::memory_order_relaxed);
     return;
   }
-  if (type == ctl::CtlType::session_close_ack || type == ctl::CtlType::pong) return;
+  if (const auto r = resync_requests_.find(msg.header.request_id); r != resync_requests_.end()) {
+    const tls::ConnectionId connection = r->second;
+    resync_requests_.erase(r);
+    on_resync_ack(connection, msg);
+    return;
+  }
+  if (type == ctl::CtlType::session_close_ack || type == ctl::CtlType::pong ||
+      type == ctl::CtlType::session_resync_ack)  // the done marker's answer
+    return;
   auto it = pending_requests_.find(msg.header.request_id);
   if (it == pending_requests_.end()) return;
   Connection* c = worker_->find(it->second);
@@ -503,6 +606,10 @@ void OcHandler::on_session_params(Connection& c, Session& s, const ctl::CtlMessa
   s.session_id = msg.header.session_id;
   s.attach_seq = p.attach_seq;
   s.address = p.ipv4;
+  s.owner_user = std::string(ctl::ctl_get_string(p.user));
+  s.owner_group = std::string(ctl::ctl_get_string(p.group));
+  s.owner_app = std::string(ctl::ctl_get_string(p.app));
+  s.expires_ns = dataplane::ctl_monotonic_ns() + uint64_t{p.lifetime_remaining_s} * 1'000'000'000;
   SessionRef ref = SessionRef::unpack(c.id());
   ref.app = static_cast<uint16_t>(app);
   s.ref = ref.pack();

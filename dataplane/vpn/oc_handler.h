@@ -96,6 +96,14 @@ class OcHandler final : public tls::TlsHandler {
   void on_auth_result(tls::Connection& c, Session& s, const ctl::AuthResultPayload& r);
   void on_session_params(tls::Connection& c, Session& s, const ctl::CtlMessage& msg);
   bool open_tunnel(tls::Connection& c, Session& s);
+  /// Send the client a CSTP TERMINATE and close its connection (`why` goes to SESSION_CLOSE).
+  void terminate_tunnel(tls::Connection& c, Session& s, ctl::CtlCloseReason why);
+  /// A control plane that knows none of our tunnels attached: queue every tunnel for
+  /// SESSION_RESYNC, then the kResyncDone marker (docs/auth.md, "Control-plane crash and resync").
+  void start_resync();
+  /// Submit queued SESSION_RESYNCs as far as the in-flight limit allows (every tick).
+  void continue_resync();
+  void on_resync_ack(tls::ConnectionId connection, const ctl::CtlMessage& msg);
   void retry_pending_binds(tls::Clock::time_point now);
   void drain_mailbox();
   void flush_to_lcores();
@@ -113,6 +121,10 @@ class OcHandler final : public tls::TlsHandler {
   std::unordered_map<uint64_t, tls::ConnectionId> pending_requests_;  ///< request id → connection
   std::unordered_map<uint64_t, tls::ConnectionId> sessions_;          ///< ctl session id → connection
   std::unordered_map<tls::ConnectionId, tls::Clock::time_point> binds_waiting_;  ///< address busy: retry
+  std::vector<uint64_t> resync_queue_;  ///< ctl session ids still to report to a new control plane
+  bool resync_done_owed_ = false;       ///< the kResyncDone marker follows the queue
+  size_t resync_reported_ = 0;          ///< tunnels reported in this round (for the log)
+  std::unordered_map<uint64_t, tls::ConnectionId> resync_requests_;  ///< SESSION_RESYNC id → connection
   /// Packets from clients staged per lcore during one on_data (one enqueue burst each).
   struct LcoreStage {
     uint16_t n = 0;

@@ -231,6 +231,12 @@ TEST_F(AdminE2E, StatusSessionsDisconnectReload) {
   CtlClient c(*owner.segment(), {.worker_id = 0});
   ASSERT_TRUE(wait_for([&] { return c.control_plane_up(ctl_monotonic_ns()); },
                        std::chrono::seconds(10)));
+  // As a worker does for a control plane it has not served: report its tunnels (none), or
+  // CONNECTs wait for the resync (docs/auth.md, "Control-plane crash and resync").
+  ctl::CtlMessage done;
+  ctl::ctl_message_init(done, ctl::CtlType::session_resync);
+  done.payload.session_resync.flags = ctl::kResyncDone;
+  ASSERT_TRUE(ask(c, done));
   ASSERT_TRUE(wait_for([&] { return ctl("status --socket " + socket_).rc == 0; },
                        std::chrono::seconds(5)));
   struct stat st{};

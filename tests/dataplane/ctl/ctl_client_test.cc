@@ -78,6 +78,27 @@ TEST_F(CtlClientTest, StaleHeartbeatIsDown) {
   EXPECT_TRUE(c.control_plane_up(20 * kSecond));
 }
 
+TEST_F(CtlClientTest, EachNewControlPlaneIsSeenOnce) {
+  CtlClient c(seg(), {.worker_id = 1});
+  EXPECT_FALSE(c.take_new_control_plane(1 * kSecond));  // none attached yet
+  seg().server.start_ns.store(1 * kSecond);
+  EXPECT_FALSE(c.take_new_control_plane(1 * kSecond));  // attached, but no heartbeat yet
+  beat(1 * kSecond);
+  EXPECT_TRUE(c.take_new_control_plane(1 * kSecond));
+  EXPECT_FALSE(c.take_new_control_plane(1 * kSecond + 5));
+  // It goes quiet and comes back (a stall, not a restart): not new.
+  EXPECT_FALSE(c.take_new_control_plane(9 * kSecond));
+  beat(9 * kSecond);
+  EXPECT_FALSE(c.take_new_control_plane(9 * kSecond));
+  // Killed and replaced within the heartbeat timeout: the worker never saw it down, but the
+  // new start time says it knows none of our tunnels.
+  seg().server.start_ns.store(9 * kSecond + 100);
+  beat(9 * kSecond + 200);
+  EXPECT_TRUE(c.take_new_control_plane(9 * kSecond + 300));
+  EXPECT_FALSE(c.take_new_control_plane(9 * kSecond + 400));
+  EXPECT_EQ(c.counters().control_plane_attaches, 2u);
+}
+
 TEST_F(CtlClientTest, RoundTripMatchesRequestIds) {
   CtlClient c(seg(), {.worker_id = 1});
   beat(kSecond);

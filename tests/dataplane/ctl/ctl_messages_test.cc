@@ -64,7 +64,7 @@ const std::vector<DecodeCase>& cases() {
        E::bad_version},
       {7, "type 0", kReq, [] { return mutated(T::ping, [](CtlMessage& m) { m.header.type = 0; }); },
        E::unknown_type},
-      {8, "type 7", kReq, [] { return mutated(T::ping, [](CtlMessage& m) { m.header.type = 7; }); },
+      {8, "type 8 (after session_resync)", kReq, [] { return mutated(T::ping, [](CtlMessage& m) { m.header.type = 8; }); },
        E::unknown_type},
       {9, "type 0xffff", kResp, [] { return mutated(T::pong, [](CtlMessage& m) { m.header.type = 0xffff; }); },
        E::unknown_type},
@@ -266,6 +266,67 @@ const std::vector<DecodeCase>& cases() {
       {49, "config_reload with a request id", kResp,
        [] { return mutated(T::config_reload, [](CtlMessage& m) { m.header.request_id = 7; }); },
        E::bad_request_id},
+      {50, "version 2 (before resync)", kReq,
+       [] { return mutated(T::session_resync, [](CtlMessage& m) { m.header.version = 2; }); },
+       E::bad_version},
+      {51, "resync payload_len of session_open", kReq,
+       [] {
+         return mutated(T::session_resync,
+                        [](CtlMessage& m) { m.header.payload_len = sizeof(SessionOpenPayload); });
+       },
+       E::bad_payload_length},
+      {52, "resync cookie without NUL", kReq,
+       [] {
+         return mutated(T::session_resync,
+                        [](CtlMessage& m) { std::memset(m.payload.session_resync.cookie, 'c', kCtlCookieSize); });
+       },
+       E::unterminated_string},
+      {53, "resync app without NUL", kReq,
+       [] {
+         return mutated(T::session_resync,
+                        [](CtlMessage& m) { std::memset(m.payload.session_resync.app, 'a', kCtlNameSize); });
+       },
+       E::unterminated_string},
+      {54, "resync user without NUL", kReq,
+       [] {
+         return mutated(T::session_resync,
+                        [](CtlMessage& m) { std::memset(m.payload.session_resync.user, 'u', kCtlNameSize); });
+       },
+       E::unterminated_string},
+      {55, "resync flags with an unknown bit", kReq,
+       [] { return mutated(T::session_resync, [](CtlMessage& m) { m.payload.session_resync.flags = 0x03; }); },
+       E::bad_enum},
+      {56, "resync client family 9", kReq,
+       [] { return mutated(T::session_resync, [](CtlMessage& m) { m.payload.session_resync.client.family = 9; }); },
+       E::bad_address_family},
+      {57, "resync without a request id", kReq,
+       [] { return mutated(T::session_resync, [](CtlMessage& m) { m.header.request_id = 0; }); },
+       E::bad_request_id},
+      {58, "resync on the response ring", kResp, [] { return mutated(T::session_resync, [](CtlMessage&) {}); },
+       E::wrong_direction},
+      {59, "resync ack result 9", kResp,
+       [] { return mutated(T::session_resync_ack, [](CtlMessage& m) { m.payload.session_resync_ack.result = 9; }); },
+       E::bad_enum},
+      {60, "resync ack reason past the table", kResp,
+       [] {
+         return mutated(T::session_resync_ack,
+                        [](CtlMessage& m) { m.payload.session_resync_ack.reason = kCtlReasonCount; });
+       },
+       E::bad_enum},
+      {61, "resync ack text without NUL", kResp,
+       [] {
+         return mutated(T::session_resync_ack, [](CtlMessage& m) {
+           std::memset(m.payload.session_resync_ack.reason_text, 'r', kCtlReasonSize);
+         });
+       },
+       E::unterminated_string},
+      {62, "resync ack cut short", kResp,
+       [] {
+         auto b = mutated(T::session_resync_ack, [](CtlMessage&) {});
+         b.pop_back();
+         return b;
+       },
+       E::truncated_payload},
   };
   return k;
 }
@@ -320,6 +381,9 @@ TEST(CtlDecode, AnswerTypes) {
   EXPECT_EQ(ctl_answer_type(T::session_open), T::session_params);
   EXPECT_EQ(ctl_answer_type(T::session_close), T::session_close_ack);
   EXPECT_EQ(ctl_answer_type(T::ping), T::pong);
+  EXPECT_EQ(ctl_answer_type(T::session_resync), T::session_resync_ack);
+  EXPECT_FALSE(ctl_type_is_notice(T::session_resync));
+  EXPECT_FALSE(ctl_type_is_notice(T::session_resync_ack));
 }
 
 TEST(CtlStrings, SetAndGet) {
