@@ -98,7 +98,7 @@ inline constexpr uint8_t kCtlResultCount = 4;
 #define TG_CTL_REASONS(X)                                                                   \
   X(none, "none")                             /* success */                                 \
   X(bad_credentials, "bad_credentials")       /* unknown user or wrong password */          \
-  X(rate_limited, "rate_limited")             /* too many failures for this user */         \
+  X(rate_limited, "rate_limited")             /* too many failures for this user name */    \
   X(group_not_allowed, "group_not_allowed")   /* the user may not use that auth group */   \
   X(method_disabled, "method_disabled")       /* auth method not in auth.methods */         \
   X(cert_unknown_ca, "cert_unknown_ca")       /* no chain to a configured CA */            \
@@ -128,7 +128,8 @@ inline constexpr uint8_t kCtlResultCount = 4;
   X(token_bad_audience, "token_bad_audience") /* aud does not hold auth.token_audience */  \
   X(token_no_user, "token_no_user")           /* no string user claim */                    \
   X(cert_revoked, "cert_revoked")             /* listed in the CRL (auth.crl) */           \
-  X(crl_expired, "crl_expired")               /* CRL past nextUpdate, auth.crl_fail_open off */
+  X(crl_expired, "crl_expired")               /* CRL past nextUpdate, auth.crl_fail_open off */ \
+  X(source_rate_limited, "source_rate_limited") /* too many failures from this address */
 
 enum class CtlReason : uint16_t {
 #define TG_X(e, label) e,

@@ -14,6 +14,9 @@
 // apps configured, every session gets every service's subnets and the first pool. The
 // policy (routes, DNS, pool) is the session's app's at each CONNECT; reload_policy() swaps
 // it for new CONNECTs and tells the dataplane to swap its tables (CONFIG_RELOAD).
+// Brute force: with limits.auth_failures_per_source > 0, every AUTH_* from a source whose
+// failure budget is spent is refused as source_rate_limited before its credential is
+// checked (auth_source_limiter.h, docs/auth.md).
 //
 // Thread-safety: everything runs on the ctl server thread; counters() and the gauges of
 // sessions() and pools() are safe to read from the metrics threads.
@@ -31,6 +34,7 @@
 #include "config/config.h"
 #include "controlplane/address_pool.h"
 #include "controlplane/auth_metrics.h"
+#include "controlplane/auth_source_limiter.h"
 #include "controlplane/cert_auth.h"
 #include "controlplane/ctl_server.h"
 #include "controlplane/expected.h"
@@ -118,6 +122,8 @@ class AuthCtlHandler final : public CtlHandler {
   const SessionRegistry& sessions() const { return *sessions_; }
   SessionRegistry& sessions_for_test() { return *sessions_; }
   const std::vector<AddressPool>& pools() const { return pools_; }
+  /// The per-source failure limit; nullptr when off (limits.auth_failures_per_source = 0).
+  const AuthSourceLimiter* source_limiter() const { return source_limiter_.get(); }
   /// The policy of app `id` ("" when no apps are configured), nullptr when unknown.
   const AppPolicy* policy(const std::string& id) const;
   /// The CRL in force (auth.crl) and how many logins an expired one let through
@@ -138,6 +144,10 @@ class AuthCtlHandler final : public CtlHandler {
   void on_auth_token(const ctl::CtlMessage& req, CtlResponder& out);
   void reload_jwks();
   void reload_crl();
+  /// Refuse (and answer) an attempt from a source over its failure budget; false = go on.
+  bool source_refused(AuthMethod method, const ctl::CtlAddress& client, CtlResponder& out);
+  /// Count a failed attempt against its source (only reasons auth_failure_counts() names).
+  void source_failed(const ctl::CtlAddress& client, ctl::CtlReason reason);
   /// Create the session and answer AUTH_RESULT for a verified user. `named_app` is the app
   /// the credential names ("" = none: default_app).
   void finish_login(AuthMethod method, const std::string& user, const std::string& group,
@@ -174,6 +184,7 @@ class AuthCtlHandler final : public CtlHandler {
   std::unique_ptr<SessionRegistry> sessions_;
   AuthCounters counters_;
   std::string last_users_error_;
+  std::unique_ptr<AuthSourceLimiter> source_limiter_;
 };
 
 /// The policy of `app_id` ("" = no apps configured: all services, first pool).
