@@ -223,7 +223,7 @@ struct LimitsConfig {
   uint32_t auth_failures_per_source = 20; ///< 0..1000000 (0 = no per-source limit)
   uint32_t auth_failure_window_s = 300;   ///< 1..86400 the budget refills completely in this time
   uint8_t auth_source_prefix = 32;        ///< 8..32 IPv4 prefix length that makes one source
-  uint32_t auth_sources_max = 65536;      ///< 16..16777216 sources tracked (least recently failed evicted)
+  uint32_t auth_sources_max = 65536;      ///< 16..1048576 sources tracked (least recently failed evicted)
 };
 
 struct Config {

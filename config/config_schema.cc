@@ -464,7 +464,7 @@ void read_limits(const Setting& g, const std::string& path, LimitsConfig& l, Dia
   r.read_uint("auth_failure_window_s", l.auth_failure_window_s, 1, 86400);
   uint32_t prefix = l.auth_source_prefix;
   if (r.read_uint("auth_source_prefix", prefix, 8, 32)) l.auth_source_prefix = static_cast<uint8_t>(prefix);
-  r.read_uint("auth_sources_max", l.auth_sources_max, 16, 16777216);
+  r.read_uint("auth_sources_max", l.auth_sources_max, 16, 1048576);
   r.finish();
 }
 

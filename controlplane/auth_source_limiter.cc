@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <random>
 
 namespace tg::controlplane {
 
@@ -17,6 +18,11 @@ uint64_t mix64(uint64_t z) {  // splitmix64's finaliser: spreads addresses over 
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return z ^ (z >> 31);
+}
+
+uint64_t random_seed() {
+  std::random_device rd;
+  return (uint64_t{rd()} << 32) | rd();
 }
 
 }  // namespace
@@ -48,10 +54,11 @@ bool auth_failure_counts(ctl::CtlReason reason) {
 }
 
 size_t AuthSourceLimiter::KeyHash::operator()(const Key& k) const {
-  return static_cast<size_t>(mix64(k.hi ^ mix64(k.lo)));
+  return static_cast<size_t>(mix64(k.hi ^ mix64(k.lo ^ seed)));
 }
 
-AuthSourceLimiter::AuthSourceLimiter(Options options) : options_(options) {
+AuthSourceLimiter::AuthSourceLimiter(Options options)
+    : options_(options), index_(0, KeyHash{random_seed()}) {
   options_.max_failures = std::max<uint32_t>(options_.max_failures, 1);
   options_.capacity = std::max<uint32_t>(options_.capacity, 1);
   options_.prefix_len = std::clamp<uint8_t>(options_.prefix_len, 1, 32);

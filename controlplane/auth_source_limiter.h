@@ -102,7 +102,10 @@ class AuthSourceLimiter {
     uint32_t next = kNone;     ///< towards the least recently failed
     bool refusal_logged = false;
   };
+  /// Keyed with a random seed chosen at construction, so the bucket of an address cannot be
+  /// computed offline (no crafted-collision slowdown of the ctl thread).
   struct KeyHash {
+    uint64_t seed = 0;
     size_t operator()(const Key& k) const;
   };
 
@@ -118,7 +121,7 @@ class AuthSourceLimiter {
   uint32_t v4_mask_;
   std::vector<Entry> entries_;
   std::vector<uint32_t> free_;
-  std::unordered_map<Key, uint32_t, KeyHash> index_;
+  std::unordered_map<Key, uint32_t, KeyHash> index_;  ///< reserved for capacity: no rehash
   uint32_t head_ = kNone;  ///< most recently failed
   uint32_t tail_ = kNone;  ///< least recently failed: evicted first
   uint64_t log_second_ = UINT64_MAX;

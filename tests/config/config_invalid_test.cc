@@ -175,7 +175,9 @@ TEST(ConfigInvalid, OutOfRangeValuesShowTheRange) {
   EXPECT_TRUE(HasError(load(with_top("limits = { auth_source_prefix = 7; };")), 7,
                        "limits.auth_source_prefix", "expected 8..32"));
   EXPECT_TRUE(HasError(load(with_top("limits = { auth_sources_max = 15; };")), 7,
-                       "limits.auth_sources_max", "expected 16..16777216"));
+                       "limits.auth_sources_max", "expected 16..1048576"));
+  EXPECT_TRUE(HasError(load(with_top("limits = { auth_sources_max = 1048577; };")), 7,
+                       "limits.auth_sources_max", "1048577 is out of range"));
   EXPECT_TRUE(HasError(load(with_top("limits = { auth_source_prefix = \"24\"; };")), 7,
                        "limits.auth_source_prefix", "expected an integer"));
 }
