@@ -108,7 +108,7 @@ inline constexpr uint8_t kCtlResultCount = 4;
 #define TG_CTL_REASONS(X)                                                                   \
   X(none, "none")                             /* success */                                 \
   X(bad_credentials, "bad_credentials")       /* unknown user or wrong password */          \
-  X(rate_limited, "rate_limited")             /* too many failures for this user */         \
+  X(rate_limited, "rate_limited")             /* too many failures for this user name */    \
   X(group_not_allowed, "group_not_allowed")   /* the user may not use that auth group */   \
   X(method_disabled, "method_disabled")       /* auth method not in auth.methods */         \
   X(cert_unknown_ca, "cert_unknown_ca")       /* no chain to a configured CA */            \
@@ -142,7 +142,8 @@ inline constexpr uint8_t kCtlResultCount = 4;
   X(address_in_use, "address_in_use")         /* resync: another session holds the address */ \
   X(address_not_in_pool, "address_not_in_pool") /* resync: not a usable address of the app's pool */ \
   X(duplicate_session, "duplicate_session")   /* resync: the session id or cookie is taken */ \
-  X(resync_in_progress, "resync_in_progress") /* workers still report their tunnels: retry */
+  X(resync_in_progress, "resync_in_progress") /* workers still report their tunnels: retry */ \
+  X(source_rate_limited, "source_rate_limited") /* too many failures from this address */
 
 enum class CtlReason : uint16_t {
 #define TG_X(e, label) e,

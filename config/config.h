@@ -217,6 +217,13 @@ struct LimitsConfig {
                                           ///< cookie and address this long (ocserv cookie-timeout)
   uint32_t dtls_handshake_timeout_s = 15; ///< 1..120 a DTLS handshake not done by then is dropped
   uint32_t switch_to_tcp_s = 25;          ///< 1..3600 no DTLS from a client this long: send on CSTP
+  // Brute force from one address (docs/auth.md): a source may fail this many logins (any
+  // method) in a row, then one per auth_failure_window_s / auth_failures_per_source; while
+  // over budget its logins are refused (source_rate_limited) without checking them.
+  uint32_t auth_failures_per_source = 20; ///< 0..1000000 (0 = no per-source limit)
+  uint32_t auth_failure_window_s = 300;   ///< 1..86400 the budget refills completely in this time
+  uint8_t auth_source_prefix = 32;        ///< 8..32 IPv4 prefix length that makes one source
+  uint32_t auth_sources_max = 65536;      ///< 16..1048576 sources tracked (least recently failed evicted)
 };
 
 struct Config {

@@ -460,6 +460,11 @@ void read_limits(const Setting& g, const std::string& path, LimitsConfig& l, Dia
   r.read_uint("reconnect_s", l.reconnect_s, 1, 86400);
   r.read_uint("dtls_handshake_timeout_s", l.dtls_handshake_timeout_s, 1, 120);
   r.read_uint("switch_to_tcp_s", l.switch_to_tcp_s, 1, 3600);
+  r.read_uint("auth_failures_per_source", l.auth_failures_per_source, 0, 1000000);
+  r.read_uint("auth_failure_window_s", l.auth_failure_window_s, 1, 86400);
+  uint32_t prefix = l.auth_source_prefix;
+  if (r.read_uint("auth_source_prefix", prefix, 8, 32)) l.auth_source_prefix = static_cast<uint8_t>(prefix);
+  r.read_uint("auth_sources_max", l.auth_sources_max, 16, 1048576);
   r.finish();
 }
 

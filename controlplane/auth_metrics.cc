@@ -148,6 +148,26 @@ std::vector<MetricFamily> AuthMetricsCollector::Collect() const {
       out.push_back(std::move(open));
     }
   }
+  if (source_limits != nullptr) {
+    auto tracked = family("tunnelgate_auth_sources_tracked",
+                          "Client sources (addresses cut to limits.auth_source_prefix) with recent "
+                          "login failures in the per-source table; at most limits.auth_sources_max.",
+                          MetricType::Gauge);
+    add(tracked, {}, load(source_limits->tracked));
+    out.push_back(std::move(tracked));
+    auto limited = family("tunnelgate_auth_sources_limited",
+                          "Sources over their failure budget (limits.auth_failures_per_source): "
+                          "their logins are refused as source_rate_limited. Refreshed every second.",
+                          MetricType::Gauge);
+    add(limited, {}, load(source_limits->limited));
+    out.push_back(std::move(limited));
+    auto evicted = family("tunnelgate_auth_sources_evicted_total",
+                          "Sources dropped from the full per-source table (least recently failed "
+                          "first) to make room for a new one: many distinct failing sources.",
+                          MetricType::Counter);
+    add(evicted, {}, load(source_limits->evicted));
+    out.push_back(std::move(evicted));
+  }
   if (sessions_by_app) {
     auto by_app = family("tunnelgate_app_sessions",
                          "Sessions in the control plane's table by app (the app the login "

@@ -17,6 +17,7 @@
 #include <prometheus/metric_family.h>
 
 #include "api/ctl_messages.h"
+#include "controlplane/auth_source_limiter.h"
 
 namespace tg::controlplane {
 
@@ -69,6 +70,9 @@ class AuthMetricsCollector final : public prometheus::Collectable {
     uint64_t revoked = 0, expired_accepted = 0;
   };
   std::function<std::optional<CrlMetrics>()> crl;
+  /// The per-source failure limit's table (AuthCtlHandler::source_limiter()); null = off,
+  /// its families are not exported. Outlives the collector.
+  const AuthSourceLimiter::Stats* source_limits = nullptr;
 
  private:
   const AuthCounters& counters_;

@@ -143,6 +143,14 @@ Expected<std::unique_ptr<AuthCtlHandler>> AuthCtlHandler::create(const config::C
     for (const std::string& w : (*token)->warnings()) log_line("warn", "JWKS entry skipped", {{"detail", w}});
     h->token_ = std::move(*token);
   }
+  if (config.limits.auth_failures_per_source > 0) {
+    AuthSourceLimiter::Options so;
+    so.max_failures = config.limits.auth_failures_per_source;
+    so.window_ns = uint64_t{config.limits.auth_failure_window_s} * 1'000'000'000;
+    so.prefix_len = config.limits.auth_source_prefix;
+    so.capacity = config.limits.auth_sources_max;
+    h->source_limiter_ = std::make_unique<AuthSourceLimiter>(so);
+  }
   AuthCtlHandler* self = h.get();
   h->sessions_ = std::make_unique<SessionRegistry>(
       h->options_.sessions, random,
@@ -280,9 +288,11 @@ void AuthCtlHandler::on_auth_password(const ctl::CtlMessage& req, CtlResponder& 
     return;
   }
   const ctl::AuthPasswordPayload& p = req.payload.auth_password;
+  if (source_refused(AuthMethod::password, p.client, out)) return;
   const auto o = password_->verify(ctl::ctl_get_string(p.user), ctl::ctl_get_string(p.password),
                                    ctl::ctl_get_string(p.group), now());
   if (o.result != ctl::CtlResult::ok) {
+    source_failed(p.client, o.reason);
     reply_auth(AuthMethod::password, o.result, o.reason, out);
     return;
   }
@@ -296,8 +306,10 @@ void AuthCtlHandler::on_auth_cert(const ctl::CtlMessage& req, CtlResponder& out)
     return;
   }
   const ctl::AuthCertPayload& p = req.payload.auth_cert;
+  if (source_refused(AuthMethod::certificate, p.client, out)) return;
   const auto o = cert_->verify({p.cert_der, p.cert_len}, {p.chain_der, p.chain_len});
   if (o.result != ctl::CtlResult::ok) {
+    source_failed(p.client, o.reason);
     log_line("info", "certificate refused",
              {{"reason", ctl::ctl_reason_name(o.reason)}, {"detail", o.detail}});
     reply_auth(AuthMethod::certificate, o.result, o.reason, out);
@@ -318,11 +330,13 @@ void AuthCtlHandler::on_auth_token(const ctl::CtlMessage& req, CtlResponder& out
     return;
   }
   const ctl::AuthTokenPayload& p = req.payload.auth_token;
+  if (source_refused(AuthMethod::token, p.client, out)) return;
   const int64_t unix_now = options_.unix_now ? options_.unix_now()
                                              : static_cast<int64_t>(realtime_now_ns() / 1'000'000'000);
   const TokenOutcome o =
       token_->verify(std::string_view(p.token, std::min<size_t>(p.token_len, ctl::kCtlMaxToken)), unix_now);
   if (o.result != ctl::CtlResult::ok) {
+    source_failed(p.client, o.reason);
     log_line("info", "token refused", {{"reason", ctl::ctl_reason_name(o.reason)}, {"detail", o.detail}});
     reply_auth(AuthMethod::token, o.result, o.reason, out);
     return;
@@ -332,6 +346,30 @@ void AuthCtlHandler::on_auth_token(const ctl::CtlMessage& req, CtlResponder& out
                             : auth_.app_from_token == "group" ? app_of_group(group)
                                                               : std::string();
   finish_login(AuthMethod::token, o.user, group, named, out);
+}
+
+bool AuthCtlHandler::source_refused(AuthMethod method, const ctl::CtlAddress& client,
+                                    CtlResponder& out) {
+  if (!source_limiter_) return false;
+  const AuthSourceLimiter::Decision d = source_limiter_->check(client, now());
+  if (!d.refused) return false;
+  // One line per source each time it becomes limited, at most 10 a second in all (the
+  // limiter decides); every refusal is counted in tunnelgate_auth_failures_total.
+  if (d.log) {
+    log_line("warn", "auth refused",
+             {{"reason", ctl::ctl_reason_name(ctl::CtlReason::source_rate_limited)},
+              {"client", client_address_text(client)},
+              {"source", source_limiter_->source_text(client)},
+              {"method", auth_method_name(method)},
+              {"retry_after_s", std::to_string((d.retry_after_ns + 999'999'999) / 1'000'000'000)},
+              {"suppressed", std::to_string(d.suppressed)}});
+  }
+  reply_auth(method, ctl::CtlResult::denied, ctl::CtlReason::source_rate_limited, out);
+  return true;
+}
+
+void AuthCtlHandler::source_failed(const ctl::CtlAddress& client, ctl::CtlReason reason) {
+  if (source_limiter_ && auth_failure_counts(reason)) source_limiter_->record_failure(client, now());
 }
 
 AuthCtlHandler::TrustReload AuthCtlHandler::reload_jwks() {
@@ -558,6 +596,7 @@ Expected<AuthCtlHandler::UsersReload> AuthCtlHandler::reload_users_now() {
 
 void AuthCtlHandler::on_tick(uint64_t) {
   sessions_->sweep(now());
+  if (source_limiter_) source_limiter_->sweep(now());
   reload_users();
   reload_jwks();
   reload_crl();

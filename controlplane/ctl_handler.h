@@ -17,6 +17,9 @@
 // apps configured, every session gets every service's subnets and the first pool. The
 // policy (routes, DNS, pool) is the session's app's at each CONNECT; reload_policy() swaps
 // it for new CONNECTs and tells the dataplane to swap its tables (CONFIG_RELOAD).
+// Brute force: with limits.auth_failures_per_source > 0, every AUTH_* from a source whose
+// failure budget is spent is refused as source_rate_limited before its credential is
+// checked (auth_source_limiter.h, docs/auth.md).
 //
 // Thread-safety: everything runs on the ctl server thread; counters() and the gauges of
 // sessions() and pools() are safe to read from the metrics threads.
@@ -34,6 +37,7 @@
 #include "config/config.h"
 #include "controlplane/address_pool.h"
 #include "controlplane/auth_metrics.h"
+#include "controlplane/auth_source_limiter.h"
 #include "controlplane/cert_auth.h"
 #include "controlplane/ctl_server.h"
 #include "controlplane/expected.h"
@@ -140,6 +144,8 @@ class AuthCtlHandler final : public CtlHandler {
   const SessionRegistry& sessions() const { return *sessions_; }
   SessionRegistry& sessions_for_test() { return *sessions_; }
   const std::vector<AddressPool>& pools() const { return pools_; }
+  /// The per-source failure limit; nullptr when off (limits.auth_failures_per_source = 0).
+  const AuthSourceLimiter* source_limiter() const { return source_limiter_.get(); }
   /// The policy of app `id` ("" when no apps are configured), nullptr when unknown.
   const AppPolicy* policy(const std::string& id) const;
   /// The CRL in force (auth.crl) and how many logins an expired one let through
@@ -160,6 +166,10 @@ class AuthCtlHandler final : public CtlHandler {
   void on_auth_token(const ctl::CtlMessage& req, CtlResponder& out);
   TrustReload reload_jwks();
   TrustReload reload_crl();
+  /// Refuse (and answer) an attempt from a source over its failure budget; false = go on.
+  bool source_refused(AuthMethod method, const ctl::CtlAddress& client, CtlResponder& out);
+  /// Count a failed attempt against its source (only reasons auth_failure_counts() names).
+  void source_failed(const ctl::CtlAddress& client, ctl::CtlReason reason);
   /// Create the session and answer AUTH_RESULT for a verified user. `named_app` is the app
   /// the credential names ("" = none: default_app).
   void finish_login(AuthMethod method, const std::string& user, const std::string& group,
@@ -203,6 +213,7 @@ class AuthCtlHandler final : public CtlHandler {
   uint32_t resync_waiting_ = 0;  ///< bit per worker
   uint64_t resync_deadline_ns_ = 0;
   uint64_t resync_adopted_round_ = 0, resync_refused_round_ = 0;  ///< for the summary log
+  std::unique_ptr<AuthSourceLimiter> source_limiter_;
 };
 
 /// "a.b.c.d:port" or "[v6]:port" of a client; "" when the worker did not know the address.

@@ -132,6 +132,7 @@ int controlplane_run(const std::string& path, const std::string& version) {
     return AuthMetricsCollector::CrlMetrics{st->info.loaded, st->info.this_update, st->info.next_update,
                                             st->info.revoked, st->expired_accepted};
   };
+  if (const AuthSourceLimiter* l = (*handler)->source_limiter()) auth_collector->source_limits = &l->stats();
   exposer->RegisterCollectable(auth_collector);
   ctl_server.start();
 

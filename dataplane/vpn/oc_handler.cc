@@ -68,6 +68,9 @@ std::string refusal_text(ctl::CtlReason reason) {
     case ctl::CtlReason::token_bad_issuer: text = "Token issuer not accepted"; break;
     case ctl::CtlReason::token_bad_audience: text = "Token audience not accepted"; break;
     case ctl::CtlReason::token_no_user: text = "No user name in the token"; break;
+    case ctl::CtlReason::source_rate_limited:
+      text = "Too many failed logins from this address; try again later";
+      break;
     default: text = "Login refused"; break;
   }
   return std::string(text) + " (" + ctl::ctl_reason_name(reason) + ")";
@@ -562,7 +565,10 @@ void OcHandler::on_auth_result(Connection& c, Session& s, const ctl::AuthResultP
     counters_.auth_denied.add();
     OC_LOG("info", "msg=\"login refused\" worker=%u peer=%s user=\"%s\" reason=\"%.*s\"", worker_index_,
            peer_text(c).c_str(), s.username.c_str(), static_cast<int>(reason.size()), reason.data());
-    if (s.cert_login || s.token_login) {
+    // A source over its failure budget is told so and the connection ends: another password
+    // on this connection would be refused unchecked anyway.
+    if (s.cert_login || s.token_login ||
+        r.reason == static_cast<uint16_t>(ctl::CtlReason::source_rate_limited)) {
       const std::string text = refusal_text(static_cast<ctl::CtlReason>(r.reason));
       send_http(c, s, tunnel::http_response_xml_ok(tunnel::auth_xml_build_failure(text), {}, true).bytes, true);
       return;

@@ -166,6 +166,20 @@ TEST(ConfigInvalid, OutOfRangeValuesShowTheRange) {
                        "limits.max_sessions", "10000001 is out of range"));
   EXPECT_TRUE(HasError(load(with_top("auth = { clock_skew_s = 3601; };")), 7, "auth.clock_skew_s",
                        "expected 0..3600"));
+  EXPECT_TRUE(HasError(load(with_top("limits = { auth_failures_per_source = 1000001; };")), 7,
+                       "limits.auth_failures_per_source", "expected 0..1000000"));
+  EXPECT_TRUE(HasError(load(with_top("limits = { auth_failure_window_s = 0; };")), 7,
+                       "limits.auth_failure_window_s", "expected 1..86400"));
+  EXPECT_TRUE(HasError(load(with_top("limits = { auth_source_prefix = 33; };")), 7,
+                       "limits.auth_source_prefix", "expected 8..32"));
+  EXPECT_TRUE(HasError(load(with_top("limits = { auth_source_prefix = 7; };")), 7,
+                       "limits.auth_source_prefix", "expected 8..32"));
+  EXPECT_TRUE(HasError(load(with_top("limits = { auth_sources_max = 15; };")), 7,
+                       "limits.auth_sources_max", "expected 16..1048576"));
+  EXPECT_TRUE(HasError(load(with_top("limits = { auth_sources_max = 1048577; };")), 7,
+                       "limits.auth_sources_max", "1048577 is out of range"));
+  EXPECT_TRUE(HasError(load(with_top("limits = { auth_source_prefix = \"24\"; };")), 7,
+                       "limits.auth_source_prefix", "expected an integer"));
 }
 
 TEST(ConfigInvalid, AppIdentityKeywords) {

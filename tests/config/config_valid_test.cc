@@ -74,6 +74,10 @@ TEST(ConfigValid, MinimalConfigGetsTheDefaults) {
   EXPECT_TRUE(c.admin.group.empty());
   EXPECT_EQ(c.limits.max_sessions, 10000u);
   EXPECT_EQ(c.limits.icmp_errors_per_second, 100u);
+  EXPECT_EQ(c.limits.auth_failures_per_source, 20u);
+  EXPECT_EQ(c.limits.auth_failure_window_s, 300u);
+  EXPECT_EQ(c.limits.auth_source_prefix, 32u);
+  EXPECT_EQ(c.limits.auth_sources_max, 65536u);
   EXPECT_TRUE(c.pools.empty());
   EXPECT_TRUE(c.apps.empty());
   ASSERT_EQ(c.dataplane.ports.size(), 1u);
@@ -105,7 +109,8 @@ TEST(ConfigValid, AcceptedEdgeForms) {
            "protocols = [\"icmp\"]; } );\n"
            "listeners = { tls_port = 65535; dtls_port = 1; };\n"
            "tls = { min_version = \"1.3\"; };\n"
-           "limits = { icmp_errors_per_second = 0; };\n")));
+           "limits = { icmp_errors_per_second = 0; auth_failures_per_source = 0; "
+           "auth_failure_window_s = 86400; auth_source_prefix = 8; auth_sources_max = 16; };\n")));
   {
     const auto r = load(kMinimal + "instance = \"edge-1\";\n"
                         "admin = { socket = \"/var/run/tg/a.sock\"; group = \"tg-admin\"; };\n");

@@ -7,10 +7,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <map>
 
 #include "controlplane/password_hash.h"
+#include "controlplane/token_sign.h"
 
 namespace tg::controlplane {
 namespace {
@@ -382,6 +385,234 @@ TEST_F(CtlHandlerTest, PingAndMetrics) {
   EXPECT_EQ(samples["tunnelgate_pool_addresses_size,pool=clients"], 253);
   EXPECT_EQ(samples["tunnelgate_pool_addresses_size,pool=tiny"], 1);
   EXPECT_EQ(samples.count("tunnelgate_pool_addresses_in_use,pool=clients"), 1u);
+}
+
+// ---------------------------------------------------------------- per-source failure limit
+
+ctl::CtlAddress client_v4(uint8_t last) {
+  ctl::CtlAddress a{};
+  a.family = 4;
+  a.port = 40000;
+  a.bytes[0] = 192;
+  a.bytes[1] = 0;
+  a.bytes[2] = 2;
+  a.bytes[3] = last;
+  return a;
+}
+
+/// Three failures per 30 s from one source: three at once, then one per 10 s.
+class SourceLimitTest : public CtlHandlerTest {
+ protected:
+  void SetUp() override {
+    CtlHandlerTest::SetUp();
+    cfg_.limits.auth_failures_per_source = 3;
+    cfg_.limits.auth_failure_window_s = 30;
+  }
+  CtlMessage login_from(AuthCtlHandler& h, const ctl::CtlAddress& from, const char* user, const char* pw) {
+    CtlMessage m;
+    ctl::ctl_message_init(m, CtlType::auth_password);
+    ctl::ctl_set_string(m.payload.auth_password.user, user);
+    ctl::ctl_set_string(m.payload.auth_password.password, pw);
+    m.payload.auth_password.client = from;
+    return call(h, m);
+  }
+  static uint16_t reason(const CtlMessage& r) { return r.payload.auth_result.reason; }
+  static constexpr uint16_t kLimited = static_cast<uint16_t>(CtlReason::source_rate_limited);
+  static uint64_t failures(const AuthCtlHandler& h, AuthMethod m, CtlReason r) {
+    return h.counters().failures[static_cast<size_t>(m)][static_cast<size_t>(r)].load();
+  }
+};
+
+TEST_F(SourceLimitTest, OffWhenZero) {
+  cfg_.limits.auth_failures_per_source = 0;
+  auto h = make();
+  EXPECT_EQ(h->source_limiter(), nullptr);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(reason(login_from(*h, client_v4(66), ("u" + std::to_string(i)).c_str(), "x")),
+              static_cast<uint16_t>(CtlReason::bad_credentials));
+  }
+  EXPECT_EQ(login_from(*h, client_v4(66), "alice", "pw").payload.auth_result.result,
+            static_cast<uint8_t>(CtlResult::ok));
+}
+
+TEST_F(SourceLimitTest, PasswordRefusedUncheckedOnceTheSourceIsOverBudget) {
+  auto h = make();
+  ASSERT_NE(h->source_limiter(), nullptr);
+  const ctl::CtlAddress attacker = client_v4(66), other = client_v4(77);
+  // Three wrong passwords for three names: no name reaches the per-user lockout (5).
+  for (const char* user : {"mallory", "root", "alice"}) {
+    EXPECT_EQ(reason(login_from(*h, attacker, user, "guess")), static_cast<uint16_t>(CtlReason::bad_credentials));
+  }
+  // The right password from that source is refused, with the reason, and counted.
+  CtlMessage r = login_from(*h, attacker, "alice", "pw");
+  EXPECT_EQ(r.payload.auth_result.result, static_cast<uint8_t>(CtlResult::denied));
+  EXPECT_EQ(reason(r), kLimited);
+  EXPECT_EQ(ctl::ctl_get_string(r.payload.auth_result.reason_text), "source_rate_limited");
+  EXPECT_EQ(ctl::ctl_get_string(r.payload.auth_result.cookie), "");
+  EXPECT_EQ(failures(*h, AuthMethod::password, CtlReason::source_rate_limited), 1u);
+  // Refused attempts are not checked: five more wrong passwords for alice would lock her
+  // name (5 failures) if they reached the password check. She still logs in elsewhere.
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(reason(login_from(*h, attacker, "alice", "wrong")), kLimited) << i;
+  EXPECT_EQ(failures(*h, AuthMethod::password, CtlReason::source_rate_limited), 6u);
+  EXPECT_EQ(failures(*h, AuthMethod::password, CtlReason::bad_credentials), 3u);
+  EXPECT_EQ(login_from(*h, other, "alice", "pw").payload.auth_result.result, static_cast<uint8_t>(CtlResult::ok));
+  // The gauges (refreshed on the tick) and the metric families.
+  h->on_tick(now_);
+  EXPECT_EQ(h->source_limiter()->stats().tracked.load(), 1u);
+  EXPECT_EQ(h->source_limiter()->stats().limited.load(), 1u);
+  AuthMetricsCollector collector(h->counters(), h->sessions(), h->pools(), nullptr);
+  collector.source_limits = &h->source_limiter()->stats();
+  std::map<std::string, double> samples;
+  for (const auto& f : collector.Collect()) {
+    for (const auto& m : f.metric) {
+      std::string key = f.name;
+      for (const auto& l : m.label) key += "," + l.name + "=" + l.value;
+      samples[key] = f.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
+    }
+  }
+  EXPECT_EQ(samples["tunnelgate_auth_failures_total,method=password,reason=source_rate_limited"], 6);
+  EXPECT_EQ(samples["tunnelgate_auth_sources_tracked"], 1);
+  EXPECT_EQ(samples["tunnelgate_auth_sources_limited"], 1);
+  EXPECT_EQ(samples.count("tunnelgate_auth_sources_evicted_total"), 1u);
+  // One failure's worth later (30 s / 3), the right password works from there again.
+  now_ += 10 * kSecond - 1;
+  EXPECT_EQ(reason(login_from(*h, attacker, "alice", "pw")), kLimited);
+  now_ += 1;
+  EXPECT_EQ(login_from(*h, attacker, "alice", "pw").payload.auth_result.result,
+            static_cast<uint8_t>(CtlResult::ok));
+  // A whole window later the source is forgotten.
+  now_ += 30 * kSecond;
+  h->on_tick(now_);
+  EXPECT_EQ(h->source_limiter()->stats().tracked.load(), 0u);
+}
+
+TEST_F(SourceLimitTest, SuccessesNeitherCountNorRefill) {
+  auto h = make();
+  const ctl::CtlAddress office = client_v4(10);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_EQ(login_from(*h, office, "alice", "pw").payload.auth_result.result, static_cast<uint8_t>(CtlResult::ok));
+  }
+  EXPECT_EQ(h->source_limiter()->size(), 0u) << "successes take no slot";
+  login_from(*h, office, "alice", "typo");
+  login_from(*h, office, "alice", "typo");
+  EXPECT_EQ(login_from(*h, office, "alice", "pw").payload.auth_result.result, static_cast<uint8_t>(CtlResult::ok));
+  login_from(*h, office, "alice", "typo");  // the third failure
+  EXPECT_EQ(reason(login_from(*h, office, "alice", "pw")), kLimited);
+}
+
+TEST_F(SourceLimitTest, GroupedByPrefix) {
+  cfg_.limits.auth_source_prefix = 24;
+  auto h = make();
+  for (uint8_t i = 1; i <= 3; ++i) login_from(*h, client_v4(i), "mallory", "guess");  // 3 addresses, one /24
+  EXPECT_EQ(reason(login_from(*h, client_v4(200), "alice", "pw")), kLimited);
+  ctl::CtlAddress next_net = client_v4(1);
+  next_net.bytes[2] = 3;
+  EXPECT_EQ(login_from(*h, next_net, "alice", "pw").payload.auth_result.result, static_cast<uint8_t>(CtlResult::ok));
+}
+
+/// Certificate and token logins next to passwords: the same budget for all methods.
+class SourceLimitMethodsTest : public SourceLimitTest {
+ protected:
+  static void SetUpTestSuite() {
+    certs_ = testing::TempDir() + "handler-certs-" + std::to_string(getpid());
+    const char* script = std::getenv("TG_CERT_SCRIPT");
+    ASSERT_NE(script, nullptr) << "TG_CERT_SCRIPT not set (run through meson test)";
+    ASSERT_EQ(std::system(("mkdir -p " + certs_ + " && bash " + script + " " + certs_ + " > /dev/null 2>&1").c_str()), 0);
+  }
+  static void TearDownTestSuite() { std::system(("rm -rf " + certs_).c_str()); }
+  void SetUp() override {
+    SourceLimitTest::SetUp();
+    auto key = signing_key_generate(JwsAlg::es256);
+    ASSERT_TRUE(key);
+    key_ = *key;
+    auto jwk = signing_key_public(key_, "k1");
+    ASSERT_TRUE(jwk);
+    jwks_path_ = testing::TempDir() + "handler-jwks-" + std::to_string(getpid());
+    std::ofstream(jwks_path_) << *jwks_upsert("", *jwk);
+    cfg_.auth.methods = {"password", "certificate", "token"};
+    cfg_.auth.ca = certs_ + "/root.pem";
+    cfg_.auth.jwks = jwks_path_;
+  }
+  void TearDown() override {
+    unlink(jwks_path_.c_str());
+    SourceLimitTest::TearDown();
+  }
+  static std::vector<uint8_t> der(const std::string& name) {
+    std::ifstream in(certs_ + "/" + name + ".der", std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  }
+  CtlMessage cert_from(AuthCtlHandler& h, const ctl::CtlAddress& from, const std::string& name) {
+    const std::vector<uint8_t> d = der(name);
+    EXPECT_FALSE(d.empty()) << name;
+    CtlMessage m;
+    ctl::ctl_message_init(m, CtlType::auth_cert);
+    m.payload.auth_cert.client = from;
+    m.payload.auth_cert.cert_len = static_cast<uint32_t>(d.size());
+    std::copy(d.begin(), d.end(), m.payload.auth_cert.cert_der);
+    return call(h, m);
+  }
+  CtlMessage token_from(AuthCtlHandler& h, const ctl::CtlAddress& from, const std::string& token) {
+    CtlMessage m;
+    ctl::ctl_message_init(m, CtlType::auth_token);
+    m.payload.auth_token.client = from;
+    m.payload.auth_token.token_len = static_cast<uint32_t>(token.size());
+    std::copy(token.begin(), token.end(), m.payload.auth_token.token);
+    return call(h, m);
+  }
+  std::string good_token() {
+    const std::string claims = R"({"upn":"alice","exp":)" + std::to_string(std::time(nullptr) + 3600) + "}";
+    return *jws_sign(jws_header_json(JwsAlg::es256, "k1"), claims, key_);
+  }
+
+  static std::string certs_;
+  SigningKey key_;
+  std::string jwks_path_;
+};
+std::string SourceLimitMethodsTest::certs_;
+
+TEST_F(SourceLimitMethodsTest, CertificateRefusedUncheckedOnceOverBudget) {
+  auto h = make();
+  const ctl::CtlAddress attacker = client_v4(66), other = client_v4(77);
+  EXPECT_EQ(cert_from(*h, other, "alice").payload.auth_result.result, static_cast<uint8_t>(CtlResult::ok));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(reason(cert_from(*h, attacker, "stranger")), static_cast<uint16_t>(CtlReason::cert_unknown_ca)) << i;
+  }
+  // A good certificate from that source is refused without being verified.
+  EXPECT_EQ(reason(cert_from(*h, attacker, "alice")), kLimited);
+  EXPECT_EQ(failures(*h, AuthMethod::certificate, CtlReason::source_rate_limited), 1u);
+  EXPECT_EQ(cert_from(*h, other, "alice").payload.auth_result.result, static_cast<uint8_t>(CtlResult::ok));
+  now_ += 10 * kSecond;
+  EXPECT_EQ(cert_from(*h, attacker, "alice").payload.auth_result.result, static_cast<uint8_t>(CtlResult::ok));
+}
+
+TEST_F(SourceLimitMethodsTest, TokenRefusedUncheckedOnceOverBudget) {
+  auto h = make();
+  const ctl::CtlAddress attacker = client_v4(66), other = client_v4(77);
+  const std::string good = good_token();
+  EXPECT_EQ(token_from(*h, other, good).payload.auth_result.result, static_cast<uint8_t>(CtlResult::ok));
+  std::string forged = good;  // a signature byte changed (not the last character's pad bits)
+  char& c = forged[forged.size() - 10];
+  c = c == 'A' ? 'B' : 'A';
+  EXPECT_NE(reason(token_from(*h, attacker, "not.a.token")), kLimited);
+  EXPECT_NE(reason(token_from(*h, attacker, forged)), kLimited);
+  EXPECT_NE(reason(token_from(*h, attacker, forged)), kLimited);
+  EXPECT_EQ(reason(token_from(*h, attacker, good)), kLimited);
+  EXPECT_EQ(failures(*h, AuthMethod::token, CtlReason::source_rate_limited), 1u);
+  EXPECT_EQ(token_from(*h, other, good).payload.auth_result.result, static_cast<uint8_t>(CtlResult::ok));
+}
+
+TEST_F(SourceLimitMethodsTest, OneBudgetForEveryMethod) {
+  auto h = make();
+  const ctl::CtlAddress attacker = client_v4(66);
+  login_from(*h, attacker, "alice", "guess");
+  cert_from(*h, attacker, "stranger");
+  token_from(*h, attacker, "not.a.token");
+  EXPECT_EQ(reason(login_from(*h, attacker, "alice", "pw")), kLimited);
+  EXPECT_EQ(reason(cert_from(*h, attacker, "alice")), kLimited);
+  EXPECT_EQ(reason(token_from(*h, attacker, good_token())), kLimited);
+  EXPECT_EQ(failures(*h, AuthMethod::password, CtlReason::source_rate_limited), 1u);
+  EXPECT_EQ(failures(*h, AuthMethod::certificate, CtlReason::source_rate_limited), 1u);
+  EXPECT_EQ(failures(*h, AuthMethod::token, CtlReason::source_rate_limited), 1u);
 }
 
 }  // namespace

@@ -374,6 +374,20 @@ TEST(CtlDecode, EveryTypeRoundTrips) {
   }
 }
 
+TEST(CtlDecode, AppendedReasonsDecode) {
+  // A worker built from this tree decodes the newest reasons (source_rate_limited: the
+  // per-source login limit; also in the fuzz corpus), and nothing past the table.
+  CtlMessage out;
+  const auto last = mutated(T::auth_result, [](CtlMessage& m) {
+    m.payload.auth_result.result = static_cast<uint8_t>(CtlResult::denied);
+    m.payload.auth_result.reason = static_cast<uint16_t>(CtlReason::source_rate_limited);
+  });
+  EXPECT_EQ(ctl_decode(last, kResp, out), E::ok);
+  EXPECT_EQ(std::string(ctl_reason_name(CtlReason::source_rate_limited)), "source_rate_limited");
+  const auto past = mutated(T::auth_result, [](CtlMessage& m) { m.payload.auth_result.reason = kCtlReasonCount; });
+  EXPECT_EQ(ctl_decode(past, kResp, out), E::bad_enum);
+}
+
 TEST(CtlDecode, AnswerTypes) {
   EXPECT_EQ(ctl_answer_type(T::auth_password), T::auth_result);
   EXPECT_EQ(ctl_answer_type(T::auth_cert), T::auth_result);
