@@ -20,7 +20,10 @@
 // session's anti-replay window between bursts (136 bytes; in the figure).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstring>
+#include <functional>
+#include <random>
 #include <memory>
 #include <new>
 #include <vector>
@@ -162,46 +165,50 @@ struct Session {
   }
 };
 
+/// One frame from a client: a record of sequence `seq` sealed with `tx`, carrying an inner
+/// UDP packet of `inner_size` bytes from `src` (its pool address) to the backend.
+std::vector<uint8_t> client_frame(const crypto::RecordAead& tx, uint32_t client_ip, uint16_t client_port, uint32_t src,
+                                  uint16_t inner_size, uint64_t seq) {
+  const Dataplane& dp = g_bed->dp;
+  const std::vector<uint8_t> inner = inner_packet(src, kBackend, inner_size);
+  const size_t overhead = tx.overhead();
+  const size_t explicit_nonce = overhead - 16;
+  const size_t record_len = 13 + overhead + 1 + inner.size();
+  std::vector<uint8_t> f(14 + 20 + 8 + record_len, 0);
+  std::memcpy(f.data(), dp.ports[0].mac.b, 6);
+  f[12] = 0x08;
+  put_ipv4(f.data() + 14, wire::kIpProtoUdp, client_ip, kOutAddr, static_cast<uint16_t>(20 + 8 + record_len));
+  uint8_t* udp = f.data() + 34;
+  store_be16(udp, client_port);
+  store_be16(udp + 2, dp.dtls_port);
+  store_be16(udp + 4, static_cast<uint16_t>(8 + record_len));
+  uint8_t* record = udp + 8;
+  record[13 + explicit_nonce] = 0x00;  // OpenConnect data
+  std::memcpy(record + 13 + explicit_nonce + 1, inner.data(), inner.size());
+  tx.seal(record, 1 + inner.size(), 1, seq);
+  return f;
+}
+
 /// Frames of 32 records from the client (sequence 1..32), as the outside port receives them.
 std::vector<std::vector<uint8_t>> client_frames(Session& s, uint16_t inner_size) {
-  const Dataplane& dp = g_bed->dp;
-  const std::vector<uint8_t> inner = inner_packet(kPoolAddr, kBackend, inner_size);
-  const size_t overhead = s.client_tx.overhead();
-  const size_t explicit_nonce = overhead - 16;
   std::vector<std::vector<uint8_t>> frames;
-  for (uint64_t seq = 1; seq <= kBurst; seq++) {
-    const size_t record_len = 13 + overhead + 1 + inner.size();
-    std::vector<uint8_t> f(14 + 20 + 8 + record_len, 0);
-    std::memcpy(f.data(), dp.ports[0].mac.b, 6);
-    f[12] = 0x08;
-    put_ipv4(f.data() + 14, wire::kIpProtoUdp, kClient, kOutAddr, static_cast<uint16_t>(20 + 8 + record_len));
-    uint8_t* udp = f.data() + 34;
-    store_be16(udp, kClientPort);
-    store_be16(udp + 2, dp.dtls_port);
-    store_be16(udp + 4, static_cast<uint16_t>(8 + record_len));
-    uint8_t* record = udp + 8;
-    record[13 + explicit_nonce] = 0x00;  // OpenConnect data
-    std::memcpy(record + 13 + explicit_nonce + 1, inner.data(), inner.size());
-    s.client_tx.seal(record, 1 + inner.size(), 1, seq);
-    frames.push_back(std::move(f));
-  }
+  for (uint64_t seq = 1; seq <= kBurst; seq++)
+    frames.push_back(client_frame(s.client_tx, kClient, kClientPort, kPoolAddr, inner_size, seq));
   return frames;
 }
 
-/// Bursts of received frames, staged ahead with the timer paused (see the top).
+/// Bursts of received frames, staged ahead with the timer paused (see the top). Packet k
+/// (counting from 0 over the whole run) carries frame(k).
 class StagedBursts {
  public:
   static constexpr unsigned kBursts = 64;
-  /// `frame(i)`: the bytes of the i-th packet of a burst.
-  template <typename Frame>
-  StagedBursts(rte_mempool* pool, Frame frame) : pool_(pool) {
-    for (unsigned i = 0; i < kBurst; i++) frames_.push_back(frame(i));
-  }
+  using FrameOf = std::function<const std::vector<uint8_t>&(uint64_t packet)>;
+  StagedBursts(rte_mempool* pool, FrameOf frame) : pool_(pool), frame_(std::move(frame)) {}
   ~StagedBursts() {
     for (unsigned b = next_; b < filled_; b++) rte_pktmbuf_free_bulk(bursts_[b], kBurst);
   }
   /// The next burst, refilling all of them (timer paused) when they are used up; nullptr
-  /// when the pool ran dry.
+  /// when the pool ran dry. Its first packet's number is first_packet().
   rte_mbuf** next(benchmark::State& state) {
     if (next_ == filled_) {
       state.PauseTiming();
@@ -209,22 +216,26 @@ class StagedBursts {
       for (; filled_ < kBursts; filled_++) {
         if (rte_pktmbuf_alloc_bulk(pool_, bursts_[filled_], kBurst) != 0) break;
         for (unsigned i = 0; i < kBurst; i++) {
-          const std::vector<uint8_t>& f = frames_[i];
+          const std::vector<uint8_t>& f = frame_(staged_ + filled_ * kBurst + i);
           std::memcpy(rte_pktmbuf_append(bursts_[filled_][i], static_cast<uint16_t>(f.size())), f.data(), f.size());
         }
       }
+      first_of_fill_ = staged_;
+      staged_ += uint64_t{filled_} * kBurst;
       state.ResumeTiming();
       if (filled_ == 0) return nullptr;
     }
+    first_packet_ = first_of_fill_ + uint64_t{next_} * kBurst;
     return bursts_[next_++];
   }
-  const std::vector<uint8_t>& frame(unsigned i) const { return frames_[i]; }
+  uint64_t first_packet() const { return first_packet_; }
 
  private:
   rte_mempool* pool_;
-  std::vector<std::vector<uint8_t>> frames_;
+  FrameOf frame_;
   rte_mbuf* bursts_[kBursts][kBurst];
   unsigned next_ = 0, filled_ = 0;
+  uint64_t staged_ = 0, first_of_fill_ = 0, first_packet_ = 0;
 };
 
 void report(benchmark::State& state, uint64_t cycles, uint16_t inner_size) {
@@ -242,7 +253,7 @@ void BM_DtlsCryptoOnly(benchmark::State& state) {
   if (!s.ok) return;
   const Dataplane& dp = g_bed->dp;
   const auto frames = client_frames(s, size);
-  StagedBursts staged(dp.pool, [&](unsigned i) { return frames[i]; });
+  StagedBursts staged(dp.pool, [&](uint64_t k) -> const std::vector<uint8_t>& { return frames[k % kBurst]; });
   const DtlsSlot& slot = dp.dtls_slots[s.slot];
   RecordJob jobs[kBurst];
   uint64_t enq = 0, deq = 0, failed = 0, depth = 0;
@@ -276,7 +287,8 @@ void BM_DtlsDecryptPath(benchmark::State& state) {
   Session s(cipher_of(state.range(0)), state.range(2) != 0, state);
   if (!s.ok) return;
   Dataplane& dp = g_bed->dp;
-  StagedBursts staged(dp.pool, [frames = client_frames(s, size)](unsigned i) { return frames[i]; });
+  const auto frames = client_frames(s, size);
+  StagedBursts staged(dp.pool, [&](uint64_t k) -> const std::vector<uint8_t>& { return frames[k % kBurst]; });
   void* sent[2 * kBurst];
   uint64_t cycles = 0;
   for (auto _ : state) {
@@ -305,7 +317,7 @@ void BM_DtlsEncryptPath(benchmark::State& state) {
   frame[12] = 0x08;
   const auto inner = inner_packet(kBackend, kPoolAddr, size);
   frame.insert(frame.end(), inner.begin(), inner.end());
-  StagedBursts staged(dp.pool, [&frame](unsigned) { return frame; });
+  StagedBursts staged(dp.pool, [&](uint64_t) -> const std::vector<uint8_t>& { return frame; });
   void* sent[2 * kBurst];
   uint64_t cycles = 0;
   for (auto _ : state) {
@@ -322,6 +334,140 @@ void BM_DtlsEncryptPath(benchmark::State& state) {
   report(state, cycles, size);
 }
 
+/// N sessions installed on the lcore as TLS workers would (AES-128-GCM, cryptodev), each
+/// with its own client address, pool address (the scale pools), keys' cryptodev sessions,
+/// flow entry and DTLS slot.
+struct ScaleSessions {
+  static constexpr uint32_t kScalePool = 0x0A400000;  // 10.64.0.0/16 and 10.65.0.0/16
+  static constexpr uint32_t kScaleClients = 0x64400000;  // 100.64.0.0/10: one client each
+  std::unique_ptr<NeighbourTable> neigh;
+  std::unique_ptr<shm::StatsSegment> stats;
+  std::unique_ptr<LcoreCtx> ctx;
+  crypto::RecordAead client_tx;
+  std::vector<uint32_t> slots;  ///< session i's DTLS slot
+  size_t heap_bytes = 0;        ///< EAL heap taken by the N sessions (slots excluded: preallocated)
+  bool ok = false;
+
+  ScaleSessions(uint32_t n, benchmark::State& state) {
+    Dataplane& dp = g_bed->dp;
+    neigh = std::make_unique<NeighbourTable>(64);
+    stats = std::make_unique<shm::StatsSegment>();
+    ctx = std::make_unique<LcoreCtx>();
+    dp.neighbours = neigh.get();
+    ctx->dp = &dp;
+    ctx->stats = &stats->lcores[0];
+    ctx->held_cap = 64;
+    ctx->held.reserve(64);
+    ctx->dtls = g_bed->tunnel.dtls_lcores[0];
+    neigh->learn(neigh->find_or_insert(dp.ports[1].port_id, kBackendRtr), MacAddr{{2, 0, 0, 0, 0, 0x22}}, rte_rdtsc());
+    const crypto::DtlsCipher c = crypto::DtlsCipher::kAes128Gcm;
+    if (!dp.crypto->supports(c)) {
+      state.SkipWithError("the cryptodev lacks AES-128-GCM");
+      return;
+    }
+    crypto::DtlsRecordKeys keys;
+    keys.cipher = c;
+    keys.epoch = 1;
+    keys.rx = keys_for(c, 1);
+    keys.tx = keys_for(c, 2);
+    keys.tx_next_sequence = 1;
+    client_tx.init(c, keys.rx);
+    rte_malloc_socket_stats before{}, after{};
+    rte_malloc_get_socket_stats(0, &before);
+    const size_t ops_before = rte_mempool_in_use_count(dp.crypto->session_pool);
+    for (uint32_t i = 0; i < n; i++) {
+      std::string error;
+      CipherState* cs = cipher_state_create(*dp.crypto, keys, &error);
+      const SessionRef ref{1, 0x1000 + i};
+      if (cs == nullptr || !dp.sessions->bind(kScalePool + i, ref)) {
+        state.SkipWithError(("session " + std::to_string(i) + ": " + error).c_str());
+        cipher_state_free(cs);
+        return;
+      }
+      auto* msg = static_cast<DtlsCtlMsg*>(rte_zmalloc("bench", sizeof(DtlsCtlMsg), 0));
+      new (msg) DtlsCtlMsg();
+      msg->slot = dp.sessions->slot_index(kScalePool + i);
+      msg->ref = ref.pack();
+      msg->addr = kScalePool + i;
+      msg->client_ip = kScaleClients + i;
+      msg->client_port = kClientPort;
+      msg->local_ip = kOutAddr;
+      msg->rx_epoch = msg->tx_epoch = 1;
+      msg->tx_sequence = 1;
+      msg->max_inner = 1500;
+      msg->cipher = cs;
+      slots.push_back(msg->slot);
+      while (rte_ring_enqueue(dp.dtls_ctl[0], msg) != 0) dtls_poll_rings(*ctx);
+    }
+    while (stats->lcores[0].dtls_sessions < n && !rte_ring_empty(dp.dtls_ctl[0])) dtls_poll_rings(*ctx);
+    dtls_poll_rings(*ctx);
+    rte_malloc_get_socket_stats(0, &after);
+    // Cipher states and flow entries come from the EAL heap; the cryptodev sessions from
+    // their preallocated pool (counted by the objects taken, at the pool's element size).
+    heap_bytes = after.heap_allocsz_bytes - before.heap_allocsz_bytes +
+                 (rte_mempool_in_use_count(dp.crypto->session_pool) - ops_before) *
+                     dp.crypto->session_pool->elt_size;
+    ok = stats->lcores[0].dtls_sessions == n;
+    if (!ok) state.SkipWithError(("the lcore took " + std::to_string(stats->lcores[0].dtls_sessions) + " of " +
+                                  std::to_string(n) + " sessions").c_str());
+  }
+  ~ScaleSessions() {
+    dtls_lcore_shutdown(*ctx);
+    for (uint32_t i = 0; i < slots.size(); i++) g_bed->dp.sessions->unbind(kScalePool + i, SessionRef{1, 0x1000 + i});
+    g_bed->dp.neighbours = nullptr;
+  }
+};
+
+// args: sessions, inner packet size. Every packet of a burst comes from another session,
+// in a random order over all of them, so with many sessions each packet's state (flow
+// entry, DTLS slot, cipher state, cryptodev session) is likely out of the L1/L2 caches:
+// the cost of scale. Reports cycles per packet and the EAL memory per session.
+void BM_DtlsDecryptSessions(benchmark::State& state) {
+  if (g_bed == nullptr) return state.SkipWithError(g_bed_error.c_str());
+  const auto n = static_cast<uint32_t>(state.range(0));
+  const auto size = static_cast<uint16_t>(state.range(1));
+  ScaleSessions s(n, state);
+  if (!s.ok) return;
+  Dataplane& dp = g_bed->dp;
+  std::vector<uint32_t> order(n);
+  for (uint32_t i = 0; i < n; i++) order[i] = i;
+  std::shuffle(order.begin(), order.end(), std::mt19937(42));
+  // Packet k comes from session order[k % n]. Fewer sessions than a burst: a session sends
+  // several records per burst, each its own sequence number (k / n); else one each.
+  const uint32_t seqs = n >= kBurst ? 1 : kBurst;
+  std::vector<std::vector<uint8_t>> frames(uint64_t{n} * seqs);
+  for (uint32_t i = 0; i < n; i++)
+    for (uint32_t q = 0; q < seqs; q++)
+      frames[uint64_t{i} * seqs + q] = client_frame(s.client_tx, ScaleSessions::kScaleClients + i, kClientPort,
+                                                   ScaleSessions::kScalePool + i, size, q + 1);
+  StagedBursts staged(dp.pool, [&](uint64_t k) -> const std::vector<uint8_t>& {
+    return frames[uint64_t{order[k % n]} * seqs + (k / n) % seqs];
+  });
+  void* sent[2 * kBurst];
+  uint64_t cycles = 0;
+  for (auto _ : state) {
+    rte_mbuf** pkts = staged.next(state);
+    if (pkts == nullptr) return state.SkipWithError("mbuf pool empty");
+    const uint64_t first = staged.first_packet();
+    const uint64_t t0 = rte_rdtsc();
+    // Each record is sequence 1 again: reopen its session's anti-replay window (in the
+    // figure; it touches the slot's line the path reads anyway).
+    for (unsigned i = 0; i < kBurst; i++) dp.dtls_slots[s.slots[order[(first + i) % n]]].window.reset();
+    l2_input_burst(*s.ctx, 0, pkts, kBurst);
+    tx_flush_all(*s.ctx);
+    const unsigned got = rte_ring_dequeue_burst(g_bed->tx[1], sent, 2 * kBurst, nullptr);
+    rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(sent), got);
+    cycles += rte_rdtsc() - t0;
+    if (got != kBurst) return state.SkipWithError("not every record reached the backend");
+  }
+  report(state, cycles, size);
+  state.counters["sessions"] = n;
+  state.counters["bytes_per_session"] = static_cast<double>(s.heap_bytes) / n;
+}
+BENCHMARK(BM_DtlsDecryptSessions)
+    ->ArgNames({"sessions", "size"})
+    ->ArgsProduct({{1, 1000, 100000}, {64, 1400}});
+
 void args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"cipher", "size", "cryptodev"});
   for (int64_t cipher : {kAes128Gcm, kChacha, kAes256Gcm})
@@ -337,7 +483,16 @@ BENCHMARK(BM_DtlsEncryptPath)->Apply(args);
 
 int main(int argc, char** argv) {
   tg::dp::testing::RingDataplane* b = nullptr;
-  tg::dp::g_bed_error = tg::dp::testing::ring_dataplane_create("dtls_record_bench", 4095, &b);
+  // Two /16 pools beside the ring bed's /24 for BM_DtlsDecryptSessions' 100k sessions (the
+  // DTLS slots and the cryptodev session pool are sized for them, hence the memory).
+  std::string config = tg::dp::testing::kRingDataplaneConfig;
+  const std::string pools = "pools = ( { name = \"clients\"; prefix = \"198.51.100.0/24\"; } );";
+  config.replace(config.find(pools), pools.size(),
+                 "pools = ( { name = \"clients\"; prefix = \"198.51.100.0/24\"; },\n"
+                 "          { name = \"scale-a\"; prefix = \"10.64.0.0/16\"; },\n"
+                 "          { name = \"scale-b\"; prefix = \"10.65.0.0/16\"; } );\n"
+                 "limits = { max_sessions = 140000; };");
+  tg::dp::g_bed_error = tg::dp::testing::ring_dataplane_create("dtls_record_bench", 4095, &b, config, 2048);
   tg::dp::g_bed = b;
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

@@ -79,14 +79,16 @@ std::string dtls_setup(const config::Config& cfg, Dataplane& dp, TunnelResources
       !err.empty())
     return err;
   if (!warning.empty()) res.warnings.push_back(warning);
+  // Before the lcores' state: each sizes its flow table by n_dtls_slots (a table made
+  // before this was set held 64 flows, so a lcore took at most 64 DTLS sessions).
+  dp.dtls_slots = res.dtls_slots;
+  dp.n_dtls_slots = n_slots;
   for (unsigned q = 0; q < n_lcores; q++) {
     std::string err;
     DtlsLcore* d = dtls_lcore_create(dp, q, &err);
     if (d == nullptr) return err;
     res.dtls_lcores.push_back(d);
   }
-  dp.dtls_slots = res.dtls_slots;
-  dp.n_dtls_slots = n_slots;
   dp.dtls_ctl = res.dtls_ctl.data();
   dp.dtls_handoff = res.dtls_handoff.data();
   dp.to_outside = res.to_outside.data();

@@ -443,6 +443,40 @@ TEST_P(DtlsPath, ReturnTrafficOnAnotherLcoreIsHandedToTheOwner) {
   dtls_lcore_shutdown(other);
 }
 
+// A lcore holds a DTLS session for every pool address (its flow table is sized by them): a
+// table made before the slots were known once held 64, and the 65th client silently got no
+// DTLS keys on the lcore.
+TEST_P(DtlsPath, ALcoreHoldsMoreThan64Sessions) {
+  Dataplane& dp = b_->dp;
+  constexpr uint32_t kMore = 200;  // the ring bed's pool is a /24
+  crypto::DtlsRecordKeys keys;
+  keys.cipher = crypto::DtlsCipher::kAes128Gcm;
+  keys.epoch = 1;
+  keys.rx.key_len = keys.tx.key_len = crypto::dtls_cipher_key_len(keys.cipher);
+  keys.rx.iv_len = keys.tx.iv_len = crypto::dtls_cipher_iv_len(keys.cipher);
+  const RecordCryptoDev none;
+  for (uint32_t i = 0; i < kMore; i++) {
+    std::string error;
+    CipherState* cs = cipher_state_create(backend() == Backend::kCryptodev ? *dp.crypto : none, keys, &error);
+    ASSERT_NE(cs, nullptr) << error;
+    auto* msg = static_cast<DtlsCtlMsg*>(rte_zmalloc("test", sizeof(DtlsCtlMsg), 0));
+    new (msg) DtlsCtlMsg();
+    msg->addr = kPoolAddr + 10 + i;
+    msg->slot = dp.sessions->slot_index(msg->addr);
+    msg->ref = SessionRef{1, 0x9000 + i}.pack();
+    msg->client_ip = 0x64400000 + i;  // 100.64.0.0/10: a client each
+    msg->client_port = kClientPort;
+    msg->local_ip = kOutAddr;
+    msg->rx_epoch = msg->tx_epoch = 1;
+    msg->max_inner = 1400;
+    msg->cipher = cs;
+    while (rte_ring_enqueue(dp.dtls_ctl[0], msg) != 0) dtls_poll_rings(*ctx_);
+  }
+  while (!rte_ring_empty(dp.dtls_ctl[0])) dtls_poll_rings(*ctx_);
+  EXPECT_EQ(ctx_->stats->dtls_sessions, 1u + kMore);
+  EXPECT_EQ(events().dtls_sessions_installed, 1u + kMore);
+}
+
 INSTANTIATE_TEST_SUITE_P(SuitesAndBackends, DtlsPath,
                          ::testing::Combine(::testing::ValuesIn(suites_of_this_build()),
                                             ::testing::Values(Backend::kCryptodev, Backend::kWolfCrypt)),

@@ -18,14 +18,15 @@ RTE_LOG_REGISTER(tg_dataplane_logtype, tunnelgate.dataplane, INFO);
 
 namespace tg::dp::testing {
 
-std::string ring_dataplane_create(const std::string& prog, unsigned mbufs, RingDataplane** out) {
+std::string ring_dataplane_create(const std::string& prog, unsigned mbufs, RingDataplane** out,
+                                  const std::string& config, unsigned memory_mb) {
   const std::string prefix = "tgring" + std::to_string(getpid());
-  std::vector<std::string> args = {prog, "--no-huge", "-m", "256", "--no-pci", "--file-prefix", prefix,
+  std::vector<std::string> args = {prog, "--no-huge", "-m", std::to_string(memory_mb), "--no-pci", "--file-prefix", prefix,
                                    "-l", "0", "--log-level=lib.eal:error", "--no-telemetry"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) return "EAL init failed (needs root)";
-  auto r = config::config_load_string(kRingDataplaneConfig, "ringbed.conf");
+  auto r = config::config_load_string(config, "ringbed.conf");
   if (!r.ok()) return "config: " + r.errors.front().to_string();
 
   auto* b = new RingDataplane;

@@ -41,8 +41,10 @@ struct RingDataplane {
   TunnelResources tunnel;
 };
 
-/// Initialise EAL (once per process) and build the ring dataplane with a pool of `mbufs`.
+/// Initialise EAL (once per process) and build the ring dataplane with a pool of `mbufs`,
+/// from `config` (kRingDataplaneConfig, or a variant of it) with `memory_mb` of EAL memory.
 /// Returns an error message, empty on success.
-std::string ring_dataplane_create(const std::string& prog, unsigned mbufs, RingDataplane** out);
+std::string ring_dataplane_create(const std::string& prog, unsigned mbufs, RingDataplane** out,
+                                  const std::string& config = kRingDataplaneConfig, unsigned memory_mb = 256);
 
 }  // namespace tg::dp::testing
