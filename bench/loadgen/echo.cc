@@ -2,8 +2,8 @@
 //
 // A UDP server for the backend namespace. In echo mode it returns every datagram to its
 // sender (the session's tunnel address, through the gateway), after writing into the probe
-// how many datagrams it had received so far; that count tells the generator how many of its
-// packets arrived upstream. In sink mode it only counts. It writes its counters as JSON to
+// how many probes of the generator's current run it had received so far; that count tells
+// the generator how many of its packets arrived upstream (one generator at a time per echo). In sink mode it only counts. It writes its counters as JSON to
 // --stats-file on SIGUSR1 and on exit (SIGINT/SIGTERM). recvmmsg/sendmmsg in bursts of 64.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -94,6 +94,8 @@ int main(int argc, char** argv) {
   iovec iov[kBurst]{};
   sockaddr_in peers[kBurst]{};
   Counters c;
+  uint32_t run = 0;
+  uint64_t run_probes = 0;
   while (!g_stop) {
     if (g_dump) {
       g_dump = 0;
@@ -113,9 +115,13 @@ int main(int argc, char** argv) {
       ++c.rx_packets;
       c.rx_bytes += msgs[i].msg_len;
       std::span<uint8_t> payload(data[i], msgs[i].msg_len);
-      if (tg::loadgen::parse_probe_payload(payload)) {
+      if (const auto probe = tg::loadgen::parse_probe_payload(payload)) {
         ++c.rx_probes;
-        tg::loadgen::set_probe_echo_count(payload, c.rx_probes);
+        if (probe->run != run) {  // a new generator run: count its probes from zero
+          run = probe->run;
+          run_probes = 0;
+        }
+        tg::loadgen::set_probe_echo_count(payload, static_cast<uint32_t>(++run_probes));
       }
       iov[i].iov_len = msgs[i].msg_len;
     }

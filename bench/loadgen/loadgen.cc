@@ -26,6 +26,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -76,6 +77,7 @@ struct Options {
   bool dtls = true;
   double dtls_timeout_s = 5;
   double login_timeout_s = 30;
+  uint32_t retries = 0;           // a login answered 503 (try again) starts over, this often
   std::string target;             // backend echo IP:PORT; empty = no traffic
   uint32_t target_ip = 0;
   uint16_t target_port = 0;
@@ -101,7 +103,7 @@ struct Login {
   bool group_init_sent = false;
   bool password_sent = false;
   bool connect_sent = false;
-  bool reconnect = false;   // the server closes: send `out` on a new connection
+  std::string connect_request;  // kept to retry a CONNECT answered 503 with the same cookie
   int rounds = 0;
 };
 
@@ -116,6 +118,7 @@ struct Session {
   bool dtls_handshaking = false;
   bool want_tcp_write = false;
   bool tx_blocked = false;       // a packet is pending in wolfSSL (WANT_WRITE): retry it
+  uint8_t attempts = 0;          // logins started again after a 503 (--retries)
   uint16_t mtu = 0;
   uint16_t blocked_len = 0;
   uint32_t index = 0;
@@ -183,6 +186,8 @@ class Engine {
   std::string host_header_;
   std::vector<Session> sessions_;
   std::map<std::string, uint64_t> failures_;
+  std::deque<std::pair<uint64_t, uint32_t>> retry_queue_;  // (not before, session)
+  uint64_t retried_ = 0;
   std::vector<uint32_t> active_;        // sessions with a tunnel, for traffic
   uint32_t next_to_start_ = 0;
   uint32_t in_progress_ = 0;            // started, not yet ready or failed
@@ -197,6 +202,7 @@ class Engine {
   uint32_t logged_out_ = 0;
   Totals totals_;
   std::mt19937_64 rng_{std::random_device{}()};
+  const uint32_t run_id_ = static_cast<uint32_t>(std::random_device{}());
 };
 
 // ----------------------------------------------------------------------------- wolfSSL
@@ -339,6 +345,7 @@ bool Engine::open_tcp(Session& s) {
 
 void Engine::start_session(Session& s, uint64_t now) {
   s.t_start = now;
+  s.t_tls = s.t_cookie = s.t_connect = 0;
   s.login = std::make_unique<Login>();
   ++in_progress_;
   ClientIdentity identity;
@@ -350,7 +357,20 @@ void Engine::start_session(Session& s, uint64_t now) {
 void Engine::fail(Session& s, const std::string& reason) {
   if (s.state == State::kFailed) return;
   if (opt_.verbose) std::fprintf(stderr, "level=warn msg=\"session failed\" session=%u reason=\"%s\"\n", s.index, reason.c_str());
-  ++failures_[reason.substr(0, reason.find(':'))];
+  // The failure table groups by reason; server text in parentheses stays out of the key.
+  const std::string key = reason.substr(0, reason.find(" ("));
+  if (s.t_ready == 0 && s.attempts < opt_.retries && key.ends_with("HTTP 503")) {
+    // The gateway said "try again" (e.g. too many logins in flight): start over later.
+    ++failures_["retried: " + key];
+    ++retried_;
+    close_session(s);
+    s.state = State::kWaiting;
+    ++s.attempts;
+    --in_progress_;
+    retry_queue_.emplace_back(now_ns() + 50 * kNsPerMs * s.attempts, s.index);
+    return;
+  }
+  ++failures_[key];
   const bool counted = s.t_ready == 0;  // a ready session was counted as done already
   close_session(s);
   s.state = State::kFailed;
@@ -472,6 +492,23 @@ void Engine::on_response(Session& s, HttpResponse& response, size_t consumed) {
   Login& login = *s.login;
   const uint64_t now = now_ns();
   if (login.connect_sent) {
+    if (response.status == 503 && s.attempts < opt_.retries) {
+      // As openconnect does (§7.2): the same cookie again, on a new connection, after a pause.
+      ++failures_["retried: connect: HTTP 503"];
+      ++retried_;
+      ++s.attempts;
+      login.out = login.connect_request;
+      login.in.clear();
+      wolfSSL_free(s.tls);
+      s.tls = nullptr;
+      close(s.tcp_fd);
+      s.tcp_fd = -1;
+      s.state = State::kWaiting;
+      --in_progress_;
+      retry_queue_.emplace_back(now + 50 * kNsPerMs * s.attempts, s.index);
+      return;
+    }
+    if (response.status != 200) return fail(s, "connect: HTTP " + std::to_string(response.status));
     ConnectReplyResult reply = parse_connect_reply(response);
     if (!reply.ok) return fail(s, "connect: " + reply.error);
     const std::string leftover = login.in.substr(consumed);
@@ -499,6 +536,7 @@ void Engine::on_response(Session& s, HttpResponse& response, size_t consumed) {
     for (int i = 0; i < 96; ++i) options.dtls_master_secret += kHex[rng_() & 15];
     std::string request = build_connect({host_header_, ""}, cookie ? *cookie : token, options);
     login.connect_sent = true;
+    login.connect_request = request;
     return send_request(s, std::move(request), reconnect);
   }
   if (!reply.has_form || (reply.inputs.empty() && !reply.has_group_list)) {
@@ -680,7 +718,7 @@ void Engine::on_packet(Session& s, std::span<const uint8_t> packet, Channel chan
   ++totals_.rx_packets;
   totals_.rx_bytes += packet.size();
   ++(channel == Channel::kDtls ? totals_.rx_dtls : totals_.rx_cstp);
-  totals_.echo_count_max = std::max(totals_.echo_count_max, probe->echo_count);
+  if (probe->run == run_id_) totals_.echo_count_max = std::max<uint64_t>(totals_.echo_count_max, probe->echo_count);
   if (now > probe->sent_ns) totals_.latency.add(now - probe->sent_ns);
 }
 
@@ -807,6 +845,7 @@ void Engine::traffic_tick(uint64_t now) {
       len = std::clamp<size_t>(next_size(), kMinProbePacketBytes, std::min<size_t>(s.mtu, kMaxPacketBytes));
     }
     probe.session = s.index;
+    probe.run = run_id_;
     const ProbeAddressing addr{s.address, opt_.target_ip, static_cast<uint16_t>(20000 + s.index % 40000),
                                opt_.target_port};
     build_probe_packet({buf + tunnel::cstp::kHeaderBytes, kMaxPacketBytes}, len, addr, probe);
@@ -865,6 +904,16 @@ int Engine::run() {
 
     if (phase == Phase::kSetup) {
       // Start new logins within --concurrency and --rate.
+      while (!retry_queue_.empty() && retry_queue_.front().first <= now && in_progress_ < opt_.concurrency) {
+        Session& s = sessions_[retry_queue_.front().second];
+        retry_queue_.pop_front();
+        if (s.login) {  // a CONNECT to send again: a new connection only
+          ++in_progress_;
+          if (!open_tcp(s)) fail(s, std::string("connect: ") + std::strerror(errno));
+        } else {
+          start_session(s, now);
+        }
+      }
       while (next_to_start_ < sessions_.size() && in_progress_ < opt_.concurrency) {
         if (opt_.rate > 0 &&
             static_cast<double>(now - setup_begin_) / 1e9 * opt_.rate < static_cast<double>(next_to_start_))
@@ -890,7 +939,7 @@ int Engine::run() {
         std::ofstream(opt_.ready_file) << "ready sessions=" << active_.size() << "\n";
         ready_written = true;
       }
-      if (now >= phase_end || g_release) phase = Phase::kDone;
+      if (now >= phase_end || g_release || g_stop) phase = Phase::kDone;
     }
     timers(now);
     // Keep idle tunnels alive: a DPD request per session every X-CSTP-DPD seconds.
@@ -977,8 +1026,8 @@ void Engine::report() {
 
   if (opt_.json) {
     std::printf("{\"server\":\"%s:%u\",\"sessions\":{\"requested\":%u,\"established\":%u,\"failed\":%" PRIu64
-                ",\"dtls\":%u,\"cstp\":%u,\"logged_out\":%u,\"setup_seconds\":%.3f,\"setup_per_second\":%.1f},",
-                opt_.server.c_str(), opt_.port, opt_.sessions, ok, failed, on_dtls, on_cstp, logged_out_,
+                ",\"retried\":%" PRIu64 ",\"dtls\":%u,\"cstp\":%u,\"logged_out\":%u,\"setup_seconds\":%.3f,\"setup_per_second\":%.1f},",
+                opt_.server.c_str(), opt_.port, opt_.sessions, ok, failed, retried_, on_dtls, on_cstp, logged_out_,
                 setup_s, setup_s > 0 ? ok / setup_s : 0);
     std::printf("\"failures\":{");
     bool first = true;
@@ -1009,8 +1058,8 @@ void Engine::report() {
     return;
   }
   std::printf("tunnelgate-loadgen against %s:%u\n", opt_.server.c_str(), opt_.port);
-  std::printf("sessions   requested %u  established %u (DTLS %u, CSTP %u)  failed %" PRIu64 "  logged out %u\n",
-              opt_.sessions, ok, on_dtls, on_cstp, failed, logged_out_);
+  std::printf("sessions   requested %u  established %u (DTLS %u, CSTP %u)  failed %" PRIu64 "  retried %" PRIu64 "  logged out %u\n",
+              opt_.sessions, ok, on_dtls, on_cstp, failed, retried_, logged_out_);
   for (const auto& [reason, count] : failures_) std::printf("  failure  %-40s %" PRIu64 "\n", reason.c_str(), count);
   std::printf("setup      %.3f s, %.1f sessions/s\n", setup_s, setup_s > 0 ? ok / setup_s : 0);
   std::printf("latency    %-8s %9s %9s %9s  (ms from the TCP connect)\n", "", "p50", "p90", "p99");
@@ -1037,12 +1086,13 @@ void usage() {
   std::fputs(
       "usage: tunnelgate-loadgen --server IP [--port 443] --sessions N [--concurrency 64] [--rate R]\n"
       "         (--user U --password P [--authgroup G] | --user U --token JWT [--authgroup G] | --cert PEM --key PEM)\n"
-      "         [--no-dtls] [--dtls-timeout 5] [--login-timeout 30]\n"
+      "         [--no-dtls] [--dtls-timeout 5] [--login-timeout 30] [--retries 0]\n"
       "         [--target IP:PORT [--pps 0] [--size 512 | --imix] [--duration 5]]\n"
       "         [--hold SECONDS] [--ready-file PATH] [--json] [--verbose]\n"
       "  --password-file F / --token-file F read the secret from a file (first line).\n"
       "  --pps 0 offers as fast as the generator can; --hold keeps the sessions up after the\n"
-      "  traffic until SIGUSR1 (or the time runs out), then logs them out (BYE 0xb0).\n",
+      "  traffic until SIGUSR1 (or the time runs out), then logs them out (BYE 0xb0).\n"
+      "  --retries N starts a login answered 503 (try again) over, up to N times.\n",
       stderr);
 }
 
@@ -1077,6 +1127,7 @@ bool parse_options(int argc, char** argv, Options* o, std::string* error) {
       else if (a == "--no-dtls") o->dtls = false;
       else if (a == "--dtls-timeout") o->dtls_timeout_s = std::stod(value());
       else if (a == "--login-timeout") o->login_timeout_s = std::stod(value());
+      else if (a == "--retries") o->retries = static_cast<uint32_t>(std::min(255ul, std::stoul(value())));
       else if (a == "--target") o->target = value();
       else if (a == "--pps") o->pps = std::stod(value());
       else if (a == "--size") o->size = static_cast<uint32_t>(std::stoul(value()));

@@ -53,7 +53,8 @@ size_t build_probe_packet(std::span<uint8_t> out, size_t packet_bytes, const Pro
   put32(payload + 4, probe.session);
   put64(payload + 8, probe.seq);
   put64(payload + 16, probe.sent_ns);
-  put64(payload + kProbeEchoCountOffset, probe.echo_count);
+  put32(payload + kProbeRunOffset, probe.run);
+  put32(payload + kProbeEchoCountOffset, probe.echo_count);
   return packet_bytes;
 }
 
@@ -63,12 +64,13 @@ std::optional<Probe> parse_probe_payload(std::span<const uint8_t> payload) {
   probe.session = get32(&payload[4]);
   probe.seq = get64(&payload[8]);
   probe.sent_ns = get64(&payload[16]);
-  probe.echo_count = get64(&payload[kProbeEchoCountOffset]);
+  probe.run = get32(&payload[kProbeRunOffset]);
+  probe.echo_count = get32(&payload[kProbeEchoCountOffset]);
   return probe;
 }
 
-void set_probe_echo_count(std::span<uint8_t> payload, uint64_t count) {
-  if (payload.size() >= kProbePayloadBytes) put64(&payload[kProbeEchoCountOffset], count);
+void set_probe_echo_count(std::span<uint8_t> payload, uint32_t count) {
+  if (payload.size() >= kProbePayloadBytes) put32(&payload[kProbeEchoCountOffset], count);
 }
 
 std::optional<Probe> parse_probe_packet(std::span<const uint8_t> packet, uint32_t* dst_ip) {

@@ -15,9 +15,12 @@ namespace tg::loadgen {
 inline constexpr uint32_t kProbeMagic = 0x54474c47;  // "TGLG"
 inline constexpr size_t kIpv4HeaderBytes = 20;
 inline constexpr size_t kUdpHeaderBytes = 8;
-/// magic u32 | session u32 | seq u64 | send time ns u64 | echo receive count u64 (network order)
+/// magic u32 | session u32 | seq u64 | send time ns u64 | run u32 | echo receive count u32
+/// (network order). The run is a random number per generator run: the echo restarts its
+/// count when it changes, so the count is "probes of this run received so far".
 inline constexpr size_t kProbePayloadBytes = 32;
-inline constexpr size_t kProbeEchoCountOffset = 24;
+inline constexpr size_t kProbeRunOffset = 24;
+inline constexpr size_t kProbeEchoCountOffset = 28;
 /// The smallest packet that carries a probe (IPv4 + UDP + probe).
 inline constexpr size_t kMinProbePacketBytes = kIpv4HeaderBytes + kUdpHeaderBytes + kProbePayloadBytes;
 
@@ -32,7 +35,8 @@ struct Probe {
   uint32_t session = 0;
   uint64_t seq = 0;
   uint64_t sent_ns = 0;
-  uint64_t echo_count = 0;  ///< what the echo had received when it answered (0 from a client)
+  uint32_t run = 0;         ///< the generator run
+  uint32_t echo_count = 0;  ///< probes of this run the echo had received when it answered (0 from a client)
 };
 
 /// Writes an IPv4/UDP packet of exactly `packet_bytes` (kMinProbePacketBytes..65535) into
@@ -48,7 +52,7 @@ std::optional<Probe> parse_probe_packet(std::span<const uint8_t> packet, uint32_
 
 /// Reads / writes the probe at the start of a UDP payload (the echo side).
 std::optional<Probe> parse_probe_payload(std::span<const uint8_t> payload);
-void set_probe_echo_count(std::span<uint8_t> payload, uint64_t count);
+void set_probe_echo_count(std::span<uint8_t> payload, uint32_t count);
 
 /// The RFC 1071 checksum of `data`.
 uint16_t ipv4_checksum(std::span<const uint8_t> data);
