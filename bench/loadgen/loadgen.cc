@@ -38,6 +38,8 @@
 #include "bench/loadgen/client_connect.h"
 #include "bench/loadgen/client_http.h"
 #include "bench/loadgen/probe.h"
+#include "crypto/dtls_record_keys.h"
+#include "crypto/record_aead.h"
 #include "dataplane/tunnel/cstp_connect.h"
 #include "dataplane/tunnel/cstp_frame.h"
 
@@ -62,6 +64,14 @@ constexpr int kMaxAuthRounds = 8;
 constexpr size_t kIoBytes = 16384 + 64;
 /// Largest packet the generator builds (a DTLS record carries at most one MTU).
 constexpr size_t kMaxPacketBytes = 9000;
+/// Room in front of a packet: a DTLS record header (13) + GCM explicit nonce (8) + the type
+/// byte, or a CSTP header (8); and behind it: the AEAD tag.
+constexpr size_t kHeadroom = 32;
+constexpr size_t kTailroom = 16;
+constexpr size_t kDtlsRecordHeaderBytes = 13;
+/// Our first record sequence number in epoch 1: above the client Finished (sequence 0) and
+/// any retransmission of it that wolfSSL sent in the handshake.
+constexpr uint64_t kFirstDataSequence = 64;
 
 struct Options {
   std::string server = "192.0.2.1";
@@ -130,6 +140,12 @@ struct Session {
   uint32_t dpd_seconds = 0;
   std::unique_ptr<Login> login;
   std::unique_ptr<tunnel::CstpDecoder> cstp;
+  /// The client_write key of the DTLS session: the generator seals its records itself (as
+  /// the gateway's fast path does) instead of wolfSSL_write, which this wolfSSL build caps
+  /// at a 1400-byte datagram (no WOLFSSL_DTLS_MTU) and which copies once more.
+  std::unique_ptr<crypto::RecordAead> dtls_tx;
+  uint64_t dtls_tx_seq = 0;
+  uint16_t dtls_epoch = 0;
   std::array<uint8_t, kPskBytes> psk{};
   TunnelConfig tunnel;           // from the CONNECT answer (App-ID, DTLS port)
 };
@@ -169,7 +185,10 @@ class Engine {
   void read_cstp(Session& s);
   void read_dtls(Session& s);
   void on_packet(Session& s, std::span<const uint8_t> packet, Channel channel);
-  bool send_packet(Session& s, std::span<uint8_t> frame_buf, size_t packet_len, Channel ch);
+  bool send_packet(Session& s, uint8_t* packet, size_t packet_len, Channel ch);
+  /// Seals [type][payload] (payload at `payload`, kHeadroom bytes free in front, kTailroom
+  /// behind) into one DTLS record and sends it. false when the socket is full.
+  bool dtls_send(Session& s, uint8_t type, uint8_t* payload, size_t payload_len);
   void send_control(Session& s, uint8_t type, std::span<const uint8_t> payload);
   void traffic_tick(uint64_t now);
   size_t next_size();
@@ -586,6 +605,10 @@ void Engine::on_tunnel_up(Session& s, const TunnelConfig& config, std::string_vi
   s.mtu = config.mtu;
   s.dpd_seconds = config.dpd_seconds;
   s.cstp = std::make_unique<tunnel::CstpDecoder>(tunnel::cstp::kMaxPayloadBytes);
+  if (opt_.dtls && !config.dtls) {
+    // A server that sent no (or another) X-DTLS-CipherSuite: CSTP only, as openconnect.
+    ++failures_[config.dtls_cipher.empty() ? "dtls: not offered by the server" : "dtls: cipher suite not PSK-NEGOTIATE"];
+  }
   if (config.dtls && opt_.dtls) {
     const int ret = wolfSSL_export_keying_material(s.tls, s.psk.data(), kPskBytes, kPskLabel,
                                                    sizeof kPskLabel - 1, nullptr, 0, 0);
@@ -606,7 +629,9 @@ void Engine::on_tunnel_up(Session& s, const TunnelConfig& config, std::string_vi
       if (r.type == tunnel::CstpType::kData) on_packet(s, r.payload, Channel::kCstp);
     }
   }
-  if (!s.dtls_handshaking) ready(s, Channel::kCstp, now);
+  // DTLS may already be up: wolfSSL_connect can finish in its first call when the server
+  // answers fast enough.
+  if (!s.dtls_handshaking && s.channel == Channel::kNone) ready(s, Channel::kCstp, now);
 }
 
 void Engine::start_dtls(Session& s, uint64_t now) {
@@ -639,6 +664,18 @@ void Engine::drive_dtls(Session& s, uint64_t now) {
   if (ret == WOLFSSL_SUCCESS) {
     s.dtls_handshaking = false;
     std::fill(s.psk.begin(), s.psk.end(), 0);
+    crypto::DtlsRecordKeys keys;
+    std::string error;
+    if (!crypto::dtls_export_record_keys(s.dtls, &keys, &error)) {
+      keys.wipe();
+      return dtls_failed(s, "dtls: record keys not usable");
+    }
+    s.dtls_tx = std::make_unique<crypto::RecordAead>();
+    const bool ok = s.dtls_tx->init(keys.cipher, keys.tx);
+    s.dtls_epoch = keys.epoch;
+    s.dtls_tx_seq = kFirstDataSequence;
+    keys.wipe();
+    if (!ok) return dtls_failed(s, "dtls: record keys not usable");
     return ready(s, Channel::kDtls, now);
   }
   const int err = wolfSSL_get_error(s.dtls, ret);
@@ -653,6 +690,7 @@ void Engine::dtls_failed(Session& s, const char* why) {
   if (opt_.verbose) std::fprintf(stderr, "level=warn msg=\"DTLS failed, staying on CSTP\" session=%u reason=\"%s\"\n", s.index, why);
   if (s.dtls != nullptr) wolfSSL_free(s.dtls);
   s.dtls = nullptr;
+  s.dtls_tx.reset();
   if (s.udp_fd >= 0) close(s.udp_fd);
   s.udp_fd = -1;
   std::fill(s.psk.begin(), s.psk.end(), 0);
@@ -667,6 +705,9 @@ void Engine::ready(Session& s, Channel channel, uint64_t now) {
   }
   s.channel = channel;
   s.t_ready = now;
+  if (opt_.verbose)
+    std::fprintf(stderr, "level=debug msg=\"session up\" session=%u channel=%s dtls_offered=%d\n", s.index,
+                 channel == Channel::kDtls ? "dtls" : "cstp", s.tunnel.dtls ? 1 : 0);
   --in_progress_;
   ++done_;
   active_.push_back(s.index);
@@ -694,12 +735,21 @@ void Engine::timers(uint64_t now) {
 
 // ----------------------------------------------------------------------------- tunnel
 
+bool Engine::dtls_send(Session& s, uint8_t type, uint8_t* payload, size_t payload_len) {
+  const crypto::RecordAead& aead = *s.dtls_tx;
+  const size_t explicit_nonce = aead.overhead() - kTailroom;
+  uint8_t* record = payload - 1 - explicit_nonce - kDtlsRecordHeaderBytes;
+  payload[-1] = type;
+  const size_t len = aead.seal(record, payload_len + 1, s.dtls_epoch, s.dtls_tx_seq++);
+  if (len == 0) return false;
+  return send(s.udp_fd, record, len, MSG_DONTWAIT) == static_cast<ssize_t>(len);
+}
+
 void Engine::send_control(Session& s, uint8_t type, std::span<const uint8_t> payload) {
-  uint8_t frame[tunnel::cstp::kHeaderBytes + 2048];
-  if (s.channel == Channel::kDtls && s.dtls != nullptr && payload.size() < 2048) {
-    frame[0] = type;
-    std::memcpy(frame + 1, payload.data(), payload.size());
-    wolfSSL_write(s.dtls, frame, static_cast<int>(payload.size() + 1));
+  alignas(64) uint8_t frame[kHeadroom + 2048 + kTailroom];
+  if (s.channel == Channel::kDtls && s.dtls_tx != nullptr && payload.size() <= 2048) {
+    std::memcpy(frame + kHeadroom, payload.data(), payload.size());
+    dtls_send(s, type, frame + kHeadroom, payload.size());
     return;
   }
   if (s.tls == nullptr) return;
@@ -774,8 +824,7 @@ void Engine::read_dtls(Session& s) {
       case 0x00: on_packet(s, record.subspan(1), Channel::kDtls); break;
       case 0x03:  // DPD request (also the MTU probe): echo the payload back as 0x04 (§6.7)
         ++totals_.dpd_answered;
-        buf[0] = 0x04;
-        wolfSSL_write(s.dtls, buf, ret);
+        send_control(s, 0x04, record.subspan(1));
         break;
       case 0x05:
         ++totals_.server_closed;
@@ -792,29 +841,22 @@ size_t Engine::next_size() {
   return kPattern[imix_step_++ % 12];
 }
 
-bool Engine::send_packet(Session& s, std::span<uint8_t> buf, size_t packet_len, Channel ch) {
-  int ret = 0;
-  WOLFSSL* ssl = nullptr;
-  if (ch == Channel::kDtls) {
-    buf[tunnel::cstp::kHeaderBytes - 1] = 0x00;  // the DTLS type byte, right before the packet
-    ssl = s.dtls;
-    ret = wolfSSL_write(ssl, buf.data() + tunnel::cstp::kHeaderBytes - 1, static_cast<int>(packet_len + 1));
-  } else {
-    tunnel::cstp_encode_header(buf.data(), tunnel::CstpType::kData, static_cast<uint16_t>(packet_len));
-    ssl = s.tls;
-    ret = wolfSSL_write(ssl, buf.data(), static_cast<int>(packet_len + tunnel::cstp::kHeaderBytes));
-  }
+bool Engine::send_packet(Session& s, uint8_t* packet, size_t packet_len, Channel ch) {
+  if (ch == Channel::kDtls) return dtls_send(s, 0x00, packet, packet_len);
+  uint8_t* frame = packet - tunnel::cstp::kHeaderBytes;
+  tunnel::cstp_encode_header(frame, tunnel::CstpType::kData, static_cast<uint16_t>(packet_len));
+  const int ret = wolfSSL_write(s.tls, frame, static_cast<int>(packet_len + tunnel::cstp::kHeaderBytes));
   if (ret > 0) return true;
-  const int err = wolfSSL_get_error(ssl, ret);
+  const int err = wolfSSL_get_error(s.tls, ret);
   if (err == WOLFSSL_ERROR_WANT_WRITE || err == WOLFSSL_ERROR_WANT_READ) {
-    if (ch == Channel::kCstp && !s.want_tcp_write) {
+    // wolfSSL holds the record: the next write must pass the same bytes (tx_blocked).
+    if (!s.want_tcp_write) {
       s.want_tcp_write = true;
       update_epoll(s);
     }
     return false;
   }
-  if (ch == Channel::kDtls) dtls_failed(s, "dtls: write error");
-  else fail(s, "tunnel: write error");
+  fail(s, "tunnel: write error");
   return false;
 }
 
@@ -826,16 +868,16 @@ void Engine::traffic_tick(uint64_t now) {
     const auto target = static_cast<uint64_t>(elapsed * opt_.pps);
     due = target > sent_in_traffic_ ? std::min<uint64_t>(target - sent_in_traffic_, 1024) : 0;
   }
-  alignas(64) uint8_t buf[tunnel::cstp::kHeaderBytes + kMaxPacketBytes];
+  alignas(64) uint8_t buf[kHeadroom + kMaxPacketBytes + kTailroom];
+  uint8_t* const packet = buf + kHeadroom;
   for (uint64_t i = 0; i < due; ++i) {
     Session& s = sessions_[active_[rr_++ % active_.size()]];
     if (s.state != State::kTunnel) continue;
-    const Channel ch = s.channel == Channel::kDtls && s.dtls != nullptr && !s.dtls_handshaking
-                           ? Channel::kDtls : Channel::kCstp;
+    const Channel ch = s.channel == Channel::kDtls && s.dtls_tx != nullptr ? Channel::kDtls : Channel::kCstp;
     if (ch == Channel::kCstp && s.want_tcp_write) { ++totals_.tx_blocked; continue; }
     Probe probe;
     size_t len = 0;
-    if (s.tx_blocked) {  // wolfSSL holds this packet's record: the retry must match it
+    if (s.tx_blocked && ch == Channel::kCstp) {  // wolfSSL holds this packet's record: the retry must match it
       probe.seq = s.tx_seq;
       probe.sent_ns = s.blocked_ts;
       len = s.blocked_len;
@@ -848,14 +890,14 @@ void Engine::traffic_tick(uint64_t now) {
     probe.run = run_id_;
     const ProbeAddressing addr{s.address, opt_.target_ip, static_cast<uint16_t>(20000 + s.index % 40000),
                                opt_.target_port};
-    build_probe_packet({buf + tunnel::cstp::kHeaderBytes, kMaxPacketBytes}, len, addr, probe);
-    if (send_packet(s, buf, len, ch)) {
+    build_probe_packet({packet, kMaxPacketBytes}, len, addr, probe);
+    if (send_packet(s, packet, len, ch)) {
       s.tx_blocked = false;
       ++totals_.tx_packets;
       totals_.tx_bytes += len;
       ++sent_in_traffic_;
     } else if (s.state == State::kTunnel) {
-      s.tx_blocked = true;
+      s.tx_blocked = ch == Channel::kCstp;  // a DTLS datagram the socket refused is just not sent
       s.blocked_ts = probe.sent_ns;
       s.blocked_len = static_cast<uint16_t>(len);
       ++totals_.tx_blocked;
