@@ -965,7 +965,7 @@ int Engine::run() {
       if (done_ == sessions_.size()) {
         setup_end_ = now;
         traffic_begin_ = now;
-        phase = opt_.target_ip != 0 && !active_.empty() ? Phase::kTraffic : Phase::kHold;
+        phase = opt_.target_ip != 0 && !active_.empty() && opt_.duration_s > 0 ? Phase::kTraffic : Phase::kHold;
         phase_end = now + static_cast<uint64_t>((phase == Phase::kTraffic ? opt_.duration_s : opt_.hold_s) * 1e9);
       }
     } else if (phase == Phase::kTraffic && now >= phase_end) {
