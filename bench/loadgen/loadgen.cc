@@ -40,6 +40,7 @@
 #include "bench/loadgen/probe.h"
 #include "crypto/dtls_record_keys.h"
 #include "crypto/record_aead.h"
+#include "dataplane/dtls/dtls_record.h"
 #include "dataplane/tunnel/cstp_connect.h"
 #include "dataplane/tunnel/cstp_frame.h"
 
@@ -72,6 +73,8 @@ constexpr size_t kDtlsRecordHeaderBytes = 13;
 /// Our first record sequence number in epoch 1: above the client Finished (sequence 0) and
 /// any retransmission of it that wolfSSL sent in the handshake.
 constexpr uint64_t kFirstDataSequence = 64;
+/// Datagrams per sendmmsg/recvmmsg call.
+constexpr unsigned kBurst = 32;
 
 struct Options {
   std::string server = "192.0.2.1";
@@ -144,6 +147,7 @@ struct Session {
   /// the gateway's fast path does) instead of wolfSSL_write, which this wolfSSL build caps
   /// at a 1400-byte datagram (no WOLFSSL_DTLS_MTU) and which copies once more.
   std::unique_ptr<crypto::RecordAead> dtls_tx;
+  std::unique_ptr<crypto::RecordAead> dtls_rx;  ///< server_write: records read with recvmmsg
   uint64_t dtls_tx_seq = 0;
   uint16_t dtls_epoch = 0;
   std::array<uint8_t, kPskBytes> psk{};
@@ -154,7 +158,7 @@ struct Totals {
   uint64_t tx_packets = 0, tx_bytes = 0, tx_blocked = 0;
   uint64_t rx_packets = 0, rx_bytes = 0, rx_dtls = 0, rx_cstp = 0, rx_foreign = 0;
   uint64_t echo_count_max = 0;
-  uint64_t dpd_answered = 0, server_closed = 0;
+  uint64_t dpd_answered = 0, server_closed = 0, rx_dtls_dropped = 0;
   LatencyHistogram latency;
 };
 
@@ -184,6 +188,11 @@ class Engine {
   // tunnel
   void read_cstp(Session& s);
   void read_dtls(Session& s);
+  void read_dtls_batch(Session& s);
+  void on_dtls_plaintext(Session& s, std::span<const uint8_t> plaintext);
+  /// Builds and sends up to `count` probe packets of one DTLS session with one sendmmsg.
+  /// @return packets the socket took.
+  unsigned send_dtls_burst(Session& s, unsigned count, uint64_t now);
   void on_packet(Session& s, std::span<const uint8_t> packet, Channel channel);
   bool send_packet(Session& s, uint8_t* packet, size_t packet_len, Channel ch);
   /// Seals [type][payload] (payload at `payload`, kHeadroom bytes free in front, kTailroom
@@ -220,6 +229,8 @@ class Engine {
   uint64_t last_dpd_ = 0;
   uint32_t logged_out_ = 0;
   Totals totals_;
+  std::vector<uint8_t> rx_scratch_ = std::vector<uint8_t>(kBurst * kIoBytes);
+  std::vector<uint8_t> tx_scratch_ = std::vector<uint8_t>(kBurst * (kHeadroom + kMaxPacketBytes + kTailroom));
   std::mt19937_64 rng_{std::random_device{}()};
   const uint32_t run_id_ = static_cast<uint32_t>(std::random_device{}());
 };
@@ -671,7 +682,8 @@ void Engine::drive_dtls(Session& s, uint64_t now) {
       return dtls_failed(s, "dtls: record keys not usable");
     }
     s.dtls_tx = std::make_unique<crypto::RecordAead>();
-    const bool ok = s.dtls_tx->init(keys.cipher, keys.tx);
+    s.dtls_rx = std::make_unique<crypto::RecordAead>();
+    const bool ok = s.dtls_tx->init(keys.cipher, keys.tx) && s.dtls_rx->init(keys.cipher, keys.rx);
     s.dtls_epoch = keys.epoch;
     s.dtls_tx_seq = kFirstDataSequence;
     keys.wipe();
@@ -691,6 +703,7 @@ void Engine::dtls_failed(Session& s, const char* why) {
   if (s.dtls != nullptr) wolfSSL_free(s.dtls);
   s.dtls = nullptr;
   s.dtls_tx.reset();
+  s.dtls_rx.reset();
   if (s.udp_fd >= 0) close(s.udp_fd);
   s.udp_fd = -1;
   std::fill(s.psk.begin(), s.psk.end(), 0);
@@ -808,11 +821,64 @@ void Engine::read_cstp(Session& s) {
   }
 }
 
+void Engine::read_dtls_batch(Session& s) {
+  // After the handshake the generator reads its datagrams itself, kBurst per system call,
+  // and opens the records with the session's server_write key (no anti-replay: a
+  // duplicate would only be counted twice).
+  for (;;) {
+    mmsghdr msgs[kBurst];
+    iovec iov[kBurst];
+    for (unsigned i = 0; i < kBurst; ++i) {
+      iov[i] = {rx_scratch_.data() + i * kIoBytes, kIoBytes};
+      msgs[i] = {};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int n = recvmmsg(s.udp_fd, msgs, kBurst, MSG_DONTWAIT, nullptr);
+    if (n <= 0) return;
+    for (int i = 0; i < n && s.dtls_rx != nullptr; ++i) {
+      uint8_t* datagram = rx_scratch_.data() + static_cast<size_t>(i) * kIoBytes;
+      const std::span<const uint8_t> bytes(datagram, msgs[i].msg_len);
+      size_t offset = 0;
+      while (offset < bytes.size()) {
+        dtls::DtlsRecord record{};
+        if (dtls::dtls_record_parse(bytes, offset, &record) != dtls::DtlsParseError::kOk) break;
+        offset = record.next_offset;
+        std::span<uint8_t> plaintext;
+        if (record.type != dtls::ContentType::kApplicationData || record.epoch != s.dtls_epoch ||
+            !s.dtls_rx->open(record, datagram + (record.record.data() - bytes.data()), &plaintext) ||
+            plaintext.empty()) {
+          ++totals_.rx_dtls_dropped;
+          continue;
+        }
+        on_dtls_plaintext(s, plaintext);
+        if (s.state != State::kTunnel || s.dtls_rx == nullptr) return;
+      }
+    }
+    if (n < static_cast<int>(kBurst)) return;
+  }
+}
+
+void Engine::on_dtls_plaintext(Session& s, std::span<const uint8_t> record) {
+  switch (record[0]) {
+    case 0x00: on_packet(s, record.subspan(1), Channel::kDtls); break;
+    case 0x03:  // DPD request (also the MTU probe): echo the payload back as 0x04 (§6.7)
+      ++totals_.dpd_answered;
+      send_control(s, 0x04, record.subspan(1));
+      break;
+    case 0x05:
+      ++totals_.server_closed;
+      return fail(s, "tunnel: server terminated the session");
+    default: break;
+  }
+}
+
 void Engine::read_dtls(Session& s) {
   uint8_t buf[kIoBytes];
   for (;;) {
     if (s.dtls == nullptr) return;
     if (s.dtls_handshaking) return drive_dtls(s, now_ns());
+    if (s.dtls_rx != nullptr) return read_dtls_batch(s);
     const int ret = wolfSSL_read(s.dtls, buf, sizeof buf);
     if (ret <= 0) {
       const int err = wolfSSL_get_error(s.dtls, ret);
@@ -860,24 +926,69 @@ bool Engine::send_packet(Session& s, uint8_t* packet, size_t packet_len, Channel
   return false;
 }
 
+unsigned Engine::send_dtls_burst(Session& s, unsigned count, uint64_t now) {
+  const crypto::RecordAead& aead = *s.dtls_tx;
+  const size_t explicit_nonce = aead.overhead() - kTailroom;
+  constexpr size_t kStride = kHeadroom + kMaxPacketBytes + kTailroom;
+  mmsghdr msgs[kBurst];
+  iovec iov[kBurst];
+  size_t sizes[kBurst];
+  const ProbeAddressing addr{s.address, opt_.target_ip, static_cast<uint16_t>(20000 + s.index % 40000),
+                             opt_.target_port};
+  unsigned built = 0;
+  for (unsigned i = 0; i < count; ++i) {
+    uint8_t* packet = tx_scratch_.data() + i * kStride + kHeadroom;
+    const size_t len = std::clamp<size_t>(next_size(), kMinProbePacketBytes, std::min<size_t>(s.mtu, kMaxPacketBytes));
+    Probe probe;
+    probe.session = s.index;
+    probe.seq = ++s.tx_seq;
+    probe.sent_ns = now;
+    probe.run = run_id_;
+    build_probe_packet({packet, kMaxPacketBytes}, len, addr, probe);
+    packet[-1] = 0x00;  // OpenConnect data type byte (§6.7)
+    uint8_t* record = packet - 1 - explicit_nonce - kDtlsRecordHeaderBytes;
+    const size_t record_len = aead.seal(record, len + 1, s.dtls_epoch, s.dtls_tx_seq++);
+    if (record_len == 0) break;
+    iov[built] = {record, record_len};
+    msgs[built] = {};
+    msgs[built].msg_hdr.msg_iov = &iov[built];
+    msgs[built].msg_hdr.msg_iovlen = 1;
+    sizes[built++] = len;
+  }
+  const int n = built > 0 ? sendmmsg(s.udp_fd, msgs, built, MSG_DONTWAIT) : 0;
+  const unsigned sent = n > 0 ? static_cast<unsigned>(n) : 0;
+  for (unsigned i = 0; i < sent; ++i) totals_.tx_bytes += sizes[i];
+  totals_.tx_packets += sent;
+  totals_.tx_blocked += count - sent;  // a datagram the socket refused is just not sent
+  sent_in_traffic_ += opt_.pps > 0 ? count : sent;  // paced: no backlog piles up
+  return sent;
+}
+
 void Engine::traffic_tick(uint64_t now) {
   if (active_.empty() || opt_.target_ip == 0) return;
-  uint64_t due = 256;
+  uint64_t due = 16 * kBurst;  // --pps 0: as many as a few bursts per loop
   if (opt_.pps > 0) {
     const double elapsed = static_cast<double>(now - traffic_begin_) / 1e9;
     const auto target = static_cast<uint64_t>(elapsed * opt_.pps);
-    due = target > sent_in_traffic_ ? std::min<uint64_t>(target - sent_in_traffic_, 1024) : 0;
+    due = target > sent_in_traffic_ ? std::min<uint64_t>(target - sent_in_traffic_, 64 * kBurst) : 0;
   }
   alignas(64) uint8_t buf[kHeadroom + kMaxPacketBytes + kTailroom];
   uint8_t* const packet = buf + kHeadroom;
-  for (uint64_t i = 0; i < due; ++i) {
+  // Round robin over the sessions: up to kBurst packets each (one sendmmsg on DTLS).
+  for (size_t visited = 0; due > 0 && visited < active_.size(); ++visited) {
     Session& s = sessions_[active_[rr_++ % active_.size()]];
     if (s.state != State::kTunnel) continue;
-    const Channel ch = s.channel == Channel::kDtls && s.dtls_tx != nullptr ? Channel::kDtls : Channel::kCstp;
-    if (ch == Channel::kCstp && s.want_tcp_write) { ++totals_.tx_blocked; continue; }
+    if (s.channel == Channel::kDtls && s.dtls_tx != nullptr) {
+      const unsigned count = static_cast<unsigned>(std::min<uint64_t>(due, kBurst));
+      send_dtls_burst(s, count, now);
+      due -= count;
+      continue;
+    }
+    --due;
+    if (s.want_tcp_write) { ++totals_.tx_blocked; continue; }
     Probe probe;
     size_t len = 0;
-    if (s.tx_blocked && ch == Channel::kCstp) {  // wolfSSL holds this packet's record: the retry must match it
+    if (s.tx_blocked) {  // wolfSSL holds this packet's record: the retry must match it
       probe.seq = s.tx_seq;
       probe.sent_ns = s.blocked_ts;
       len = s.blocked_len;
@@ -891,13 +1002,13 @@ void Engine::traffic_tick(uint64_t now) {
     const ProbeAddressing addr{s.address, opt_.target_ip, static_cast<uint16_t>(20000 + s.index % 40000),
                                opt_.target_port};
     build_probe_packet({packet, kMaxPacketBytes}, len, addr, probe);
-    if (send_packet(s, packet, len, ch)) {
+    if (send_packet(s, packet, len, Channel::kCstp)) {
       s.tx_blocked = false;
       ++totals_.tx_packets;
       totals_.tx_bytes += len;
       ++sent_in_traffic_;
     } else if (s.state == State::kTunnel) {
-      s.tx_blocked = ch == Channel::kCstp;  // a DTLS datagram the socket refused is just not sent
+      s.tx_blocked = true;
       s.blocked_ts = probe.sent_ns;
       s.blocked_len = static_cast<uint16_t>(len);
       ++totals_.tx_blocked;
@@ -1089,11 +1200,11 @@ void Engine::report() {
     std::printf("},\"traffic\":{\"seconds\":%.3f,\"packet_bytes_avg\":%.1f,\"sent_packets\":%" PRIu64
                 ",\"sent_blocked\":%" PRIu64 ",\"up_delivered_packets\":%" PRIu64 ",\"down_delivered_packets\":%" PRIu64
                 ",\"down_delivered_bytes\":%" PRIu64 ",\"down_on_dtls\":%" PRIu64 ",\"down_on_cstp\":%" PRIu64
-                ",\"foreign_packets\":%" PRIu64 ",\"up_mpps\":%.4f,\"up_gbps\":%.4f,\"down_mpps\":%.4f,\"down_gbps\":%.4f"
+                ",\"foreign_packets\":%" PRIu64 ",\"dtls_records_dropped\":%" PRIu64 ",\"up_mpps\":%.4f,\"up_gbps\":%.4f,\"down_mpps\":%.4f,\"down_gbps\":%.4f"
                 ",\"loss_up\":%.6f,\"loss_round_trip\":%.6f,\"latency_us\":{\"n\":%" PRIu64
                 ",\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"max\":%.1f}}}\n",
                 traffic_s, avg_size, totals_.tx_packets, totals_.tx_blocked, up_delivered, totals_.rx_packets,
-                totals_.rx_bytes, totals_.rx_dtls, totals_.rx_cstp, totals_.rx_foreign,
+                totals_.rx_bytes, totals_.rx_dtls, totals_.rx_cstp, totals_.rx_foreign, totals_.rx_dtls_dropped,
                 static_cast<double>(up_delivered) * per_s / 1e6, static_cast<double>(up_delivered) * avg_size * 8 * per_s / 1e9,
                 static_cast<double>(totals_.rx_packets) * per_s / 1e6, static_cast<double>(totals_.rx_bytes) * 8 * per_s / 1e9,
                 loss_up, loss_total, h.count(), us(h.quantile(0.5)), us(h.quantile(0.9)), us(h.quantile(0.99)), us(h.max()));
