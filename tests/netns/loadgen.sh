@@ -3,7 +3,7 @@
 # bed: it logs in 20 password sessions, all get DTLS, pushes probe traffic through them to
 # tunnelgate-loadgen-echo on a backend, which returns it; the gateway shows the sessions
 # while they are held, the traffic arrived both ways, and the logout (BYE 0xb0) frees them.
-# Then the same over CSTP only (--no-dtls) and with bearer-token logins. Behaviour only: the
+# Then the same over CSTP only (--no-dtls), with bearer-token and certificate logins. Behaviour only: the
 # figures are printed, never compared with a speed.
 #
 #  client ns                     gateway ns                      backend ns
@@ -134,6 +134,20 @@ sed 's/^/    | /' "$LG_JSON"
 tg_check "3 token sessions on DTLS" test "$(json_get "$LG_JSON" 'r["sessions"]["dtls"]')" -eq 3
 tg_check "token sessions carried traffic" test "$(json_get "$LG_JSON" 'r["traffic"]["down_delivered_packets"]')" -gt 0
 tg_check "token sessions ended" tg_wait_metric 10 tunnelgate_sessions_active -eq 0
+
+# Test certificate logins: the TLS client certificate of TG_USER; the generator reconnects
+# after the first answer and CONNECTs on a new TLS connection, as openconnect (PROTOCOL.md §3.8).
+if run_loadgen cert --sessions 3 --concurrency 3 --retries 20 --cert "$TG_CLIENT_CERT" --key "$TG_CLIENT_KEY" \
+     --authgroup "$TG_DEFAULT_GROUP" --pps 500 --duration 1; then
+  tg_pass "loadgen certificate logins"
+else
+  tg_fail "loadgen certificate logins"; sed 's/^/    | /' "$TG_STATE_DIR/cert.log"
+fi
+if stop_loadgen; then tg_pass "the certificate run ends"; else tg_fail "the certificate run ends"; fi
+sed 's/^/    | /' "$LG_JSON"
+tg_check "3 certificate sessions on DTLS" test "$(json_get "$LG_JSON" 'r["sessions"]["dtls"]')" -eq 3
+tg_check "certificate sessions carried traffic" test "$(json_get "$LG_JSON" 'r["traffic"]["down_delivered_packets"]')" -gt 0
+tg_check "certificate sessions ended" tg_wait_metric 10 tunnelgate_sessions_active -eq 0
 
 # Test that a wrong password is reported as a failed login, not a crash.
 run_loadgen badpw --sessions 2 --user "$TG_USER" --password wrong --authgroup "$TG_DEFAULT_GROUP" --duration 0 || true
