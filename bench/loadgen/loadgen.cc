@@ -50,6 +50,15 @@ namespace {
 volatile sig_atomic_t g_stop = 0;     // SIGINT/SIGTERM: end the current phase, log out, report
 volatile sig_atomic_t g_release = 0;  // SIGUSR1: end --hold
 
+/// Resident memory of this process in KiB (/proc/self/status VmRSS), 0 if unknown.
+uint64_t rss_kib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10);
+  return 0;
+}
+
 uint64_t now_ns() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -221,6 +230,7 @@ class Engine {
   uint32_t in_progress_ = 0;            // started, not yet ready or failed
   uint32_t done_ = 0;                   // ready or failed
   uint64_t setup_begin_ = 0, setup_end_ = 0;
+  uint64_t rss_before_ = 0, rss_after_setup_ = 0;  // KiB: what the sessions cost the generator
   uint64_t traffic_begin_ = 0, traffic_end_ = 0;
   uint64_t sent_in_traffic_ = 0;
   size_t rr_ = 0;
@@ -688,6 +698,10 @@ void Engine::drive_dtls(Session& s, uint64_t now) {
     s.dtls_tx_seq = kFirstDataSequence;
     keys.wipe();
     if (!ok) return dtls_failed(s, "dtls: record keys not usable");
+    // From here the generator seals and opens the records itself: the wolfSSL object (tens
+    // of KiB of buffers) is no longer needed.
+    wolfSSL_free(s.dtls);
+    s.dtls = nullptr;
     return ready(s, Channel::kDtls, now);
   }
   const int err = wolfSSL_get_error(s.dtls, ret);
@@ -876,9 +890,9 @@ void Engine::on_dtls_plaintext(Session& s, std::span<const uint8_t> record) {
 void Engine::read_dtls(Session& s) {
   uint8_t buf[kIoBytes];
   for (;;) {
+    if (s.dtls_rx != nullptr) return read_dtls_batch(s);
     if (s.dtls == nullptr) return;
     if (s.dtls_handshaking) return drive_dtls(s, now_ns());
-    if (s.dtls_rx != nullptr) return read_dtls_batch(s);
     const int ret = wolfSSL_read(s.dtls, buf, sizeof buf);
     if (ret <= 0) {
       const int err = wolfSSL_get_error(s.dtls, ret);
@@ -1043,6 +1057,7 @@ void Engine::logout(Session& s) {
 int Engine::run() {
   enum class Phase { kSetup, kTraffic, kDrain, kHold, kDone } phase = Phase::kSetup;
   setup_begin_ = now_ns();
+  rss_before_ = rss_kib();
   uint64_t phase_end = 0;
   bool ready_written = false;
   std::vector<epoll_event> events(512);
@@ -1075,6 +1090,7 @@ int Engine::run() {
       }
       if (done_ == sessions_.size()) {
         setup_end_ = now;
+        rss_after_setup_ = rss_kib();
         traffic_begin_ = now;
         phase = opt_.target_ip != 0 && !active_.empty() && opt_.duration_s > 0 ? Phase::kTraffic : Phase::kHold;
         phase_end = now + static_cast<uint64_t>((phase == Phase::kTraffic ? opt_.duration_s : opt_.hold_s) * 1e9);
@@ -1114,7 +1130,7 @@ int Engine::run() {
       const uint64_t tag = events[i].data.u64;
       Session& s = sessions_[tag >> 1];
       if (tag & 1) {
-        if (s.dtls != nullptr) read_dtls(s);
+        if (s.udp_fd >= 0) read_dtls(s);
       } else if (s.tcp_fd >= 0) {
         drive(s, events[i].events);
       }
@@ -1176,12 +1192,16 @@ void Engine::report() {
   const auto us = [](uint64_t ns) { return static_cast<double>(ns) / 1e3; };
   uint64_t failed = 0;
   for (const Session& s : sessions_) failed += s.t_ready == 0 ? 1 : 0;
+  const double kib_per_session =
+      ok > 0 && rss_after_setup_ > rss_before_ ? static_cast<double>(rss_after_setup_ - rss_before_) / ok : 0;
 
   if (opt_.json) {
     std::printf("{\"server\":\"%s:%u\",\"sessions\":{\"requested\":%u,\"established\":%u,\"failed\":%" PRIu64
                 ",\"retried\":%" PRIu64 ",\"dtls\":%u,\"cstp\":%u,\"logged_out\":%u,\"setup_seconds\":%.3f,\"setup_per_second\":%.1f},",
                 opt_.server.c_str(), opt_.port, opt_.sessions, ok, failed, retried_, on_dtls, on_cstp, logged_out_,
                 setup_s, setup_s > 0 ? ok / setup_s : 0);
+    std::printf("\"memory\":{\"session_struct_bytes\":%zu,\"rss_kib_after_setup\":%" PRIu64
+                ",\"kib_per_session\":%.1f},", sizeof(Session), rss_after_setup_, kib_per_session);
     std::printf("\"failures\":{");
     bool first = true;
     for (const auto& [reason, count] : failures_) {
@@ -1215,6 +1235,8 @@ void Engine::report() {
               opt_.sessions, ok, on_dtls, on_cstp, failed, retried_, logged_out_);
   for (const auto& [reason, count] : failures_) std::printf("  failure  %-40s %" PRIu64 "\n", reason.c_str(), count);
   std::printf("setup      %.3f s, %.1f sessions/s\n", setup_s, setup_s > 0 ? ok / setup_s : 0);
+  std::printf("memory     %.1f KiB per session (RSS %" PRIu64 " KiB after setup; Session struct %zu B)\n",
+              kib_per_session, rss_after_setup_, sizeof(Session));
   std::printf("latency    %-8s %9s %9s %9s  (ms from the TCP connect)\n", "", "p50", "p90", "p99");
   for (const auto& [name, v] : {std::pair{"tls", q_tls}, std::pair{"login", q_cookie}, std::pair{"connect", q_connect},
                                 std::pair{"total", q_total}})

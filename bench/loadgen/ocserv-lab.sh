@@ -16,7 +16,8 @@
 # OCSERV_MAX_CLIENTS (1024).
 #
 #  client ns lgoc-cli                    server ns lgoc-srv
-#  tunnelgate-loadgen  c: 192.0.2.2 ──── s: 192.0.2.1  ocserv (TCP+UDP 443), pool 198.51.100.0/24
+#  tunnelgate-loadgen  c: 192.0.2.2 ──── s: 192.0.2.1  ocserv (TCP+UDP 443), pool 198.19.0.0/16
+#                                        (RFC 2544; a /24 would stop at 253 sessions)
 #                                        198.18.1.10 (dummy or lo): tunnelgate-loadgen-echo :9000
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -84,8 +85,8 @@ rekey-time = 172800
 rekey-method = ssl
 device = vpns
 predictable-ips = true
-ipv4-network = 198.51.100.0
-ipv4-netmask = 255.255.255.0
+ipv4-network = 198.19.0.0
+ipv4-netmask = 255.255.0.0
 route = $BACKEND_IP/255.255.255.255
 ping-leases = false
 cisco-client-compat = true
