@@ -211,6 +211,7 @@ class Engine {
   void traffic_tick(uint64_t now);
   size_t next_size();
   void logout(Session& s);
+  void logout_all();
   void close_session(Session& s);
   void update_epoll(Session& s);
   void report();
@@ -1048,8 +1049,42 @@ void Engine::logout(Session& s) {
     if (err != WOLFSSL_ERROR_WANT_WRITE) break;
     usleep(1000);
   }
+  // Half-close and keep reading until the server closes too (logout_all): a close() with
+  // unread bytes in the socket would send a RST, which can make the server drop the BYE.
   if (s.tcp_fd >= 0) shutdown(s.tcp_fd, SHUT_WR);
-  close_session(s);
+  if (s.udp_fd >= 0) close(s.udp_fd);  // DTLS needs no goodbye (openconnect sends none)
+  s.udp_fd = -1;
+  s.state = State::kClosed;
+}
+
+void Engine::logout_all() {
+  uint32_t open = 0;
+  for (uint32_t idx : active_) {
+    Session& s = sessions_[idx];
+    if (s.state != State::kTunnel) continue;
+    logout(s);
+    if (s.tcp_fd >= 0) ++open;
+  }
+  // Wait (bounded) for each server to close its side, discarding what still arrives.
+  const uint64_t deadline = now_ns() + 3 * kNsPerSec;
+  std::vector<epoll_event> events(512);
+  char sink[kIoBytes];
+  while (open > 0 && now_ns() < deadline) {
+    const int n = epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), 50);
+    for (int i = 0; i < n; ++i) {
+      const uint64_t tag = events[i].data.u64;
+      Session& s = sessions_[tag >> 1];
+      if ((tag & 1) || s.tcp_fd < 0) continue;
+      ssize_t got = 0;
+      while ((got = recv(s.tcp_fd, sink, sizeof sink, MSG_DONTWAIT)) > 0) {
+      }
+      if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+        close_session(s);
+        --open;
+      }
+    }
+  }
+  for (uint32_t idx : active_) close_session(sessions_[idx]);
 }
 
 // ----------------------------------------------------------------------------- main loop
@@ -1136,7 +1171,7 @@ int Engine::run() {
       }
     }
   }
-  for (uint32_t idx : active_) logout(sessions_[idx]);
+  logout_all();
   report();
   return 0;
 }
