@@ -29,9 +29,11 @@
 #include <deque>
 #include <fstream>
 #include <map>
+#include <atomic>
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench/loadgen/client_auth.h"
@@ -111,6 +113,10 @@ struct Options {
   std::string ready_file;
   bool json = false;
   bool verbose = false;
+  uint32_t threads = 1;
+  // Set by main for the engines (not options):
+  uint32_t run_id = 0;                       // probe run number, shared by all threads
+  std::atomic<uint32_t>* holding = nullptr;  // engines in their hold phase (ready file)
 };
 
 enum class State : uint8_t { kWaiting, kTcpConnecting, kTlsHandshake, kHttp, kTunnel, kFailed, kClosed };
@@ -177,6 +183,8 @@ class Engine {
   ~Engine();
   bool init(std::string* error);
   int run();
+  /// Prints one report over all engines (threads) of the run.
+  static void report_all(const Options& opt, const std::vector<std::unique_ptr<Engine>>& engines);
 
  private:
   // setup
@@ -214,7 +222,6 @@ class Engine {
   void logout_all();
   void close_session(Session& s);
   void update_epoll(Session& s);
-  void report();
 
   Options opt_;
   WOLFSSL_CTX* tls_ctx_ = nullptr;
@@ -243,7 +250,6 @@ class Engine {
   std::vector<uint8_t> rx_scratch_ = std::vector<uint8_t>(kBurst * kIoBytes);
   std::vector<uint8_t> tx_scratch_ = std::vector<uint8_t>(kBurst * (kHeadroom + kMaxPacketBytes + kTailroom));
   std::mt19937_64 rng_{std::random_device{}()};
-  const uint32_t run_id_ = static_cast<uint32_t>(std::random_device{}());
 };
 
 // ----------------------------------------------------------------------------- wolfSSL
@@ -316,7 +322,6 @@ bool Engine::init(std::string* error) {
     return false;
   }
   host_header_ = opt_.server + (opt_.port == 443 ? "" : ":" + std::to_string(opt_.port));
-  wolfSSL_Init();
   tls_ctx_ = wolfSSL_CTX_new(wolfSSLv23_client_method());
   dtls_ctx_ = wolfSSL_CTX_new(wolfDTLSv1_2_client_method());
   if (tls_ctx_ == nullptr || dtls_ctx_ == nullptr) {
@@ -345,12 +350,6 @@ bool Engine::init(std::string* error) {
   if (epoll_ < 0) {
     *error = std::string("epoll_create1: ") + std::strerror(errno);
     return false;
-  }
-  // Two descriptors per session, plus a margin.
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < 2ull * opt_.sessions + 64) {
-    limit.rlim_cur = std::min<rlim_t>(limit.rlim_max, 2ull * opt_.sessions + 64);
-    setrlimit(RLIMIT_NOFILE, &limit);
   }
   sessions_.resize(opt_.sessions);
   for (uint32_t i = 0; i < opt_.sessions; ++i) sessions_[i].index = i;
@@ -796,7 +795,7 @@ void Engine::on_packet(Session& s, std::span<const uint8_t> packet, Channel chan
   ++totals_.rx_packets;
   totals_.rx_bytes += packet.size();
   ++(channel == Channel::kDtls ? totals_.rx_dtls : totals_.rx_cstp);
-  if (probe->run == run_id_) totals_.echo_count_max = std::max<uint64_t>(totals_.echo_count_max, probe->echo_count);
+  if (probe->run == opt_.run_id) totals_.echo_count_max = std::max<uint64_t>(totals_.echo_count_max, probe->echo_count);
   if (now > probe->sent_ns) totals_.latency.add(now - probe->sent_ns);
 }
 
@@ -958,7 +957,7 @@ unsigned Engine::send_dtls_burst(Session& s, unsigned count, uint64_t now) {
     probe.session = s.index;
     probe.seq = ++s.tx_seq;
     probe.sent_ns = now;
-    probe.run = run_id_;
+    probe.run = opt_.run_id;
     build_probe_packet({packet, kMaxPacketBytes}, len, addr, probe);
     packet[-1] = 0x00;  // OpenConnect data type byte (§6.7)
     uint8_t* record = packet - 1 - explicit_nonce - kDtlsRecordHeaderBytes;
@@ -1013,7 +1012,7 @@ void Engine::traffic_tick(uint64_t now) {
       len = std::clamp<size_t>(next_size(), kMinProbePacketBytes, std::min<size_t>(s.mtu, kMaxPacketBytes));
     }
     probe.session = s.index;
-    probe.run = run_id_;
+    probe.run = opt_.run_id;
     const ProbeAddressing addr{s.address, opt_.target_ip, static_cast<uint16_t>(20000 + s.index % 40000),
                                opt_.target_port};
     build_probe_packet({packet, kMaxPacketBytes}, len, addr, probe);
@@ -1139,9 +1138,12 @@ int Engine::run() {
       phase_end = now + static_cast<uint64_t>(opt_.hold_s * 1e9);
     }
     if (phase == Phase::kHold) {
-      if (!ready_written && !opt_.ready_file.empty()) {
-        std::ofstream(opt_.ready_file) << "ready sessions=" << active_.size() << "\n";
+      if (!ready_written) {
+        // The last engine (thread) to get here writes the ready file.
         ready_written = true;
+        const uint32_t holding = opt_.holding != nullptr ? opt_.holding->fetch_add(1) + 1 : opt_.threads;
+        if (holding == opt_.threads && !opt_.ready_file.empty())
+          std::ofstream(opt_.ready_file) << "ready\n";
       }
       if (now >= phase_end || g_release || g_stop) phase = Phase::kDone;
     }
@@ -1172,7 +1174,6 @@ int Engine::run() {
     }
   }
   logout_all();
-  report();
   return 0;
 }
 
@@ -1197,49 +1198,85 @@ Quantiles quantiles_ms(std::vector<uint64_t> values) {
   return q;
 }
 
-void Engine::report() {
+void Engine::report_all(const Options& opt, const std::vector<std::unique_ptr<Engine>>& engines) {
+  // Merge the engines: sessions, counters, histograms, failure reasons, phase times.
   std::vector<uint64_t> tls, cookie, connect, dtls, total;
-  uint32_t on_dtls = 0, on_cstp = 0;
-  for (const Session& s : sessions_) {
-    if (s.t_ready == 0) continue;
-    if (s.t_tls) tls.push_back(s.t_tls - s.t_start);
-    if (s.t_cookie) cookie.push_back(s.t_cookie - s.t_start);
-    if (s.t_connect) connect.push_back(s.t_connect - s.t_start);
-    if (s.channel == Channel::kDtls) {
-      dtls.push_back(s.t_ready - s.t_connect);
-      ++on_dtls;
-    } else {
-      ++on_cstp;
+  uint32_t on_dtls = 0, on_cstp = 0, logged_out = 0;
+  uint64_t failed = 0, retried = 0;
+  uint64_t setup_begin = UINT64_MAX, setup_end = 0, traffic_begin = UINT64_MAX, traffic_end = 0;
+  uint64_t rss_before = UINT64_MAX, rss_after_setup = 0;
+  std::map<std::string, uint64_t> failures;
+  Totals totals;
+  for (const auto& engine : engines) {
+    const Engine& e = *engine;
+    for (const Session& s : e.sessions_) {
+      if (s.t_ready == 0) {
+        ++failed;
+        continue;
+      }
+      if (s.t_tls) tls.push_back(s.t_tls - s.t_start);
+      if (s.t_cookie) cookie.push_back(s.t_cookie - s.t_start);
+      if (s.t_connect) connect.push_back(s.t_connect - s.t_start);
+      if (s.channel == Channel::kDtls) {
+        dtls.push_back(s.t_ready - s.t_connect);
+        ++on_dtls;
+      } else {
+        ++on_cstp;
+      }
+      total.push_back(s.t_ready - s.t_start);
     }
-    total.push_back(s.t_ready - s.t_start);
+    logged_out += e.logged_out_;
+    retried += e.retried_;
+    setup_begin = std::min(setup_begin, e.setup_begin_);
+    setup_end = std::max(setup_end, e.setup_end_);
+    if (e.traffic_end_ > e.traffic_begin_) {
+      traffic_begin = std::min(traffic_begin, e.traffic_begin_);
+      traffic_end = std::max(traffic_end, e.traffic_end_);
+    }
+    rss_before = std::min(rss_before, e.rss_before_);
+    rss_after_setup = std::max(rss_after_setup, e.rss_after_setup_);
+    for (const auto& [reason, count] : e.failures_) failures[reason] += count;
+    const Totals& t = e.totals_;
+    totals.tx_packets += t.tx_packets;
+    totals.tx_bytes += t.tx_bytes;
+    totals.tx_blocked += t.tx_blocked;
+    totals.rx_packets += t.rx_packets;
+    totals.rx_bytes += t.rx_bytes;
+    totals.rx_dtls += t.rx_dtls;
+    totals.rx_cstp += t.rx_cstp;
+    totals.rx_foreign += t.rx_foreign;
+    totals.rx_dtls_dropped += t.rx_dtls_dropped;
+    totals.dpd_answered += t.dpd_answered;
+    totals.server_closed += t.server_closed;
+    totals.echo_count_max = std::max(totals.echo_count_max, t.echo_count_max);  // one echo count per run
+    totals.latency.merge(t.latency);
   }
+  if (traffic_begin == UINT64_MAX) traffic_begin = 0;
   const uint32_t ok = on_dtls + on_cstp;
-  const double setup_s = setup_end_ > setup_begin_ ? static_cast<double>(setup_end_ - setup_begin_) / 1e9 : 0;
-  const double traffic_s = traffic_end_ > traffic_begin_ ? static_cast<double>(traffic_end_ - traffic_begin_) / 1e9 : 0;
+  const double setup_s = setup_end > setup_begin ? static_cast<double>(setup_end - setup_begin) / 1e9 : 0;
+  const double traffic_s = traffic_end > traffic_begin ? static_cast<double>(traffic_end - traffic_begin) / 1e9 : 0;
   const double per_s = traffic_s > 0 ? 1.0 / traffic_s : 0;
-  const uint64_t up_delivered = std::min(totals_.echo_count_max, totals_.tx_packets);
-  const double loss_up = totals_.tx_packets ? 1.0 - static_cast<double>(up_delivered) / static_cast<double>(totals_.tx_packets) : 0;
-  const double loss_total = totals_.tx_packets ? 1.0 - static_cast<double>(totals_.rx_packets) / static_cast<double>(totals_.tx_packets) : 0;
-  const double avg_size = totals_.tx_packets ? static_cast<double>(totals_.tx_bytes) / static_cast<double>(totals_.tx_packets) : 0;
+  const uint64_t up_delivered = std::min(totals.echo_count_max, totals.tx_packets);
+  const double loss_up = totals.tx_packets ? 1.0 - static_cast<double>(up_delivered) / static_cast<double>(totals.tx_packets) : 0;
+  const double loss_total = totals.tx_packets ? 1.0 - static_cast<double>(totals.rx_packets) / static_cast<double>(totals.tx_packets) : 0;
+  const double avg_size = totals.tx_packets ? static_cast<double>(totals.tx_bytes) / static_cast<double>(totals.tx_packets) : 0;
   const Quantiles q_tls = quantiles_ms(tls), q_cookie = quantiles_ms(cookie),
                   q_connect = quantiles_ms(connect), q_dtls = quantiles_ms(dtls), q_total = quantiles_ms(total);
-  const LatencyHistogram& h = totals_.latency;
+  const LatencyHistogram& h = totals.latency;
   const auto us = [](uint64_t ns) { return static_cast<double>(ns) / 1e3; };
-  uint64_t failed = 0;
-  for (const Session& s : sessions_) failed += s.t_ready == 0 ? 1 : 0;
   const double kib_per_session =
-      ok > 0 && rss_after_setup_ > rss_before_ ? static_cast<double>(rss_after_setup_ - rss_before_) / ok : 0;
+      ok > 0 && rss_after_setup > rss_before ? static_cast<double>(rss_after_setup - rss_before) / ok : 0;
 
-  if (opt_.json) {
+  if (opt.json) {
     std::printf("{\"server\":\"%s:%u\",\"sessions\":{\"requested\":%u,\"established\":%u,\"failed\":%" PRIu64
                 ",\"retried\":%" PRIu64 ",\"dtls\":%u,\"cstp\":%u,\"logged_out\":%u,\"setup_seconds\":%.3f,\"setup_per_second\":%.1f},",
-                opt_.server.c_str(), opt_.port, opt_.sessions, ok, failed, retried_, on_dtls, on_cstp, logged_out_,
+                opt.server.c_str(), opt.port, opt.sessions, ok, failed, retried, on_dtls, on_cstp, logged_out,
                 setup_s, setup_s > 0 ? ok / setup_s : 0);
     std::printf("\"memory\":{\"session_struct_bytes\":%zu,\"rss_kib_after_setup\":%" PRIu64
-                ",\"kib_per_session\":%.1f},", sizeof(Session), rss_after_setup_, kib_per_session);
+                ",\"kib_per_session\":%.1f},", sizeof(Session), rss_after_setup, kib_per_session);
     std::printf("\"failures\":{");
     bool first = true;
-    for (const auto& [reason, count] : failures_) {
+    for (const auto& [reason, count] : failures) {
       std::printf("%s\"%s\":%" PRIu64, first ? "" : ",", reason.c_str(), count);
       first = false;
     }
@@ -1258,20 +1295,20 @@ void Engine::report() {
                 ",\"foreign_packets\":%" PRIu64 ",\"dtls_records_dropped\":%" PRIu64 ",\"up_mpps\":%.4f,\"up_gbps\":%.4f,\"down_mpps\":%.4f,\"down_gbps\":%.4f"
                 ",\"loss_up\":%.6f,\"loss_round_trip\":%.6f,\"latency_us\":{\"n\":%" PRIu64
                 ",\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"max\":%.1f}}}\n",
-                traffic_s, avg_size, totals_.tx_packets, totals_.tx_blocked, up_delivered, totals_.rx_packets,
-                totals_.rx_bytes, totals_.rx_dtls, totals_.rx_cstp, totals_.rx_foreign, totals_.rx_dtls_dropped,
+                traffic_s, avg_size, totals.tx_packets, totals.tx_blocked, up_delivered, totals.rx_packets,
+                totals.rx_bytes, totals.rx_dtls, totals.rx_cstp, totals.rx_foreign, totals.rx_dtls_dropped,
                 static_cast<double>(up_delivered) * per_s / 1e6, static_cast<double>(up_delivered) * avg_size * 8 * per_s / 1e9,
-                static_cast<double>(totals_.rx_packets) * per_s / 1e6, static_cast<double>(totals_.rx_bytes) * 8 * per_s / 1e9,
+                static_cast<double>(totals.rx_packets) * per_s / 1e6, static_cast<double>(totals.rx_bytes) * 8 * per_s / 1e9,
                 loss_up, loss_total, h.count(), us(h.quantile(0.5)), us(h.quantile(0.9)), us(h.quantile(0.99)), us(h.max()));
     return;
   }
-  std::printf("tunnelgate-loadgen against %s:%u\n", opt_.server.c_str(), opt_.port);
+  std::printf("tunnelgate-loadgen against %s:%u\n", opt.server.c_str(), opt.port);
   std::printf("sessions   requested %u  established %u (DTLS %u, CSTP %u)  failed %" PRIu64 "  retried %" PRIu64 "  logged out %u\n",
-              opt_.sessions, ok, on_dtls, on_cstp, failed, retried_, logged_out_);
-  for (const auto& [reason, count] : failures_) std::printf("  failure  %-40s %" PRIu64 "\n", reason.c_str(), count);
+              opt.sessions, ok, on_dtls, on_cstp, failed, retried, logged_out);
+  for (const auto& [reason, count] : failures) std::printf("  failure  %-40s %" PRIu64 "\n", reason.c_str(), count);
   std::printf("setup      %.3f s, %.1f sessions/s\n", setup_s, setup_s > 0 ? ok / setup_s : 0);
   std::printf("memory     %.1f KiB per session (RSS %" PRIu64 " KiB after setup; Session struct %zu B)\n",
-              kib_per_session, rss_after_setup_, sizeof(Session));
+              kib_per_session, rss_after_setup, sizeof(Session));
   std::printf("latency    %-8s %9s %9s %9s  (ms from the TCP connect)\n", "", "p50", "p90", "p99");
   for (const auto& [name, v] : {std::pair{"tls", q_tls}, std::pair{"login", q_cookie}, std::pair{"connect", q_connect},
                                 std::pair{"total", q_total}})
@@ -1280,11 +1317,11 @@ void Engine::report() {
   if (traffic_s > 0) {
     std::printf("traffic    %.2f s, %.0f B average inner packet\n", traffic_s, avg_size);
     std::printf("  up       sent %" PRIu64 " (blocked %" PRIu64 ")  delivered %" PRIu64 "  %.4f Mpps  %.4f Gbit/s  loss %.4f %%\n",
-                totals_.tx_packets, totals_.tx_blocked, up_delivered, static_cast<double>(up_delivered) * per_s / 1e6,
+                totals.tx_packets, totals.tx_blocked, up_delivered, static_cast<double>(up_delivered) * per_s / 1e6,
                 static_cast<double>(up_delivered) * avg_size * 8 * per_s / 1e9, loss_up * 100);
     std::printf("  down     delivered %" PRIu64 " (DTLS %" PRIu64 ", CSTP %" PRIu64 ")  %.4f Mpps  %.4f Gbit/s  round-trip loss %.4f %%\n",
-                totals_.rx_packets, totals_.rx_dtls, totals_.rx_cstp, static_cast<double>(totals_.rx_packets) * per_s / 1e6,
-                static_cast<double>(totals_.rx_bytes) * 8 * per_s / 1e9, loss_total * 100);
+                totals.rx_packets, totals.rx_dtls, totals.rx_cstp, static_cast<double>(totals.rx_packets) * per_s / 1e6,
+                static_cast<double>(totals.rx_bytes) * 8 * per_s / 1e9, loss_total * 100);
     std::printf("  rtt      p50 %.1f us  p90 %.1f us  p99 %.1f us  max %.1f us\n", us(h.quantile(0.5)),
                 us(h.quantile(0.9)), us(h.quantile(0.99)), us(h.max()));
   }
@@ -1298,11 +1335,12 @@ void usage() {
       "         (--user U --password P [--authgroup G] | --user U --token JWT [--authgroup G] | --cert PEM --key PEM)\n"
       "         [--no-dtls] [--dtls-timeout 5] [--login-timeout 30] [--retries 0]\n"
       "         [--target IP:PORT [--pps 0] [--size 512 | --imix] [--duration 5]]\n"
-      "         [--hold SECONDS] [--ready-file PATH] [--json] [--verbose]\n"
+      "         [--hold SECONDS] [--ready-file PATH] [--threads 1] [--json] [--verbose]\n"
       "  --password-file F / --token-file F read the secret from a file (first line).\n"
       "  --pps 0 offers as fast as the generator can; --hold keeps the sessions up after the\n"
       "  traffic until SIGUSR1 (or the time runs out), then logs them out (BYE 0xb0).\n"
-      "  --retries N starts a login answered 503 (try again) over, up to N times.\n",
+      "  --retries N starts a login answered 503 (try again) over, up to N times.\n"
+      "  --threads N runs N epoll loops, the sessions and rates split between them.\n",
       stderr);
 }
 
@@ -1347,6 +1385,7 @@ bool parse_options(int argc, char** argv, Options* o, std::string* error) {
       else if (a == "--ready-file") o->ready_file = value();
       else if (a == "--json") o->json = true;
       else if (a == "--verbose") o->verbose = true;
+      else if (a == "--threads") o->threads = static_cast<uint32_t>(std::stoul(value()));
       else if (a == "--help" || a == "-h") { usage(); std::exit(0); }
       else { *error = "unknown option " + a; return false; }
     } catch (const std::exception&) {
@@ -1356,6 +1395,7 @@ bool parse_options(int argc, char** argv, Options* o, std::string* error) {
     if (!error->empty()) return false;
   }
   if (o->sessions == 0 || o->concurrency == 0) { *error = "--sessions and --concurrency must be > 0"; return false; }
+  if (o->threads == 0 || o->threads > 64) { *error = "--threads must be 1..64"; return false; }
   if (o->cert.empty() != o->key.empty()) { *error = "--cert and --key go together"; return false; }
   if (o->size < kMinProbePacketBytes || o->size > kMaxPacketBytes) {
     *error = "--size must be " + std::to_string(kMinProbePacketBytes) + ".." + std::to_string(kMaxPacketBytes);
@@ -1394,10 +1434,36 @@ int main(int argc, char** argv) {
   struct sigaction release{};
   release.sa_handler = [](int) { g_release = 1; };
   sigaction(SIGUSR1, &release, nullptr);
-  Engine engine(options);
-  if (!engine.init(&error)) {
-    std::fprintf(stderr, "tunnelgate-loadgen: %s\n", error.c_str());
-    return 1;
+  wolfSSL_Init();
+  // Two descriptors per session, plus a margin.
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < 2ull * options.sessions + 64) {
+    limit.rlim_cur = std::min<rlim_t>(limit.rlim_max, 2ull * options.sessions + 64);
+    setrlimit(RLIMIT_NOFILE, &limit);
   }
-  return engine.run();
+  // One engine (epoll loop) per thread; sessions, concurrency, rates are split between them.
+  std::atomic<uint32_t> holding{0};
+  options.run_id = static_cast<uint32_t>(std::random_device{}());
+  options.holding = &holding;
+  const uint32_t n = std::min(options.threads, options.sessions);
+  options.threads = n;
+  std::vector<std::unique_ptr<Engine>> engines;
+  for (uint32_t i = 0; i < n; ++i) {
+    Options shard = options;
+    shard.sessions = options.sessions / n + (i < options.sessions % n ? 1 : 0);
+    shard.concurrency = std::max(1u, options.concurrency / n);
+    shard.rate = options.rate / n;
+    shard.pps = options.pps / n;
+    engines.push_back(std::make_unique<Engine>(shard));
+    if (!engines.back()->init(&error)) {
+      std::fprintf(stderr, "tunnelgate-loadgen: %s\n", error.c_str());
+      return 1;
+    }
+  }
+  std::vector<std::thread> threads;
+  for (uint32_t i = 1; i < n; ++i) threads.emplace_back([&engines, i] { engines[i]->run(); });
+  engines[0]->run();
+  for (std::thread& t : threads) t.join();
+  Engine::report_all(options, engines);
+  return 0;
 }

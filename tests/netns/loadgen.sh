@@ -121,9 +121,10 @@ tg_check "4 sessions on CSTP" test "$(json_get "$LG_JSON" 'r["sessions"]["cstp"]
 tg_check "echoes came back over CSTP" test "$(json_get "$LG_JSON" 'r["traffic"]["down_on_cstp"]')" -gt 0
 tg_check "tunnels closed after the CSTP run" tg_wait_metric 10 tunnelgate_tunnels_active -eq 0
 
-# Test bearer-token logins (a JWT in the password field, docs/tokens.md): the token of app 2
+# Test bearer-token logins (a JWT in the password field, docs/tokens.md), with two generator
+# threads (--threads 2: the sessions split between two epoll loops): the token of app 2
 # (second backend subnet, any protocol) decides the app, as in openconnect_apps.sh.
-if run_loadgen token --sessions 3 --concurrency 3 --retries 20 --user token-user --token "$TG_APP2_TOKEN" \
+if run_loadgen token --sessions 3 --concurrency 3 --threads 2 --retries 20 --user token-user --token "$TG_APP2_TOKEN" \
      --authgroup "$TG_DEFAULT_GROUP" --pps 500 --duration 1; then
   tg_pass "loadgen token logins"
 else
