@@ -19,6 +19,7 @@
 // options.h first: the feature macros wolfSSL was built with.
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -1174,6 +1175,8 @@ int Engine::run() {
     }
   }
   logout_all();
+  // wolfCrypt's fixed-point ECC cache is per thread (FP_ECC): free this thread's.
+  wc_ecc_fp_free();
   return 0;
 }
 
