@@ -40,6 +40,7 @@
 #include "bench/loadgen/client_auth.h"
 #include "bench/loadgen/client_connect.h"
 #include "bench/loadgen/client_http.h"
+#include "bench/loadgen/dtls_client.h"
 #include "bench/loadgen/probe.h"
 #include "crypto/dtls_record_keys.h"
 #include "crypto/record_aead.h"
@@ -70,9 +71,7 @@ uint64_t now_ns() {
 
 constexpr uint64_t kNsPerMs = 1000000ull;
 constexpr uint64_t kNsPerSec = 1000000000ull;
-/// openconnect's PSK label (PROTOCOL.md §6.2): no context, 32 bytes.
-constexpr char kPskLabel[] = "EXPORTER-openconnect-psk";
-constexpr size_t kPskBytes = 32;
+constexpr size_t kPskBytes = kDtlsPskBytes;
 constexpr int kMaxAuthRounds = 8;
 constexpr size_t kIoBytes = 16384 + 64;
 /// Largest packet the generator builds (a DTLS record carries at most one MTU).
@@ -255,57 +254,6 @@ class Engine {
 
 // ----------------------------------------------------------------------------- wolfSSL
 
-unsigned int psk_client_callback(WOLFSSL* ssl, const char*, char* identity, unsigned int id_max,
-                                 unsigned char* key, unsigned int key_max) {
-  auto* s = static_cast<Session*>(wolfSSL_get_psk_callback_ctx(ssl));
-  if (s == nullptr || id_max < 4 || key_max < kPskBytes) return 0;
-  std::memcpy(identity, "psk", 4);  // openconnect's identity (PROTOCOL.md §6.5)
-  std::memcpy(key, s->psk.data(), kPskBytes);
-  return kPskBytes;
-}
-
-/// openconnect puts the App-ID in the ClientHello's session_id (PROTOCOL.md §6.5); GnuTLS
-/// has gnutls_session_set_id for it. wolfSSL puts a session_id there only when it resumes,
-/// so the generator hands it a session to "resume" whose ID is the App-ID. The server picks
-/// a new session ID, wolfSSL sees the resumption was denied and runs the full PSK handshake.
-/// The session is built through wolfSSL's own serialised form (i2d/d2i), since its
-/// setters for the ID are stubs in 5.5.4: side | bornOn | timeout | idLen | id | ...
-bool set_app_id_session(WOLFSSL* ssl, const TunnelConfig& tunnel) {
-  WOLFSSL_SESSION* blank = wolfSSL_SESSION_new();
-  if (blank == nullptr) return false;
-  unsigned char* der = nullptr;
-  const int len = wolfSSL_i2d_SSL_SESSION(blank, &der);
-  wolfSSL_SESSION_free(blank);
-  if (len < 10 || der == nullptr || der[9] != 0) {
-    if (der != nullptr) XFREE(der, nullptr, DYNAMIC_TYPE_OPENSSL);
-    return false;
-  }
-  std::vector<unsigned char> data(der, der + 10);
-  data[0] = WOLFSSL_CLIENT_END;
-  const uint32_t born = static_cast<uint32_t>(time(nullptr));
-  const uint32_t timeout = 3600;
-  for (int i = 0; i < 4; ++i) {
-    data[1 + i] = static_cast<unsigned char>(born >> (24 - 8 * i));
-    data[5 + i] = static_cast<unsigned char>(timeout >> (24 - 8 * i));
-  }
-  data[9] = tunnel.app_id_len;
-  data.insert(data.end(), tunnel.app_id.begin(), tunnel.app_id.begin() + tunnel.app_id_len);
-  data.insert(data.end(), der + 10, der + len);
-  XFREE(der, nullptr, DYNAMIC_TYPE_OPENSSL);
-  // After the ID: master secret (48), haveEMS, altSessionID length (0), chain count (0),
-  // then the protocol version, which SetSession copies into the connection: DTLS 1.2.
-  const size_t version_at = 10 + tunnel.app_id_len + 48 + 1 + 1 + 1;
-  if (version_at + 2 > data.size()) return false;
-  data[version_at] = 0xfe;      // DTLS 1.2 = {0xfe, 0xfd}
-  data[version_at + 1] = 0xfd;
-  const unsigned char* p = data.data();
-  WOLFSSL_SESSION* session = wolfSSL_d2i_SSL_SESSION(nullptr, &p, static_cast<long>(data.size()));
-  if (session == nullptr) return false;
-  const bool ok = wolfSSL_set_session(ssl, session) == WOLFSSL_SUCCESS;
-  wolfSSL_SESSION_free(session);
-  return ok;
-}
-
 // ----------------------------------------------------------------------------- setup
 
 Engine::~Engine() {
@@ -324,11 +272,12 @@ bool Engine::init(std::string* error) {
   }
   host_header_ = opt_.server + (opt_.port == 443 ? "" : ":" + std::to_string(opt_.port));
   tls_ctx_ = wolfSSL_CTX_new(wolfSSLv23_client_method());
-  dtls_ctx_ = wolfSSL_CTX_new(wolfDTLSv1_2_client_method());
-  if (tls_ctx_ == nullptr || dtls_ctx_ == nullptr) {
+  if (tls_ctx_ == nullptr) {
     *error = "wolfSSL_CTX_new failed";
     return false;
   }
+  dtls_ctx_ = dtls_client_context_new(error);
+  if (dtls_ctx_ == nullptr) return false;
   // A load generator measures the gateway; it does not judge its certificate.
   wolfSSL_CTX_set_verify(tls_ctx_, WOLFSSL_VERIFY_NONE, nullptr);
   if (!opt_.cert.empty()) {
@@ -338,14 +287,6 @@ bool Engine::init(std::string* error) {
       *error = "cannot load --cert " + opt_.cert + " / --key " + opt_.key;
       return false;
     }
-  }
-  // openconnect's PSK-NEGOTIATE offer, in its order, as far as this wolfSSL has the suites.
-  wolfSSL_CTX_set_psk_client_callback(dtls_ctx_, &psk_client_callback);
-  if (wolfSSL_CTX_set_cipher_list(dtls_ctx_, "PSK-AES256-GCM-SHA384:PSK-CHACHA20-POLY1305:"
-                                             "PSK-AES128-GCM-SHA256") != WOLFSSL_SUCCESS &&
-      wolfSSL_CTX_set_cipher_list(dtls_ctx_, "PSK-CHACHA20-POLY1305") != WOLFSSL_SUCCESS) {
-    *error = "no plain-PSK AEAD suite in this wolfSSL";
-    return false;
   }
   epoll_ = epoll_create1(EPOLL_CLOEXEC);
   if (epoll_ < 0) {
@@ -632,8 +573,8 @@ void Engine::on_tunnel_up(Session& s, const TunnelConfig& config, std::string_vi
     ++failures_[config.dtls_cipher.empty() ? "dtls: not offered by the server" : "dtls: cipher suite not PSK-NEGOTIATE"];
   }
   if (config.dtls && opt_.dtls) {
-    const int ret = wolfSSL_export_keying_material(s.tls, s.psk.data(), kPskBytes, kPskLabel,
-                                                   sizeof kPskLabel - 1, nullptr, 0, 0);
+    const int ret = wolfSSL_export_keying_material(s.tls, s.psk.data(), kPskBytes, kDtlsPskLabel,
+                                                   sizeof kDtlsPskLabel - 1, nullptr, 0, 0);
     if (ret != WOLFSSL_SUCCESS) {
       ++failures_["dtls: keying material export"];
     } else {
@@ -674,8 +615,9 @@ void Engine::start_dtls(Session& s, uint64_t now) {
       wolfSSL_dtls_set_peer(s.dtls, &peer, sizeof peer) != WOLFSSL_SUCCESS)
     return dtls_failed(s, "dtls: wolfSSL setup");
   wolfSSL_dtls_set_using_nonblock(s.dtls, 1);
-  wolfSSL_set_psk_callback_ctx(s.dtls, &s);
-  if (!set_app_id_session(s.dtls, s.tunnel)) return dtls_failed(s, "dtls: App-ID session");
+  dtls_client_set_psk_source(s.dtls, s.psk.data());
+  if (!dtls_client_set_app_id(s.dtls, {s.tunnel.app_id.data(), s.tunnel.app_id_len}))
+    return dtls_failed(s, "dtls: App-ID session");
   s.dtls_handshaking = true;
   s.dtls_start = now;
   drive_dtls(s, now);
