@@ -79,6 +79,10 @@ std::string dtls_setup(const config::Config& cfg, Dataplane& dp, TunnelResources
       !err.empty())
     return err;
   if (!warning.empty()) res.warnings.push_back(warning);
+  // dtls_lcore_create sizes each lcore's flow table by dp.n_dtls_slots: set it first (it was
+  // still 0 here, so the tables had the 64-entry minimum and the 65th DTLS session of an
+  // lcore was never installed).
+  dp.n_dtls_slots = n_slots;
   for (unsigned q = 0; q < n_lcores; q++) {
     std::string err;
     DtlsLcore* d = dtls_lcore_create(dp, q, &err);
