@@ -100,6 +100,7 @@ struct Options {
   std::string cert, key;          // client certificate login
   bool dtls = true;
   double dtls_timeout_s = 5;
+  uint32_t dtls_attempts = 2;     // DTLS handshakes tried (a fresh one after a timeout)
   double login_timeout_s = 30;
   uint32_t retries = 0;           // a login answered 503 (try again) starts over, this often
   std::string target;             // backend echo IP:PORT; empty = no traffic
@@ -110,6 +111,7 @@ struct Options {
   bool imix = false;
   double duration_s = 5;
   double hold_s = 0;
+  double logout_rate = 0;         // BYEs per second at the end (0 = all at once)
   std::string ready_file;
   bool json = false;
   bool verbose = false;
@@ -147,6 +149,7 @@ struct Session {
   bool want_tcp_write = false;
   bool tx_blocked = false;       // a packet is pending in wolfSSL (WANT_WRITE): retry it
   uint8_t attempts = 0;          // logins started again after a 503 (--retries)
+  uint8_t dtls_attempts = 0;     // DTLS handshakes started
   uint16_t mtu = 0;
   uint16_t blocked_len = 0;
   uint32_t index = 0;
@@ -598,6 +601,7 @@ void Engine::on_tunnel_up(Session& s, const TunnelConfig& config, std::string_vi
 }
 
 void Engine::start_dtls(Session& s, uint64_t now) {
+  ++s.dtls_attempts;
   s.udp_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   sockaddr_in peer = server_;
   peer.sin_port = htons(s.tunnel.dtls_port);
@@ -694,6 +698,18 @@ void Engine::timers(uint64_t now) {
       if (now - s.t_start > login_limit) fail(s, "timeout: login");
     } else if (s.state == State::kTunnel && s.dtls_handshaking) {
       if (now - s.dtls_start > dtls_limit) {
+        if (s.dtls_attempts < opt_.dtls_attempts) {
+          // As openconnect's "Attempt new DTLS connection", at once rather than after 60 s:
+          // a new socket and a new ClientHello for the same App-ID.
+          ++failures_["retried: dtls: handshake timeout"];
+          wolfSSL_free(s.dtls);
+          s.dtls = nullptr;
+          close(s.udp_fd);
+          s.udp_fd = -1;
+          s.dtls_handshaking = false;
+          start_dtls(s, now);
+          continue;
+        }
         dtls_failed(s, "dtls: handshake timeout");
       } else if (now >= s.dtls_next_timer) {
         if (wolfSSL_dtls_got_timeout(s.dtls) != WOLFSSL_SUCCESS) dtls_failed(s, "dtls: handshake timeout");
@@ -1000,23 +1016,33 @@ void Engine::logout(Session& s) {
 }
 
 void Engine::logout_all() {
+  // BYEs at most --logout-rate per second (0: all at once), then wait (bounded) for each
+  // server to close its side, discarding what still arrives.
+  std::vector<uint32_t> to_logout;
+  for (uint32_t idx : active_)
+    if (sessions_[idx].state == State::kTunnel) to_logout.push_back(idx);
+  const uint64_t begin = now_ns();
+  size_t next = 0;
   uint32_t open = 0;
-  for (uint32_t idx : active_) {
-    Session& s = sessions_[idx];
-    if (s.state != State::kTunnel) continue;
-    logout(s);
-    if (s.tcp_fd >= 0) ++open;
-  }
-  // Wait (bounded) for each server to close its side, discarding what still arrives.
-  const uint64_t deadline = now_ns() + 3 * kNsPerSec;
+  uint64_t deadline = begin + 3 * kNsPerSec;
   std::vector<epoll_event> events(512);
   char sink[kIoBytes];
-  while (open > 0 && now_ns() < deadline) {
-    const int n = epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), 50);
+  while (next < to_logout.size() || (open > 0 && now_ns() < deadline)) {
+    const uint64_t now = now_ns();
+    while (next < to_logout.size() &&
+           (opt_.logout_rate <= 0 ||
+            static_cast<double>(now - begin) / 1e9 * opt_.logout_rate >= static_cast<double>(next))) {
+      Session& s = sessions_[to_logout[next++]];
+      logout(s);
+      if (s.tcp_fd >= 0) ++open;
+      deadline = now + 3 * kNsPerSec;
+    }
+    const int n = epoll_wait(epoll_, events.data(), static_cast<int>(events.size()),
+                             next < to_logout.size() ? 1 : 50);
     for (int i = 0; i < n; ++i) {
       const uint64_t tag = events[i].data.u64;
       Session& s = sessions_[tag >> 1];
-      if ((tag & 1) || s.tcp_fd < 0) continue;
+      if ((tag & 1) || s.tcp_fd < 0 || s.state != State::kClosed) continue;
       ssize_t got = 0;
       while ((got = recv(s.tcp_fd, sink, sizeof sink, MSG_DONTWAIT)) > 0) {
       }
@@ -1278,9 +1304,9 @@ void usage() {
   std::fputs(
       "usage: tunnelgate-loadgen --server IP [--port 443] --sessions N [--concurrency 64] [--rate R]\n"
       "         (--user U --password P [--authgroup G] | --user U --token JWT [--authgroup G] | --cert PEM --key PEM)\n"
-      "         [--no-dtls] [--dtls-timeout 5] [--login-timeout 30] [--retries 0]\n"
+      "         [--no-dtls] [--dtls-timeout 5] [--dtls-attempts 2] [--login-timeout 30] [--retries 0]\n"
       "         [--target IP:PORT [--pps 0] [--size 512 | --imix] [--duration 5]]\n"
-      "         [--hold SECONDS] [--ready-file PATH] [--threads 1] [--json] [--verbose]\n"
+      "         [--hold SECONDS] [--ready-file PATH] [--logout-rate 0] [--threads 1] [--json] [--verbose]\n"
       "  --password-file F / --token-file F read the secret from a file (first line).\n"
       "  --pps 0 offers as fast as the generator can; --hold keeps the sessions up after the\n"
       "  traffic until SIGUSR1 (or the time runs out), then logs them out (BYE 0xb0).\n"
@@ -1319,6 +1345,7 @@ bool parse_options(int argc, char** argv, Options* o, std::string* error) {
       else if (a == "--key") o->key = value();
       else if (a == "--no-dtls") o->dtls = false;
       else if (a == "--dtls-timeout") o->dtls_timeout_s = std::stod(value());
+      else if (a == "--dtls-attempts") o->dtls_attempts = static_cast<uint32_t>(std::stoul(value()));
       else if (a == "--login-timeout") o->login_timeout_s = std::stod(value());
       else if (a == "--retries") o->retries = static_cast<uint32_t>(std::min(255ul, std::stoul(value())));
       else if (a == "--target") o->target = value();
@@ -1327,6 +1354,7 @@ bool parse_options(int argc, char** argv, Options* o, std::string* error) {
       else if (a == "--imix") o->imix = true;
       else if (a == "--duration") o->duration_s = std::stod(value());
       else if (a == "--hold") o->hold_s = std::stod(value());
+      else if (a == "--logout-rate") o->logout_rate = std::stod(value());
       else if (a == "--ready-file") o->ready_file = value();
       else if (a == "--json") o->json = true;
       else if (a == "--verbose") o->verbose = true;
@@ -1399,6 +1427,7 @@ int main(int argc, char** argv) {
     shard.concurrency = std::max(1u, options.concurrency / n);
     shard.rate = options.rate / n;
     shard.pps = options.pps / n;
+    shard.logout_rate = options.logout_rate / n;
     engines.push_back(std::make_unique<Engine>(shard));
     if (!engines.back()->init(&error)) {
       std::fprintf(stderr, "tunnelgate-loadgen: %s\n", error.c_str());

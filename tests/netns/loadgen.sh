@@ -121,6 +121,27 @@ tg_check "4 sessions on CSTP" test "$(json_get "$LG_JSON" 'r["sessions"]["cstp"]
 tg_check "echoes came back over CSTP" test "$(json_get "$LG_JSON" 'r["traffic"]["down_on_cstp"]')" -gt 0
 tg_check "tunnels closed after the CSTP run" tg_wait_metric 10 tunnelgate_tunnels_active -eq 0
 
+# Test the fallback to CSTP when DTLS never answers: the client's UDP to the gateway's DTLS
+# port is routed to a neighbour that does not exist (connect() works, the datagrams go
+# nowhere), each session tries two DTLS handshakes, then stays on CSTP and carries its
+# traffic there.
+ip -n "$TG_NS_CLIENT" route add "$TG_GW_ADDR/32" via 192.0.2.99 table 100
+ip -n "$TG_NS_CLIENT" rule add priority 100 ipproto udp dport "$TG_DTLS_PORT" table 100
+if run_loadgen nodtls --sessions 2 --concurrency 2 --retries 20 --dtls-timeout 1 --dtls-attempts 2 \
+     --user "$TG_USER" --password "$TG_PASSWORD" --authgroup "$TG_DEFAULT_GROUP" --pps 500 --duration 1; then
+  tg_pass "loadgen with DTLS unanswered logged in"
+else
+  tg_fail "loadgen with DTLS unanswered logged in"; sed 's/^/    | /' "$TG_STATE_DIR/nodtls.log"
+fi
+ip -n "$TG_NS_CLIENT" rule del priority 100
+ip -n "$TG_NS_CLIENT" route del "$TG_GW_ADDR/32" table 100
+if stop_loadgen; then tg_pass "the DTLS-unanswered run ends"; else tg_fail "the DTLS-unanswered run ends"; fi
+sed 's/^/    | /' "$LG_JSON"
+tg_check "both sessions fell back to CSTP" test "$(json_get "$LG_JSON" 'r["sessions"]["cstp"]')" -eq 2
+tg_check "after two DTLS attempts each" test "$(json_get "$LG_JSON" 'r["failures"]["dtls: handshake timeout"] + r["failures"]["retried: dtls: handshake timeout"]')" -eq 4
+tg_check "their traffic went over CSTP" test "$(json_get "$LG_JSON" 'r["traffic"]["down_on_cstp"]')" -gt 0
+tg_check "tunnels closed after the fallback run" tg_wait_metric 10 tunnelgate_tunnels_active -eq 0
+
 # Test bearer-token logins (a JWT in the password field, docs/tokens.md), with two generator
 # threads (--threads 2: the sessions split between two epoll loops): the token of app 2
 # (second backend subnet, any protocol) decides the app, as in openconnect_apps.sh.
@@ -155,4 +176,22 @@ run_loadgen badpw --sessions 2 --user "$TG_USER" --password wrong --authgroup "$
 if stop_loadgen; then tg_pass "the bad-password run ends"; else tg_fail "the bad-password run ends"; fi
 tg_check "wrong password: 2 failed sessions" test "$(json_get "$LG_JSON" 'r["sessions"]["failed"]')" -eq 2
 tg_check "wrong password: reason named" grep -q 'auth: ' "$LG_JSON"
+# Test more sessions than the lcore's old 64-entry DTLS flow table held: all 70 get DTLS on
+# the poll lcore and their traffic arrives. The BYEs are paced (--logout-rate): a burst of
+# more than 24 closes per TLS worker loses session_close messages (bench/loadgen/README.md).
+if run_loadgen many --sessions 70 --concurrency 8 --retries 20 --user "$TG_USER" --password "$TG_PASSWORD" \
+     --authgroup "$TG_DEFAULT_GROUP" --pps 3500 --duration 2 --logout-rate 100; then
+  tg_pass "loadgen logged in 70 sessions"
+else
+  tg_fail "loadgen logged in 70 sessions"; sed 's/^/    | /' "$TG_STATE_DIR/many.log"
+fi
+tg_check "70 DTLS sessions on the poll lcore" tg_wait_metric 5 tunnelgate_dtls_sessions -eq 70
+tg_check "no DTLS record dropped for an unknown session" \
+  tg_wait_metric 2 tunnelgate_dataplane_drops_total reason=dtls_unknown_session -eq 0
+if stop_loadgen; then tg_pass "the 70-session run ends"; else tg_fail "the 70-session run ends"; fi
+sed 's/^/    | /' "$LG_JSON"
+tg_check "70 sessions on DTLS" test "$(json_get "$LG_JSON" 'r["sessions"]["dtls"]')" -eq 70
+tg_check "70-session round-trip loss below 50 %" python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["traffic"]["loss_round_trip"] >= 0.5)' "$LG_JSON"
+tg_check "the paced logout ended all 70 sessions" tg_wait_metric 10 tunnelgate_sessions_active -eq 0
+tg_check "all addresses released" tg_wait_metric 10 tunnelgate_pool_addresses_in_use -eq 0
 tg_summary
