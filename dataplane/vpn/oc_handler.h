@@ -15,6 +15,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -97,6 +98,7 @@ class OcHandler final : public tls::TlsHandler {
   void on_session_params(tls::Connection& c, Session& s, const ctl::CtlMessage& msg);
   bool open_tunnel(tls::Connection& c, Session& s);
   void retry_pending_binds(tls::Clock::time_point now);
+  void retry_pending_closes();
   void drain_mailbox();
   void flush_to_lcores();
   void stage_to_lcore(Session& s, uint64_t ref, std::span<const uint8_t> packet);
@@ -109,6 +111,11 @@ class OcHandler final : public tls::TlsHandler {
   std::unordered_map<uint64_t, tls::ConnectionId> pending_requests_;  ///< request id → connection
   std::unordered_map<uint64_t, tls::ConnectionId> sessions_;          ///< ctl session id → connection
   std::unordered_map<tls::ConnectionId, tls::Clock::time_point> binds_waiting_;  ///< address busy: retry
+  /// SESSION_CLOSE messages submit() refused for now (kCtlMaxInFlight requests in flight, or
+  /// the ring full: a burst of logouts), sent again on the tick in order. At most one per
+  /// closed connection; bounded by kMaxClosesWaiting (the control plane expires what is lost).
+  std::deque<ctl::CtlMessage> closes_waiting_;
+  static constexpr size_t kMaxClosesWaiting = 65536;
   /// Packets from clients staged per lcore during one on_data (one enqueue burst each).
   struct LcoreStage {
     uint16_t n = 0;
