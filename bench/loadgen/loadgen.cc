@@ -1150,6 +1150,24 @@ int Engine::run() {
 
 // ----------------------------------------------------------------------------- report
 
+/// `text` as the inside of a JSON string (failure reasons may carry an option's value).
+std::string json_escape(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\u%04x", static_cast<unsigned>(c));
+      out += hex;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 struct Quantiles {
   double p50 = 0, p90 = 0, p99 = 0;
   size_t n = 0;
@@ -1248,7 +1266,7 @@ void Engine::report_all(const Options& opt, const std::vector<std::unique_ptr<En
     std::printf("\"failures\":{");
     bool first = true;
     for (const auto& [reason, count] : failures) {
-      std::printf("%s\"%s\":%" PRIu64, first ? "" : ",", reason.c_str(), count);
+      std::printf("%s\"%s\":%" PRIu64, first ? "" : ",", json_escape(reason).c_str(), count);
       first = false;
     }
     std::printf("},\"setup_latency_ms\":{");
