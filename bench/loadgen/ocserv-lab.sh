@@ -93,9 +93,11 @@ cisco-client-compat = true
 dtls-legacy = true
 log-level = 1
 EOF
-  sx ocserv -f -d "${OCSERV_WORKERS_DEBUG:-0}" -c "$LAB/ocserv.conf" > "$LAB/ocserv.log" 2>&1 &
+  # `ip netns exec` itself (not the sx function, which would fork a subshell) so that $! is
+  # the program's PID: ip netns exec execs it.
+  ip netns exec "$NS_S" ocserv -f -d "${OCSERV_WORKERS_DEBUG:-0}" -c "$LAB/ocserv.conf" > "$LAB/ocserv.log" 2>&1 &
   echo $! > "$LAB/ocserv.main.pid"
-  sx "$BUILD/bench/loadgen/tunnelgate-loadgen-echo" --listen "$BACKEND_IP:$ECHO_PORT" \
+  ip netns exec "$NS_S" "$BUILD/bench/loadgen/tunnelgate-loadgen-echo" --listen "$BACKEND_IP:$ECHO_PORT" \
     --stats-file "$LAB/echo-stats.json" > "$LAB/echo.log" 2>&1 &
   echo $! > "$LAB/echo.pid"
   for _ in $(seq 50); do sx ss -ltn | grep -q "$SRV_IP:443" && break; sleep 0.1; done
