@@ -369,6 +369,7 @@ bool OcHandler::submit(Connection& c, Session& s, ctl::CtlMessage& msg) {
 
 void OcHandler::on_tick(tls::TlsWorker&, Clock::time_point now) {
   poll_control_plane();
+  retry_pending_closes();
   retry_pending_binds(now);
   drain_mailbox();
   dtls_->drain(*worker_);
@@ -675,6 +676,18 @@ bool OcHandler::open_tunnel(Connection& c, Session& s) {
   return true;
 }
 
+void OcHandler::retry_pending_closes() {
+  while (!closes_waiting_.empty()) {
+    ctl::CtlMessage msg;
+    ctl::ctl_message_init(msg, ctl::CtlType::session_close);
+    msg.header.session_id = closes_waiting_.front().session_id;
+    msg.payload.session_close = closes_waiting_.front().payload;
+    const dataplane::CtlClient::Submit r = ctl_.submit(msg, dataplane::ctl_monotonic_ns());
+    if (r == dataplane::CtlClient::Submit::too_many_in_flight || r == dataplane::CtlClient::Submit::ring_full) return;
+    closes_waiting_.pop_front();  // sent, or the control plane is down (it expires the session)
+  }
+}
+
 void OcHandler::retry_pending_binds(Clock::time_point now) {
   for (auto it = binds_waiting_.begin(); it != binds_waiting_.end();) {
     Connection* c = worker_->find(it->first);
@@ -876,8 +889,13 @@ void OcHandler::on_close(Connection& c, CloseReason reason) {
     p.tx_bytes = s->tx_bytes;
     p.rx_packets = s->rx_packets;
     p.tx_packets = s->tx_packets;
-    // If the control plane is down the close is lost; it expires the session itself.
-    ctl_.submit(msg, dataplane::ctl_monotonic_ns());
+    // If the control plane is down the close is lost; it expires the session itself. Refused
+    // for now (too many in flight, ring full: a logout storm) it waits for the next tick;
+    // dropping it would leave the session "connected" and its address taken until expiry.
+    const dataplane::CtlClient::Submit r = ctl_.submit(msg, dataplane::ctl_monotonic_ns());
+    if ((r == dataplane::CtlClient::Submit::too_many_in_flight || r == dataplane::CtlClient::Submit::ring_full) &&
+        closes_waiting_.size() < kMaxClosesWaiting)
+      closes_waiting_.push_back({msg.header.session_id, p});
     if (s->phase == Session::Phase::tunnel) {
       counters_.tunnels_closed.add();
       OC_LOG("info", "msg=\"tunnel closed\" worker=%u peer=%s session=%llu reason=%.*s rx_bytes=%llu tx_bytes=%llu",

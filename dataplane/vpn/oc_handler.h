@@ -15,6 +15,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -105,6 +106,7 @@ class OcHandler final : public tls::TlsHandler {
   void continue_resync();
   void on_resync_ack(tls::ConnectionId connection, const ctl::CtlMessage& msg);
   void retry_pending_binds(tls::Clock::time_point now);
+  void retry_pending_closes();
   void drain_mailbox();
   void flush_to_lcores();
   void stage_to_lcore(Session& s, uint64_t ref, std::span<const uint8_t> packet);
@@ -125,6 +127,16 @@ class OcHandler final : public tls::TlsHandler {
   bool resync_done_owed_ = false;       ///< the kResyncDone marker follows the queue
   size_t resync_reported_ = 0;          ///< tunnels reported in this round (for the log)
   std::unordered_map<uint64_t, tls::ConnectionId> resync_requests_;  ///< SESSION_RESYNC id → connection
+  /// SESSION_CLOSEs submit() refused for now (kCtlMaxInFlight requests in flight, or the
+  /// ring full: a burst of logouts), sent again on the tick in order. At most one per closed
+  /// connection; bounded by kMaxClosesWaiting (the control plane expires what is lost). Only
+  /// the session id and payload wait (~64 bytes), not a whole ctl message (12 KiB).
+  struct CloseWaiting {
+    uint64_t session_id;
+    ctl::SessionClosePayload payload;
+  };
+  std::deque<CloseWaiting> closes_waiting_;
+  static constexpr size_t kMaxClosesWaiting = 65536;
   /// Packets from clients staged per lcore during one on_data (one enqueue burst each).
   struct LcoreStage {
     uint16_t n = 0;
