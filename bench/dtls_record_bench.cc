@@ -11,7 +11,7 @@
 // with the timer paused, as a NIC's DMA leaves them (in memory, not in L1): what is timed is
 // the lcore's work from received mbufs to TX, freeing what was sent included, and not the
 // copy that staged them (a CPU copy no PMD makes, which cost as much as the AES itself on
-// cold mbufs). bench/dtls_record_ratio prints these beside dpdk-test-crypto-perf's figure
+// cold mbufs). bench/run prints these beside dpdk-test-crypto-perf's figure
 // for the same cipher and size (which also times crypto on ready buffers).
 //
 //   sudo build/bench/dtls_record_bench [--benchmark_filter=...]   (EAL needs root)

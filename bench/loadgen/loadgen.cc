@@ -1261,6 +1261,12 @@ void Engine::report_all(const Options& opt, const std::vector<std::unique_ptr<En
                 ",\"retried\":%" PRIu64 ",\"dtls\":%u,\"cstp\":%u,\"logged_out\":%u,\"setup_seconds\":%.3f,\"setup_per_second\":%.1f},",
                 opt.server.c_str(), opt.port, opt.sessions, ok, failed, retried, on_dtls, on_cstp, logged_out,
                 setup_s, setup_s > 0 ? ok / setup_s : 0);
+    // CLOCK_MONOTONIC boundaries of the phases, so a caller sampling the gateway's CPU can
+    // cut its samples at them (bench/loadgen/compare).
+    std::printf("\"clock\":{\"setup_begin_ns\":%" PRIu64 ",\"setup_end_ns\":%" PRIu64 ",\"traffic_begin_ns\":%" PRIu64
+                ",\"traffic_end_ns\":%" PRIu64 "},",
+                setup_begin, setup_end, traffic_end > traffic_begin ? traffic_begin : 0,
+                traffic_end > traffic_begin ? traffic_end : 0);
     std::printf("\"memory\":{\"session_struct_bytes\":%zu,\"rss_kib_after_setup\":%" PRIu64
                 ",\"kib_per_session\":%.1f},", sizeof(Session), rss_after_setup, kib_per_session);
     std::printf("\"failures\":{");
