@@ -93,21 +93,14 @@ std::vector<uint8_t> inner_packet(uint32_t src, uint32_t dst, uint16_t size) {
   return p;
 }
 
-/// A session installed on the lcore as a TLS worker would, with `dev` (cryptodev or none).
-struct Session {
-  std::unique_ptr<NeighbourTable> neigh;
-  std::unique_ptr<shm::StatsSegment> stats;
-  std::unique_ptr<LcoreCtx> ctx;
-  crypto::RecordAead client_tx;  ///< seals what "the client" sends
-  crypto::DtlsCipher cipher{};
-  uint32_t slot = 0;
-  bool ok = false;
-
-  Session(crypto::DtlsCipher c, bool use_cryptodev, benchmark::State& state) : cipher(c) {
+/// The poll lcore the benchmarks drive: its context, stats block and neighbour table (the
+/// backend's router known, so packets leave at once). Its DTLS sessions go on destruction.
+struct BenchLcore {
+  std::unique_ptr<NeighbourTable> neigh = std::make_unique<NeighbourTable>(64);
+  std::unique_ptr<shm::StatsSegment> stats = std::make_unique<shm::StatsSegment>();
+  std::unique_ptr<LcoreCtx> ctx = std::make_unique<LcoreCtx>();
+  BenchLcore() {
     Dataplane& dp = g_bed->dp;
-    neigh = std::make_unique<NeighbourTable>(64);
-    stats = std::make_unique<shm::StatsSegment>();
-    ctx = std::make_unique<LcoreCtx>();
     dp.neighbours = neigh.get();
     ctx->dp = &dp;
     ctx->stats = &stats->lcores[0];
@@ -115,17 +108,63 @@ struct Session {
     ctx->held.reserve(64);
     ctx->dtls = g_bed->tunnel.dtls_lcores[0];
     neigh->learn(neigh->find_or_insert(dp.ports[1].port_id, kBackendRtr), MacAddr{{2, 0, 0, 0, 0, 0x22}}, rte_rdtsc());
+  }
+  ~BenchLcore() {
+    dtls_lcore_shutdown(*ctx);
+    g_bed->dp.neighbours = nullptr;
+  }
+  /// Hands a session's keys to the lcore as a TLS worker does (install message), polling
+  /// the ring when it is full. @return its DTLS slot.
+  uint32_t install(uint32_t addr, SessionRef ref, uint32_t client_ip, CipherState* cs) {
+    Dataplane& dp = g_bed->dp;
+    auto* msg = static_cast<DtlsCtlMsg*>(rte_zmalloc("bench", sizeof(DtlsCtlMsg), 0));
+    new (msg) DtlsCtlMsg();
+    msg->slot = dp.sessions->slot_index(addr);
+    msg->ref = ref.pack();
+    msg->addr = addr;
+    msg->client_ip = client_ip;
+    msg->client_port = kClientPort;
+    msg->local_ip = kOutAddr;
+    msg->rx_epoch = msg->tx_epoch = 1;
+    msg->tx_sequence = 1;
+    msg->max_inner = 1500;
+    msg->cipher = cs;
+    const uint32_t slot = msg->slot;
+    while (rte_ring_enqueue(dp.dtls_ctl[0], msg) != 0) dtls_poll_rings(*ctx);
+    return slot;
+  }
+  /// Lets the lcore take every install message still in the ring.
+  void settle() {
+    while (!rte_ring_empty(g_bed->dp.dtls_ctl[0])) dtls_poll_rings(*ctx);
+  }
+};
+
+/// The keys of a benchmark session: AES-128-GCM or another cipher, epoch 1.
+crypto::DtlsRecordKeys session_keys(crypto::DtlsCipher c) {
+  crypto::DtlsRecordKeys keys;
+  keys.cipher = c;
+  keys.epoch = 1;
+  keys.rx = keys_for(c, 1);
+  keys.tx = keys_for(c, 2);
+  keys.tx_next_sequence = 1;
+  return keys;
+}
+
+/// A session installed on the lcore as a TLS worker would, with `dev` (cryptodev or none).
+struct Session : BenchLcore {
+  crypto::RecordAead client_tx;  ///< seals what "the client" sends
+  crypto::DtlsCipher cipher{};
+  uint32_t slot = 0;
+  bool ok = false;
+
+  Session(crypto::DtlsCipher c, bool use_cryptodev, benchmark::State& state) : cipher(c) {
+    Dataplane& dp = g_bed->dp;
     neigh->learn(neigh->find_or_insert(dp.ports[0].port_id, kClient), MacAddr{{2, 0, 0, 0, 0, 0x02}}, rte_rdtsc());
     if (use_cryptodev && !dp.crypto->supports(c)) {
       state.SkipWithError("the cryptodev lacks this cipher");
       return;
     }
-    crypto::DtlsRecordKeys keys;
-    keys.cipher = c;
-    keys.epoch = 1;
-    keys.rx = keys_for(c, 1);
-    keys.tx = keys_for(c, 2);
-    keys.tx_next_sequence = 1;
+    const crypto::DtlsRecordKeys keys = session_keys(c);
     client_tx.init(c, keys.rx);
     std::string error;
     const RecordCryptoDev none;
@@ -135,29 +174,12 @@ struct Session {
       cipher_state_free(cs);
       return;
     }
-    slot = dp.sessions->slot_index(kPoolAddr);
-    auto* msg = static_cast<DtlsCtlMsg*>(rte_zmalloc("bench", sizeof(DtlsCtlMsg), 0));
-    new (msg) DtlsCtlMsg();
-    msg->slot = slot;
-    msg->ref = kRef.pack();
-    msg->addr = kPoolAddr;
-    msg->client_ip = kClient;
-    msg->client_port = kClientPort;
-    msg->local_ip = kOutAddr;
-    msg->rx_epoch = msg->tx_epoch = 1;
-    msg->tx_sequence = 1;
-    msg->max_inner = 1500;
-    msg->cipher = cs;
-    rte_ring_enqueue(dp.dtls_ctl[0], msg);
-    dtls_poll_rings(*ctx);
+    slot = install(kPoolAddr, kRef, kClient, cs);
+    settle();
     ok = stats->lcores[0].dtls_sessions == 1;
     if (!ok) state.SkipWithError("the lcore did not take the session");
   }
-  ~Session() {
-    dtls_lcore_shutdown(*ctx);
-    g_bed->dp.sessions->unbind(kPoolAddr, kRef);
-    g_bed->dp.neighbours = nullptr;
-  }
+  ~Session() { g_bed->dp.sessions->unbind(kPoolAddr, kRef); }
   uint64_t drops() const {
     uint64_t n = 0;
     for (uint64_t d : stats->lcores[0].drops) n += d;
@@ -337,44 +359,26 @@ void BM_DtlsEncryptPath(benchmark::State& state) {
 /// N sessions installed on the lcore as TLS workers would (AES-128-GCM, cryptodev), each
 /// with its own client address, pool address (the scale pools), keys' cryptodev sessions,
 /// flow entry and DTLS slot.
-struct ScaleSessions {
+struct ScaleSessions : BenchLcore {
   static constexpr uint32_t kScalePool = 0x0A400000;  // 10.64.0.0/16 and 10.65.0.0/16
   static constexpr uint32_t kScaleClients = 0x64400000;  // 100.64.0.0/10: one client each
-  std::unique_ptr<NeighbourTable> neigh;
-  std::unique_ptr<shm::StatsSegment> stats;
-  std::unique_ptr<LcoreCtx> ctx;
   crypto::RecordAead client_tx;
   std::vector<uint32_t> slots;  ///< session i's DTLS slot
-  size_t heap_bytes = 0;        ///< EAL heap taken by the N sessions (slots excluded: preallocated)
+  size_t heap_bytes = 0;        ///< EAL memory taken by the N sessions (slots excluded: preallocated)
   bool ok = false;
 
   ScaleSessions(uint32_t n, benchmark::State& state) {
     Dataplane& dp = g_bed->dp;
-    neigh = std::make_unique<NeighbourTable>(64);
-    stats = std::make_unique<shm::StatsSegment>();
-    ctx = std::make_unique<LcoreCtx>();
-    dp.neighbours = neigh.get();
-    ctx->dp = &dp;
-    ctx->stats = &stats->lcores[0];
-    ctx->held_cap = 64;
-    ctx->held.reserve(64);
-    ctx->dtls = g_bed->tunnel.dtls_lcores[0];
-    neigh->learn(neigh->find_or_insert(dp.ports[1].port_id, kBackendRtr), MacAddr{{2, 0, 0, 0, 0, 0x22}}, rte_rdtsc());
     const crypto::DtlsCipher c = crypto::DtlsCipher::kAes128Gcm;
     if (!dp.crypto->supports(c)) {
       state.SkipWithError("the cryptodev lacks AES-128-GCM");
       return;
     }
-    crypto::DtlsRecordKeys keys;
-    keys.cipher = c;
-    keys.epoch = 1;
-    keys.rx = keys_for(c, 1);
-    keys.tx = keys_for(c, 2);
-    keys.tx_next_sequence = 1;
+    const crypto::DtlsRecordKeys keys = session_keys(c);
     client_tx.init(c, keys.rx);
     rte_malloc_socket_stats before{}, after{};
     rte_malloc_get_socket_stats(0, &before);
-    const size_t ops_before = rte_mempool_in_use_count(dp.crypto->session_pool);
+    const size_t crypto_sessions_before = rte_mempool_in_use_count(dp.crypto->session_pool);
     for (uint32_t i = 0; i < n; i++) {
       std::string error;
       CipherState* cs = cipher_state_create(*dp.crypto, keys, &error);
@@ -384,37 +388,21 @@ struct ScaleSessions {
         cipher_state_free(cs);
         return;
       }
-      auto* msg = static_cast<DtlsCtlMsg*>(rte_zmalloc("bench", sizeof(DtlsCtlMsg), 0));
-      new (msg) DtlsCtlMsg();
-      msg->slot = dp.sessions->slot_index(kScalePool + i);
-      msg->ref = ref.pack();
-      msg->addr = kScalePool + i;
-      msg->client_ip = kScaleClients + i;
-      msg->client_port = kClientPort;
-      msg->local_ip = kOutAddr;
-      msg->rx_epoch = msg->tx_epoch = 1;
-      msg->tx_sequence = 1;
-      msg->max_inner = 1500;
-      msg->cipher = cs;
-      slots.push_back(msg->slot);
-      while (rte_ring_enqueue(dp.dtls_ctl[0], msg) != 0) dtls_poll_rings(*ctx);
+      slots.push_back(install(kScalePool + i, ref, kScaleClients + i, cs));
     }
-    while (stats->lcores[0].dtls_sessions < n && !rte_ring_empty(dp.dtls_ctl[0])) dtls_poll_rings(*ctx);
-    dtls_poll_rings(*ctx);
+    settle();
     rte_malloc_get_socket_stats(0, &after);
     // Cipher states and flow entries come from the EAL heap; the cryptodev sessions from
     // their preallocated pool (counted by the objects taken, at the pool's element size).
     heap_bytes = after.heap_allocsz_bytes - before.heap_allocsz_bytes +
-                 (rte_mempool_in_use_count(dp.crypto->session_pool) - ops_before) *
+                 (rte_mempool_in_use_count(dp.crypto->session_pool) - crypto_sessions_before) *
                      dp.crypto->session_pool->elt_size;
     ok = stats->lcores[0].dtls_sessions == n;
     if (!ok) state.SkipWithError(("the lcore took " + std::to_string(stats->lcores[0].dtls_sessions) + " of " +
                                   std::to_string(n) + " sessions").c_str());
   }
   ~ScaleSessions() {
-    dtls_lcore_shutdown(*ctx);
     for (uint32_t i = 0; i < slots.size(); i++) g_bed->dp.sessions->unbind(kScalePool + i, SessionRef{1, 0x1000 + i});
-    g_bed->dp.neighbours = nullptr;
   }
 };
 

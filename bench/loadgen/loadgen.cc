@@ -858,18 +858,8 @@ void Engine::read_dtls(Session& s) {
       if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE) return;
       return dtls_failed(s, "dtls: read error");
     }
-    const std::span<const uint8_t> record(buf, static_cast<size_t>(ret));
-    switch (record[0]) {
-      case 0x00: on_packet(s, record.subspan(1), Channel::kDtls); break;
-      case 0x03:  // DPD request (also the MTU probe): echo the payload back as 0x04 (§6.7)
-        ++totals_.dpd_answered;
-        send_control(s, 0x04, record.subspan(1));
-        break;
-      case 0x05:
-        ++totals_.server_closed;
-        return fail(s, "tunnel: server terminated the session");
-      default: break;
-    }
+    on_dtls_plaintext(s, std::span<const uint8_t>(buf, static_cast<size_t>(ret)));
+    if (s.state != State::kTunnel) return;
   }
 }
 
@@ -1262,7 +1252,7 @@ void Engine::report_all(const Options& opt, const std::vector<std::unique_ptr<En
                 opt.server.c_str(), opt.port, opt.sessions, ok, failed, retried, on_dtls, on_cstp, logged_out,
                 setup_s, setup_s > 0 ? ok / setup_s : 0);
     // CLOCK_MONOTONIC boundaries of the phases, so a caller sampling the gateway's CPU can
-    // cut its samples at them (bench/loadgen/compare).
+    // cut its samples at them (bench/loadgen/compare-ocserv).
     std::printf("\"clock\":{\"setup_begin_ns\":%" PRIu64 ",\"setup_end_ns\":%" PRIu64 ",\"traffic_begin_ns\":%" PRIu64
                 ",\"traffic_end_ns\":%" PRIu64 "},",
                 setup_begin, setup_end, traffic_end > traffic_begin ? traffic_begin : 0,
