@@ -5,6 +5,9 @@
 #include <cerrno>
 #include <cstdio>
 
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/ecc.h>
+
 #include "controlplane/ctl_segment_mapping.h"
 #include "controlplane/log.h"
 #include "controlplane/stats_segment_reader.h"
@@ -403,6 +406,13 @@ AuthCtlHandler::TrustReload AuthCtlHandler::reload_crl() {
   last_crl_error_ = err;
   return {"crl", auth_.crl, st && *st, err};
 }
+
+void auth_thread_exit() {
+  // FP_ECC keeps a cache of ECC points per thread; it is freed only on request.
+  wc_ecc_fp_free();
+}
+
+void AuthCtlHandler::on_thread_exit() { auth_thread_exit(); }
 
 std::vector<AuthCtlHandler::TrustReload> AuthCtlHandler::reload_trust_now() {
   std::vector<TrustReload> done;

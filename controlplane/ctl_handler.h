@@ -96,6 +96,8 @@ class AuthCtlHandler final : public CtlHandler {
   void on_tick(uint64_t now_ns) override;
   void on_dataplane_change(uint64_t generation) override;
   void on_attach(uint32_t n_workers) override;
+  /// wolfCrypt's per-thread ECC point cache (token and certificate checks fill it).
+  void on_thread_exit() override;
   /// True while some worker has not finished reporting its tunnels since on_attach (and
   /// resync_timeout_ns has not passed): addresses handed out now could be a live tunnel's.
   bool resync_pending(uint64_t now_ns);
@@ -215,6 +217,10 @@ class AuthCtlHandler final : public CtlHandler {
   uint64_t resync_adopted_round_ = 0, resync_refused_round_ = 0;  ///< for the summary log
   std::unique_ptr<AuthSourceLimiter> source_limiter_;
 };
+
+/// Frees what wolfCrypt keeps per thread (the ECC point cache): call at the end of every
+/// control-plane thread that verified a token or a certificate (the main thread included).
+void auth_thread_exit();
 
 /// "a.b.c.d:port" or "[v6]:port" of a client; "" when the worker did not know the address.
 std::string client_address_text(const ctl::CtlAddress& a);

@@ -268,6 +268,7 @@ void CtlServer::run() {
     mapping_.reset();
     attached_.store(false, std::memory_order_relaxed);
   }
+  handler_.on_thread_exit();
 }
 
 }  // namespace tg::controlplane

@@ -58,6 +58,9 @@ class CtlHandler {
   /// on_dataplane_change): each worker will report the tunnels it holds (SESSION_RESYNC,
   /// ending with a kResyncDone message), since this control plane is new to it.
   virtual void on_attach(uint32_t /*n_workers*/) {}
+  /// The server thread is about to end: release what the handler's libraries keep per
+  /// thread (wolfCrypt's ECC point cache).
+  virtual void on_thread_exit() {}
 };
 
 class CtlServer {

@@ -169,6 +169,7 @@ int controlplane_run(const std::string& path, const std::string& version) {
 #if TG_WITH_AUTH
   (*admin)->stop();   // first: its commands wait for the ctl thread; removes the socket file
   ctl_server.stop();  // clears the heartbeat: workers answer try-again at once
+  auth_thread_exit();  // the JWKS and CA were first loaded on this thread
 #endif
   return 0;
 }

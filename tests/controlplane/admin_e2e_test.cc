@@ -124,7 +124,7 @@ class AdminE2E : public testing::Test {
   }
   void TearDown() override {
     stop();
-    if (!dir_.empty()) std::system(("rm -rf " + dir_).c_str());
+    if (!dir_.empty() && !std::getenv("TG_KEEP_TEST_DIR")) std::system(("rm -rf " + dir_).c_str());
   }
 
   /// A JWKS with `n` fresh ES256 keys (kid k0, k1, ...), through a rename like write_users.
