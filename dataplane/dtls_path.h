@@ -104,7 +104,7 @@ struct DtlsLcore {
   /// Records staged during one RX burst.
   struct RxItem {
     rte_mbuf* m;
-    uint32_t slot;
+    DtlsFlowKey key;               ///< looked up for the whole burst at once (rx_process)
     dtls::DtlsRecord rec;          ///< parsed by dtls_input; its spans point into m
   };
   uint16_t n_rx = 0;

@@ -76,6 +76,14 @@ class SessionTable {
     }
     return 0;
   }
+  /// Where the ref of `slot` lives, for a prefetch ahead of lookup_slot; nullptr when none.
+  const void* slot_address(uint32_t slot) const {
+    for (const Pool& p : pools_) {
+      if (slot < p.size) return &p.slots[slot];
+      slot -= p.size;
+    }
+    return nullptr;
+  }
   /// Number of pool addresses (the range of slot_index).
   uint32_t capacity() const {
     uint32_t n = 0;
