@@ -421,7 +421,13 @@ void dtls_input(LcoreCtx& c, uint8_t /*in_port*/, rte_mbuf* m, const Ipv4Info& i
   }
   // Handshake, ChangeCipherSpec, alert: the business of the TLS worker holding the session.
   const uint64_t now = rte_rdtsc();
-  DtlsLcore::Pending& p = d.pending[flow_hash(key.ip, key.port) & (kDtlsPendingSlots - 1)];
+  constexpr unsigned kBuckets = kDtlsPendingSlots / kDtlsPendingWays;
+  DtlsLcore::Pending* bucket =
+      &d.pending[(flow_hash(key.ip, key.port) & (kBuckets - 1)) * kDtlsPendingWays];
+  DtlsLcore::Pending* p = nullptr;  // this flow's live entry
+  for (unsigned w = 0; w < kDtlsPendingWays && p == nullptr; w++) {
+    if (bucket[w].ip == key.ip && bucket[w].port == key.port && bucket[w].expires_tsc > now) p = &bucket[w];
+  }
   unsigned worker;
   if (rec.type == dtls::ContentType::kHandshake && rec.epoch == 0 &&
       rec.fragment[0] == dtls::hello::kHandshakeTypeClientHello) {
@@ -436,9 +442,15 @@ void dtls_input(LcoreCtx& c, uint8_t /*in_port*/, rte_mbuf* m, const Ipv4Info& i
     }
     // The App-ID's first byte names the TLS worker that holds the session (dtls_channel.h).
     worker = hello.app_id[0] % dp.n_workers;
-    p = {key.ip, key.port, static_cast<uint16_t>(worker), now + dp.dtls_pending_tsc};
-  } else if (p.ip == key.ip && p.port == key.port && p.expires_tsc > now) {
-    worker = p.worker;
+    if (p == nullptr) {  // a free or expired way, else the one expiring first
+      p = &bucket[0];
+      for (unsigned w = 1; w < kDtlsPendingWays && p->expires_tsc > now; w++) {
+        if (bucket[w].expires_tsc < p->expires_tsc) p = &bucket[w];
+      }
+    }
+    *p = {key.ip, key.port, static_cast<uint16_t>(worker), now + dp.dtls_pending_tsc};
+  } else if (p != nullptr) {
+    worker = p->worker;
   } else {
     drop_packet(c, m, DropReason::dtls_unknown_flow);
     return;

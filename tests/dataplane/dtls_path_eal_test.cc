@@ -443,6 +443,40 @@ TEST_P(DtlsPath, ReturnTrafficOnAnotherLcoreIsHandedToTheOwner) {
   dtls_lcore_shutdown(other);
 }
 
+// Many clients handshaking at once: every follow-up datagram (after the ClientHello) reaches
+// the TLS worker the ClientHello named, even when flows share a bucket of the pending table
+// (a direct-mapped table lost the handshake of the older flow on a collision).
+TEST_P(DtlsPath, ConcurrentHandshakesAllReachTheirWorker) {
+  Bytes hello = test::from_hex(
+      "16feff0000000000000000009b0100008f000000000000008ffefd0edf99ae06202f511875eb96dc1503e68346b63b72"
+      "51eafa254232acf84bf6f520a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf00001000"
+      "a9ccabc0a5008d00a8c0a4008c00ae01000035000d00220020040108090804040308070501080a080505030808060108"
+      "0b080606030201020300230000ff01000100001c00024000");
+  hello[60] = 0x01;  // App-ID of TLS worker 1
+  // A ClientKeyExchange-shaped handshake record (epoch 0, not a ClientHello).
+  const Bytes follow = test::from_hex("16fefd0000000000000001000e" "1000000200010000000000020000");
+  constexpr uint16_t kFlows = 120;  // 120 live flows: a direct-mapped 1024 table collides ~7 times
+  auto drain_worker = [&] {
+    unsigned n = 0;
+    void* obj;
+    while (rte_ring_dequeue(b_->dp.workers[1].dtls_ring, &obj) == 0) {
+      rte_pktmbuf_free(static_cast<rte_mbuf*>(obj));
+      n++;
+    }
+    return n;
+  };
+  for (const Bytes* datagram : std::initializer_list<const Bytes*>{&hello, &follow}) {
+    for (uint16_t i = 0; i < kFlows; i += 30) {
+      std::vector<rte_mbuf*> burst;
+      for (uint16_t k = i; k < i + 30 && k < kFlows; k++) burst.push_back(to_gateway(*datagram, 20000 + k * 7));
+      inject(0, burst);
+    }
+    EXPECT_EQ(drain_worker(), kFlows) << (datagram == &hello ? "ClientHellos" : "follow-ups");
+  }
+  EXPECT_EQ(drops(DropReason::dtls_unknown_flow), 0u);
+  EXPECT_EQ(drops(DropReason::dtls_handshake_rate_limited), 0u);
+}
+
 // A lcore holds a DTLS session for every pool address (its flow table is sized by them): a
 // table made before the slots were known once held 64, and the 65th client silently got no
 // DTLS keys on the lcore.
