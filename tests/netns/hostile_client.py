@@ -14,6 +14,9 @@ behaved": the shell test judges that.
                                       -> "connected ADDRESS" then "closed" | "open"
   spoof      IFACE SRC DST N          N ICMP echo requests with source SRC out of tun IFACE
   arp-flood  IFACE TARGET PREFIX N    N ARP requests for TARGET from random senders in PREFIX (/24)
+  replay     IFACE DST PORT N WAIT_S  captures N DTLS application records the client sends to
+                                      DST:PORT (AF_PACKET, within WAIT_S), then sends the same
+                                      frames again, byte for byte -> "replayed N"
 """
 import os
 import random
@@ -194,9 +197,39 @@ def arp_flood(iface, target, prefix, n):
     print("sent %d" % int(n))
 
 
+def replay(iface, dst, port, n, wait_s):
+    """Capture outgoing DTLS application-data records (content type 23) to dst:port on iface,
+    then put the very same Ethernet frames on the wire again: a replay an on-path attacker
+    could make without any key."""
+    eth_p_all = 0x0003
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(eth_p_all))
+    s.bind((iface, eth_p_all))
+    s.settimeout(0.5)
+    want, dst_ip, dport = int(n), socket.inet_aton(dst), int(port)
+    frames, end = [], time.monotonic() + float(wait_s)
+    while len(frames) < want and time.monotonic() < end:
+        try:
+            frame, addr = s.recvfrom(65535)
+        except socket.timeout:
+            continue
+        if addr[2] != socket.PACKET_OUTGOING or len(frame) < 42 or frame[12:14] != b"\x08\x00":
+            continue
+        ihl = (frame[14] & 0x0F) * 4
+        if frame[23] != 17 or frame[30:34] != dst_ip:
+            continue
+        udp = 14 + ihl
+        if struct.unpack("!H", frame[udp + 2:udp + 4])[0] != dport or len(frame) <= udp + 8:
+            continue
+        if frame[udp + 8] == 23:  # DTLS application data: a tunnel packet
+            frames.append(frame)
+    for f in frames:
+        s.send(f)
+    print("replayed %d" % len(frames))
+
+
 def main(argv):
     cmds = {"oversized": oversized, "slow": slow, "garbage": garbage, "cstp-lie": cstp_lie,
-            "spoof": spoof, "arp-flood": arp_flood}
+            "spoof": spoof, "arp-flood": arp_flood, "replay": replay}
     if len(argv) < 2 or argv[1] not in cmds:
         print(__doc__)
         return 2
