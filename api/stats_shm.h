@@ -19,7 +19,7 @@
 namespace tg::shm {
 
 inline constexpr uint32_t kStatsMagic = 0x31534754;  // "TGS1" little-endian
-inline constexpr uint32_t kStatsVersion = 8;
+inline constexpr uint32_t kStatsVersion = 9;
 inline constexpr unsigned kMaxLcores = 64;
 /// Up to 8 configured ports plus the exception-path port (always the last one).
 inline constexpr unsigned kMaxPorts = 9;
@@ -159,7 +159,9 @@ struct alignas(64) PortCounters {
   X(crypto_enqueued, "tunnelgate_crypto_ops_enqueued_total", "Record crypto operations enqueued on the cryptodev.") \
   X(crypto_dequeued, "tunnelgate_crypto_ops_dequeued_total", "Record crypto operations completed by the cryptodev.") \
   X(crypto_failed, "tunnelgate_crypto_ops_failed_total",                                     \
-    "Record crypto operations the cryptodev refused or failed (not authentication failures).")
+    "Record crypto operations the cryptodev refused or failed (not authentication failures).") \
+  X(dtls_sessions_refused, "tunnelgate_dtls_sessions_refused_total",                         \
+    "DTLS sessions a poll lcore could not take (flow table full, slot held by another lcore): the client stays on CSTP.")
 
 struct EventCounters {
 #define TG_X(field, metric, help) uint64_t field;

@@ -106,9 +106,12 @@ bool apply_ctl(LcoreCtx& c, DtlsCtlMsg& msg) {
   }
   const DtlsFlowKey key{msg.client_ip, msg.client_port, 0};
   if (rte_hash_add_key_data(c.dtls->flows, &key, reinterpret_cast<void*>(uintptr_t{msg.slot})) < 0) {
-    cipher_state_free(s.cipher);  // cannot happen: the table has a key per slot
+    // The table has room for a key per slot, so this should not happen; if it does (a table
+    // sized wrong once held 64), it is counted, never silent: the client stays on CSTP.
+    cipher_state_free(s.cipher);
     s.cipher = nullptr;
     s.ref = 0;
+    c.stats->events.dtls_sessions_refused += 1;
     return true;
   }
   c.stats->dtls_sessions += 1;
@@ -512,6 +515,7 @@ unsigned dtls_poll_rings(LcoreCtx& c) {
     } else if (++msg->retries > kMaxInstallRetries || rte_ring_enqueue(dp.dtls_ctl[c.queue_id], msg) != 0) {
       cipher_state_free(msg->cipher);
       rte_free(msg);
+      c.stats->events.dtls_sessions_refused += 1;
     }
   }
   work += n_msgs;

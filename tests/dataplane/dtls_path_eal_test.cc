@@ -509,6 +509,7 @@ TEST_P(DtlsPath, ALcoreHoldsMoreThan64Sessions) {
   while (!rte_ring_empty(dp.dtls_ctl[0])) dtls_poll_rings(*ctx_);
   EXPECT_EQ(ctx_->stats->dtls_sessions, 1u + kMore);
   EXPECT_EQ(events().dtls_sessions_installed, 1u + kMore);
+  EXPECT_EQ(events().dtls_sessions_refused, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(SuitesAndBackends, DtlsPath,
