@@ -10,6 +10,8 @@
 #include <prometheus/client_metric.h>
 #include <prometheus/metric_type.h>
 
+#include "controlplane/metric_family.h"
+
 namespace tg::controlplane {
 
 namespace {
@@ -17,35 +19,10 @@ namespace {
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
-using Labels = std::vector<ClientMetric::Label>;
+using Labels = MetricLabels;
 
 constexpr double kNsPerSecond = 1e9;
 constexpr double kBytesPerSecondPerMbps = 1e6 / 8;
-
-MetricFamily make_family(std::string name, std::string help, MetricType type) {
-  MetricFamily f;
-  f.name = std::move(name);
-  f.help = std::move(help);
-  f.type = type;
-  return f;
-}
-
-void add_sample(MetricFamily& f, Labels labels, double value) {
-  ClientMetric m;
-  m.label = std::move(labels);
-  switch (f.type) {
-    case MetricType::Counter:
-      m.counter.value = value;
-      break;
-    case MetricType::Gauge:
-      m.gauge.value = value;
-      break;
-    default:
-      m.untyped.value = value;
-      break;
-  }
-  f.metric.push_back(std::move(m));
-}
 
 std::string format_mac(const std::array<uint8_t, 6>& mac) {
   char buf[18];
