@@ -6,6 +6,7 @@
 #include <string>
 
 #include "api/session_shm.h"
+#include "dataplane/shm_object.h"
 
 namespace tg::dp {
 
@@ -13,21 +14,18 @@ class SessionSegmentWriter {
  public:
   /// Creates (replacing any left by an earlier run) and maps the segment of `instance`
   /// with `n_records` records (SessionTable::capacity()). Returns an error message, empty
-  /// on success.
+  /// on success. Unmapped and unlinked on destruction.
   std::string create(const std::string& instance, uint32_t n_records, uint64_t generation);
   shm::SessionRecord* records() { return records_; }
   uint32_t n_records() const { return n_records_; }
   /// Makes the header visible to readers.
   void publish();
-  /// Unmaps and unlinks.
-  ~SessionSegmentWriter();
 
  private:
+  ShmObject object_;
   shm::SessionSegmentHeader* header_ = nullptr;
   shm::SessionRecord* records_ = nullptr;
   uint32_t n_records_ = 0;
-  uint64_t size_ = 0;
-  std::string name_;
 };
 
 }  // namespace tg::dp
