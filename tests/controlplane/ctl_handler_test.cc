@@ -14,6 +14,7 @@
 
 #include "controlplane/password_hash.h"
 #include "controlplane/token_sign.h"
+#include "tests/controlplane/ctl_test_support.h"
 
 namespace tg::controlplane {
 namespace {
@@ -24,35 +25,9 @@ using ctl::CtlReason;
 using ctl::CtlResult;
 using ctl::CtlType;
 
-class RecordingResponder final : public CtlResponder {
- public:
-  std::vector<CtlMessage> replies;
-  std::vector<std::pair<uint32_t, CtlMessage>> notices;
-  bool notify_ok = true;
-  void reply(CtlMessage& m) override { replies.push_back(m); }
-  bool notify(uint32_t worker, CtlMessage& m) override {
-    notices.emplace_back(worker, m);
-    return notify_ok;
-  }
-};
-
-class CountingRandom final : public RandomSource {
- public:
-  bool fill(uint8_t* out, size_t len) override {
-    for (size_t i = 0; i < len; ++i) {  // splitmix64: deterministic, no repeats in a test
-      uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-      out[i] = static_cast<uint8_t>(z ^ (z >> 31));
-    }
-    return true;
-  }
-
- private:
-  uint64_t state_ = 0;
-};
-
-config::IpPrefix prefix(const char* text) { return *config::parse_prefix(text); }
+using CountingRandom = test::SplitMixRandom;
+using test::prefix;
+using test::RecordingResponder;
 
 class CtlHandlerTest : public testing::Test {
  protected:
@@ -85,12 +60,7 @@ class CtlHandlerTest : public testing::Test {
   }
 
   CtlMessage login(AuthCtlHandler& h, const char* user, const char* pw, const char* group = "") {
-    CtlMessage m;
-    ctl::ctl_message_init(m, CtlType::auth_password);
-    ctl::ctl_set_string(m.payload.auth_password.user, user);
-    ctl::ctl_set_string(m.payload.auth_password.password, pw);
-    ctl::ctl_set_string(m.payload.auth_password.group, group);
-    return call(h, m);
+    return call(h, test::password_login_request(user, pw, group));
   }
   /// A second app ("com.example.crm", group "CRM") reaching only "other", and a user
   /// without a users-file group who may choose either.
@@ -106,11 +76,7 @@ class CtlHandlerTest : public testing::Test {
         << "bob::" << *password_hash("pw2", Argon2Params{1024, 1, 1}) << "\n";
   }
   CtlMessage open(AuthCtlHandler& h, const std::string& cookie, uint32_t worker = 0) {
-    CtlMessage m;
-    ctl::ctl_message_init(m, CtlType::session_open);
-    m.header.worker_id = worker;
-    ctl::ctl_set_string(m.payload.session_open.cookie, cookie);
-    return call(h, m);
+    return call(h, test::session_open_request(cookie, worker));
   }
   CtlMessage close(AuthCtlHandler& h, uint64_t session, uint32_t seq, ctl::CtlCloseReason why) {
     CtlMessage m;

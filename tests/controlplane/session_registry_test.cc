@@ -9,29 +9,14 @@
 #include <set>
 #include <vector>
 
+#include "tests/controlplane/ctl_test_support.h"
+
 namespace tg::controlplane {
 namespace {
 
 constexpr uint64_t kSecond = 1'000'000'000;
 
-/// Deterministic bytes, or failure on demand.
-class CountingRandom final : public RandomSource {
- public:
-  bool fail = false;
-  bool fill(uint8_t* out, size_t len) override {
-    if (fail) return false;
-    for (size_t i = 0; i < len; ++i) {  // splitmix64: deterministic, no repeats in a test
-      uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-      out[i] = static_cast<uint8_t>(z ^ (z >> 31));
-    }
-    return true;
-  }
-
- private:
-  uint64_t state_ = 0;
-};
+using CountingRandom = test::SplitMixRandom;
 
 struct Removed {
   uint64_t id;

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "controlplane/password_hash.h"
+#include "tests/controlplane/ctl_test_support.h"
 
 namespace tg::controlplane {
 namespace {
@@ -24,36 +25,9 @@ using ctl::CtlReason;
 using ctl::CtlResult;
 using ctl::CtlType;
 
-class RecordingResponder final : public CtlResponder {
- public:
-  std::vector<CtlMessage> replies;
-  std::vector<std::pair<uint32_t, CtlMessage>> notices;
-  void reply(CtlMessage& m) override { replies.push_back(m); }
-  bool notify(uint32_t worker, CtlMessage& m) override {
-    notices.emplace_back(worker, m);
-    return true;
-  }
-};
-
-/// splitmix64 from a seed: two handlers with different seeds get different session ids.
-class SeededRandom final : public RandomSource {
- public:
-  explicit SeededRandom(uint64_t seed) : state_(seed) {}
-  bool fill(uint8_t* out, size_t len) override {
-    for (size_t i = 0; i < len; ++i) {
-      uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-      out[i] = static_cast<uint8_t>(z ^ (z >> 31));
-    }
-    return true;
-  }
-
- private:
-  uint64_t state_;
-};
-
-config::IpPrefix prefix(const char* text) { return *config::parse_prefix(text); }
+using SeededRandom = test::SplitMixRandom;
+using test::prefix;
+using test::RecordingResponder;
 
 /// What a worker knows of one of its tunnels (from AUTH_RESULT / SESSION_PARAMS).
 struct Tunnel {
@@ -101,18 +75,11 @@ class SessionResyncTest : public testing::Test {
     return out_.replies.back();
   }
   std::string login(AuthCtlHandler& h) {
-    CtlMessage m;
-    ctl::ctl_message_init(m, CtlType::auth_password);
-    ctl::ctl_set_string(m.payload.auth_password.user, "alice");
-    ctl::ctl_set_string(m.payload.auth_password.password, "pw");
-    return std::string(ctl::ctl_get_string(call(h, m).payload.auth_result.cookie));
+    const CtlMessage r = call(h, test::password_login_request("alice", "pw"));
+    return std::string(ctl::ctl_get_string(r.payload.auth_result.cookie));
   }
   CtlMessage open(AuthCtlHandler& h, const std::string& cookie, uint32_t worker = 0) {
-    CtlMessage m;
-    ctl::ctl_message_init(m, CtlType::session_open);
-    m.header.worker_id = worker;
-    ctl::ctl_set_string(m.payload.session_open.cookie, cookie);
-    return call(h, m);
+    return call(h, test::session_open_request(cookie, worker));
   }
   /// A tunnel opened by the control plane that is about to die.
   Tunnel tunnel_of(AuthCtlHandler& old_cp) {
