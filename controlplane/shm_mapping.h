@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <span>
 #include <string>
+#include <utility>
 
 #include "controlplane/expected.h"
 
@@ -14,7 +15,7 @@ namespace tg::controlplane {
 class ShmMapping {
  public:
   ShmMapping() = default;
-  ShmMapping(ShmMapping&& o) noexcept : addr_(o.addr_), len_(o.len_) { o.addr_ = nullptr, o.len_ = 0; }
+  ShmMapping(ShmMapping&& o) noexcept : addr_(std::exchange(o.addr_, nullptr)), len_(std::exchange(o.len_, 0)) {}
   ShmMapping& operator=(ShmMapping&&) = delete;
   ShmMapping(const ShmMapping&) = delete;
   ~ShmMapping();

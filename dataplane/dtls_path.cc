@@ -152,9 +152,10 @@ void rx_process(LcoreCtx& c) {
   uint64_t hits = 0;
   for (uint16_t i = 0; i < d.n_rx; i++) keys[i] = &d.rx[i].key;
   rte_hash_lookup_bulk_data(d.flows, keys, d.n_rx, &hits, found);
+  uint32_t slot_of[kBurst];  // the flow's DTLS slot (found's data), for hits only
   for (uint16_t i = 0; i < d.n_rx; i++) {
     if (((hits >> i) & 1) == 0) continue;
-    const auto slot = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(found[i]));
+    const uint32_t slot = slot_of[i] = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(found[i]));
     const auto* line = reinterpret_cast<const uint8_t*>(&dp.dtls_slots[slot]);
     for (unsigned off = 0; off < sizeof(DtlsSlot); off += RTE_CACHE_LINE_SIZE) rte_prefetch0(line + off);
     rte_prefetch0(dp.sessions->slot_address(slot));  // the ref the session is checked against
@@ -165,7 +166,7 @@ void rx_process(LcoreCtx& c) {
       drop_packet(c, it.m, DropReason::dtls_unknown_session);
       continue;
     }
-    const auto slot = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(found[i]));
+    const uint32_t slot = slot_of[i];
     DtlsSlot& s = dp.dtls_slots[slot];
     const dtls::DtlsRecord& rec = it.rec;
     // A session that ended (its address rebound or free) keeps no DTLS: the remove
