@@ -19,7 +19,7 @@
 namespace tg::shm {
 
 inline constexpr uint32_t kStatsMagic = 0x31534754;  // "TGS1" little-endian
-inline constexpr uint32_t kStatsVersion = 9;
+inline constexpr uint32_t kStatsVersion = 10;
 inline constexpr unsigned kMaxLcores = 64;
 /// Up to 8 configured ports plus the exception-path port (always the last one).
 inline constexpr unsigned kMaxPorts = 9;
@@ -294,6 +294,8 @@ struct alignas(64) TlsWorkerStats {
   uint64_t dtls_handshakes_failed[kDtlsHandshakeFailureCount];
   uint64_t dtls_handshakes_active;  ///< gauge
   uint64_t dtls_established;        ///< gauge: tunnels whose DTLS channel is keyed
+  uint64_t accept_errors;           ///< accept() failed: out of descriptors (EMFILE/ENFILE) or memory
+  uint64_t connections_over_limit;  ///< accepted, then closed at once: limits.max_sessions connections held
 };
 
 /// Written by the dataplane's main lcore.

@@ -1427,6 +1427,15 @@ int main(int argc, char** argv) {
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < 2ull * options.sessions + 64) {
     limit.rlim_cur = std::min<rlim_t>(limit.rlim_max, 2ull * options.sessions + 64);
     setrlimit(RLIMIT_NOFILE, &limit);
+    if (limit.rlim_cur < 2ull * options.sessions + 64) {
+      std::fprintf(stderr,
+                   "tunnelgate-loadgen: --sessions %u needs %llu descriptors (2 per session), but this process "
+                   "may have at most %llu (RLIMIT_NOFILE hard limit): run several generators, each with at most "
+                   "%llu sessions (bench/sessions-scale does)\n",
+                   options.sessions, 2ull * options.sessions + 64, static_cast<unsigned long long>(limit.rlim_max),
+                   static_cast<unsigned long long>(limit.rlim_max > 64 ? (limit.rlim_max - 64) / 2 : 0));
+      return 2;
+    }
   }
   // One engine (epoll loop) per thread; sessions, concurrency, rates are split between them.
   std::atomic<uint32_t> holding{0};

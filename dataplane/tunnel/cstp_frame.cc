@@ -109,9 +109,7 @@ CstpDisconnect cstp_parse_disconnect(std::span<const uint8_t> payload) {
 }
 
 CstpDecoder::CstpDecoder(size_t max_payload_bytes)
-    : max_payload_bytes_(std::min(max_payload_bytes, cstp::kMaxPayloadBytes)) {
-  partial_.reserve(cstp::kHeaderBytes + max_payload_bytes_);
-}
+    : max_payload_bytes_(std::min(max_payload_bytes, cstp::kMaxPayloadBytes)) {}
 
 CstpDecodeResult CstpDecoder::fail(CstpError error, size_t consumed) {
   error_ = error;
@@ -162,6 +160,7 @@ CstpDecodeResult CstpDecoder::decode(std::span<const uint8_t> input) {
 
   // ...then the payload, never more than this frame needs.
   const size_t total = cstp::kHeaderBytes + header.payload_len;
+  partial_.reserve(total);  // one allocation per assembled frame, of its size
   const size_t take = std::min(total - partial_.size(), input.size() - used);
   partial_.insert(partial_.end(), input.begin() + static_cast<ptrdiff_t>(used),
                   input.begin() + static_cast<ptrdiff_t>(used + take));
@@ -170,7 +169,7 @@ CstpDecodeResult CstpDecoder::decode(std::span<const uint8_t> input) {
   if (partial_.size() < total) return result;  // kNeedMore
 
   frame_.swap(partial_);
-  partial_.clear();
+  std::vector<uint8_t>().swap(partial_);  // hold one frame's buffer, not two
   result.status = CstpDecodeStatus::kFrame;
   result.type = header.type;
   result.payload = std::span<const uint8_t>(frame_).subspan(cstp::kHeaderBytes);

@@ -122,7 +122,10 @@ struct CstpDecodeResult {
 ///     else if (r.status == CstpDecodeStatus::kError) { close(r.error); break; }
 ///   }
 /// @endcode
-/// Errors are sticky. The buffer never holds more than one frame (8 + max payload bytes).
+/// Errors are sticky. The buffer never holds more than one frame (8 + max payload bytes),
+/// and nothing until a frame arrives split across inputs: a tunnel whose frames come whole
+/// (one per TLS record, as openconnect sends them) holds no buffer at all, which matters at
+/// 100k tunnels (a 16 KB buffer reserved up front was a quarter of a session's memory).
 /// Thread-safety: none; one decoder per connection.
 class CstpDecoder {
  public:

@@ -83,6 +83,8 @@ class DtlsChannel {
   void on_tick(tls::Clock::time_point now);
 
   const DtlsCounters& counters() const { return counters_; }
+  /// Handshakes held (under way, or finished and kept for a retransmitted Finished).
+  size_t handshakes_held() const { return handshakes_.size(); }
 
  private:
   using AppId = std::array<uint8_t, 32>;

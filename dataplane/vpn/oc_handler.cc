@@ -367,13 +367,21 @@ bool OcHandler::submit(Connection& c, Session& s, ctl::CtlMessage& msg) {
 
 // ---------------------------------------------------------------- control-plane answers
 
-void OcHandler::on_tick(tls::TlsWorker&, Clock::time_point now) {
+void OcHandler::on_tick(tls::TlsWorker& worker, Clock::time_point now) {
   poll_control_plane();
   retry_pending_closes();
   retry_pending_binds(now);
   drain_mailbox();
   dtls_->drain(*worker_);
   dtls_->on_tick(now);
+  // DTLS handshakes allocate ~70 KB each and free it a few seconds after they finish (the
+  // last flight is kept for a retransmitted Finished): both count toward the heap trim.
+  const uint64_t started = dtls_->counters().started.get() - dtls_started_seen_;
+  const size_t held = dtls_->handshakes_held();
+  const uint64_t freed = dtls_held_seen_ + started > held ? dtls_held_seen_ + started - held : 0;
+  if (started + freed != 0) worker.note_heap_churn(started + freed);
+  dtls_started_seen_ += started;
+  dtls_held_seen_ = held;
   if (now >= next_live_publish_) {
     publish_live_all();
     next_live_publish_ = now + std::chrono::seconds(1);
@@ -669,6 +677,10 @@ bool OcHandler::open_tunnel(Connection& c, Session& s) {
          tunnel::ipv4_to_string(s.address).c_str());
   // CSTP frames the client sent right behind the CONNECT.
   const std::string rest = s.http.take_remaining();
+  // The HTTP side is over: free the parser's buffer and its last request (KBs per tunnel,
+  // at 100k tunnels). open_tunnel runs on the control plane's answer or a bind retry, never
+  // under handle_request, so nothing refers to the parser's request any more.
+  s.http = tunnel::HttpRequestParser();
   if (!rest.empty()) {
     handle_cstp(c, s, std::span(reinterpret_cast<const uint8_t*>(rest.data()), rest.size()));
     flush_to_lcores();

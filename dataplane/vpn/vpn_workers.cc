@@ -1,6 +1,7 @@
 #include "dataplane/vpn/vpn_workers.h"
 
 #include <pthread.h>
+#include <sys/resource.h>
 
 #include <ctime>
 #include <iterator>
@@ -33,6 +34,31 @@ cpu_set_t tls_worker_cpus(const config::Config& cfg) {
   if (CPU_COUNT(&set) == 0) set = rte_lcore_cpuset(cfg.dataplane.main_lcore);
   return set;
 }
+/// Each TLS connection is a descriptor of this process (the TCP socket the workers read),
+/// so the descriptor limit bounds the tunnels: raise the soft limit to the hard one, and say
+/// so at start when even that cannot hold limits.max_sessions (systemd's LimitNOFILE, or a
+/// container's limit) instead of letting the first accept past it fail with EMFILE.
+void raise_descriptor_limit(const config::Config& cfg) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+    getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  // Besides the connections: EAL, ports, the exception path's tap, the segments, epoll and
+  // eventfds, the listeners, logs, files read on reload.
+  constexpr rlim_t kReserved = 256;
+  const rlim_t wanted = rlim_t{cfg.limits.max_sessions} + kReserved;
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
+    const unsigned long long room = limit.rlim_cur > kReserved ? limit.rlim_cur - kReserved : 0;
+    TG_WARN("msg=\"descriptor limit below limits.max_sessions: connections past it are refused at accept "
+            "(tunnelgate_tls_accept_errors_total)\" nofile=%llu max_sessions=%u connections_max=%llu "
+            "fix=\"raise LimitNOFILE (systemd) or ulimit -n to at least %llu\"",
+            static_cast<unsigned long long>(limit.rlim_cur), cfg.limits.max_sessions, room,
+            static_cast<unsigned long long>(wanted));
+  }
+}
 }  // namespace
 
 std::string VpnWorkers::start(const config::Config& cfg, Dataplane& dp, uint16_t link_mtu) {
@@ -47,6 +73,7 @@ std::string VpnWorkers::start(const config::Config& cfg, Dataplane& dp, uint16_t
       break;
     }
   if (outside == nullptr || !dp.has_exception) return "no outside port and exception path for the TLS listener";
+  raise_descriptor_limit(cfg);
   const uint32_t n = cfg.dataplane.tls_workers;
   if (n > dp.n_workers && dp.n_workers != 0) return "fewer worker mailboxes than tls_workers";
 
@@ -207,6 +234,8 @@ void VpnWorkers::publish(shm::StatsSegment& segment) const {
     for (size_t i = 0; i < shm::kDtlsHandshakeFailureCount; i++) s.dtls_handshakes_failed[i] = d.failed[i].get();
     s.dtls_handshakes_active = d.active.get();
     s.dtls_established = d.established.get();
+    s.accept_errors = t.accept_errors.get();
+    s.connections_over_limit = t.rejected_over_limit.get();
     s.active = 1;
   }
 }

@@ -501,6 +501,25 @@ TEST_F(TlsWorkerTest, RequestDeadlineAndIdleTimeoutClose) {
   }
 }
 
+// Idle timeouts are swept a slice per tick (each connection about once a second), and open
+// connections leave the per-tick watch list once their deadline is cleared: with many
+// connections every one must still time out, each exactly once.
+TEST_F(TlsWorkerTest, IdleSweepClosesEveryConnection) {
+  constexpr size_t kClients = 120;  // > ticks per second: several per tick, swap-removals
+  TestHandler handler;
+  handler.idle_timeout = 300ms;
+  WorkerThread w(test::ec_server_config(), {}, fast_options(), handler);
+  ASSERT_TRUE(w.ok());
+  std::vector<std::unique_ptr<TestClient>> clients;
+  for (size_t i = 0; i < kClients; ++i) {
+    clients.push_back(std::make_unique<TestClient>(w.port()));
+    ASSERT_TRUE(clients.back()->handshake_ok()) << i;
+  }
+  for (auto& c : clients) EXPECT_TRUE(c->wait_closed(10s));
+  ASSERT_TRUE(test::wait_until([&] { return handler.closes().size() == kClients; }, 10s));
+  for (CloseReason r : handler.closes()) EXPECT_EQ(r, CloseReason::idle_timeout);
+}
+
 TEST_F(TlsWorkerTest, PeerCloseNotifyIsReported) {
   TestHandler handler;
   WorkerThread w(test::ec_server_config(), {}, fast_options(), handler);
