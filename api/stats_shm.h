@@ -296,6 +296,7 @@ struct alignas(64) TlsWorkerStats {
   uint64_t dtls_established;        ///< gauge: tunnels whose DTLS channel is keyed
   uint64_t accept_errors;           ///< accept() failed: out of descriptors (EMFILE/ENFILE) or memory
   uint64_t connections_over_limit;  ///< accepted, then closed at once: limits.max_sessions connections held
+  uint64_t ctl_requests_queued;     ///< logins/CONNECTs that waited for room in the ctl client (not a 503)
 };
 
 /// Written by the dataplane's main lcore.

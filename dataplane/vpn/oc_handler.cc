@@ -98,6 +98,9 @@ struct OcHandler::Session {
   std::string group;
   uint64_t pending_request = 0;
   ctl::CtlType pending_type = ctl::CtlType::ping;
+  /// A request the ctl client could not take yet (kCtlMaxInFlight in flight, or the ring
+  /// full: a login storm); it waits in submits_waiting_ and is wiped once sent.
+  std::unique_ptr<ctl::CtlMessage> queued;
   bool cert_login = false;
   bool token_login = false;  ///< a refusal ends the login with its reason (no password retry)
   // The tunnel (after SESSION_PARAMS).
@@ -354,6 +357,16 @@ bool OcHandler::submit(Connection& c, Session& s, ctl::CtlMessage& msg) {
     send_error(c, s, 503, "try again: the gateway's control plane is down (control_plane_down)");
     return false;
   }
+  if ((r == dataplane::CtlClient::Submit::too_many_in_flight || r == dataplane::CtlClient::Submit::ring_full) &&
+      submits_waiting_.size() < kMaxSubmitsWaiting) {
+    // A login storm: wait for room instead of a 503, which openconnect does not retry
+    // during auth. The connection's request deadline still bounds the wait.
+    s.queued = std::make_unique<ctl::CtlMessage>(msg);
+    s.phase = Session::Phase::waiting_control_plane;
+    submits_waiting_.push_back(c.id());
+    counters_.ctl_queued.add();
+    return true;
+  }
   if (r != dataplane::CtlClient::Submit::ok) {
     send_error(c, s, 503, std::string("try again: ") + dataplane::ctl_submit_name(r));
     return false;
@@ -367,9 +380,41 @@ bool OcHandler::submit(Connection& c, Session& s, ctl::CtlMessage& msg) {
 
 // ---------------------------------------------------------------- control-plane answers
 
+void OcHandler::drop_queued(Session& s) {
+  if (!s.queued) return;
+  explicit_bzero(s.queued.get(), sizeof(ctl::CtlMessage));  // passwords, tokens
+  s.queued.reset();
+}
+
+void OcHandler::retry_pending_submits() {
+  while (!submits_waiting_.empty()) {
+    Connection* c = worker_->find(submits_waiting_.front());
+    auto* s = c ? static_cast<Session*>(c->user_data()) : nullptr;
+    if (s == nullptr || !s->queued || !c->is_open()) {
+      submits_waiting_.pop_front();  // closed while it waited (on_close wiped it)
+      continue;
+    }
+    const dataplane::CtlClient::Submit r = ctl_.submit(*s->queued, dataplane::ctl_monotonic_ns());
+    if (r == dataplane::CtlClient::Submit::too_many_in_flight || r == dataplane::CtlClient::Submit::ring_full) return;
+    submits_waiting_.pop_front();
+    const uint64_t id = s->queued->header.request_id;
+    const auto type = static_cast<ctl::CtlType>(s->queued->header.type);
+    drop_queued(*s);
+    if (r != dataplane::CtlClient::Submit::ok) {
+      send_error(*c, *s, 503, std::string("try again: the gateway's control plane is down (") +
+                                  dataplane::ctl_submit_name(r) + ")");
+      continue;
+    }
+    s->pending_request = id;
+    s->pending_type = type;
+    pending_requests_[id] = c->id();
+  }
+}
+
 void OcHandler::on_tick(tls::TlsWorker& worker, Clock::time_point now) {
   poll_control_plane();
-  retry_pending_closes();
+  retry_pending_closes();  // first: a close frees an address, a login may wait for one
+  retry_pending_submits();
   retry_pending_binds(now);
   drain_mailbox();
   dtls_->drain(*worker_);
@@ -877,6 +922,7 @@ void OcHandler::on_close(Connection& c, CloseReason reason) {
   if (s == nullptr) return;
   c.set_user_data(nullptr);
   if (s->pending_request != 0) pending_requests_.erase(s->pending_request);
+  drop_queued(*s);
   binds_waiting_.erase(c.id());
   const DtlsChannel::Traffic dtls = dtls_->on_tunnel_closed(c.id());
   s->rx_packets += dtls.rx_packets;  // the session's totals: CSTP and DTLS

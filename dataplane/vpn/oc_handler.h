@@ -41,6 +41,7 @@ struct OcCounters {
   tls::RelaxedCounter auth_ok;              ///< logins completed (cookie sent)
   tls::RelaxedCounter auth_denied;          ///< logins refused by the control plane
   tls::RelaxedCounter try_again;            ///< 503: control plane down, slow or overloaded
+  tls::RelaxedCounter ctl_queued;           ///< requests that waited for room in the ctl client
   tls::RelaxedCounter tunnels_opened;       ///< 200 CONNECTED sent
   tls::RelaxedCounter tunnels_closed;
   tls::RelaxedCounter cookie_rejected;      ///< 401 on CONNECT
@@ -137,6 +138,13 @@ class OcHandler final : public tls::TlsHandler {
   };
   std::deque<CloseWaiting> closes_waiting_;
   static constexpr size_t kMaxClosesWaiting = 65536;
+  /// Connections whose login or CONNECT request waits for room in the ctl client (the
+  /// message itself waits in their Session), sent in order on the tick. Bounded: past it,
+  /// 503 as before. Each waiting message is 12 KiB, so 1024 of them are 12 MiB at most.
+  std::deque<tls::ConnectionId> submits_waiting_;
+  static constexpr size_t kMaxSubmitsWaiting = 1024;
+  void retry_pending_submits();
+  void drop_queued(Session& s);
   /// Packets from clients staged per lcore during one on_data (one enqueue burst each).
   struct LcoreStage {
     uint16_t n = 0;

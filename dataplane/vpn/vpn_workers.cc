@@ -236,6 +236,7 @@ void VpnWorkers::publish(shm::StatsSegment& segment) const {
     s.dtls_established = d.established.get();
     s.accept_errors = t.accept_errors.get();
     s.connections_over_limit = t.rejected_over_limit.get();
+    s.ctl_requests_queued = o.ctl_queued.get();
     s.active = 1;
   }
 }
