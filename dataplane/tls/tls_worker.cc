@@ -185,12 +185,16 @@ bool Connection::export_keying_material(std::string_view label,
 
 // ------------------------------------------------------------------ options, listener
 
+uint64_t tls_connections_max(uint32_t max_sessions) {
+  return uint64_t{max_sessions} + max_sessions / 16 + 64;
+}
+
 TlsWorkerOptions TlsWorkerOptions::from_config(const config::Config& config, uint32_t worker_index,
                                                uint32_t worker_count) {
   TlsWorkerOptions options;
   options.worker_index = worker_index;
   const uint32_t workers = std::max<uint32_t>(worker_count, 1);
-  options.max_connections = (config.limits.max_sessions + workers - 1) / workers;
+  options.max_connections = static_cast<uint32_t>(tls_connections_max(config.limits.max_sessions) / workers + 1);
   options.request_timeout = std::chrono::seconds(config.limits.request_timeout_s);
   return options;
 }

@@ -253,6 +253,12 @@ class TlsHandler {
 };
 
 /// Worker parameters. from_config() derives them from the configuration.
+/// TCP connections the TLS workers may hold together for `max_sessions` tunnels: the tunnels,
+/// plus room for logins under way and connections lingering after their close (2 s each) at
+/// the limit, so a login near limits.max_sessions gets the control plane's answer, not a
+/// connection closed at accept (found holding 19,744 sessions: the last 56 logins failed).
+uint64_t tls_connections_max(uint32_t max_sessions);
+
 struct TlsWorkerOptions {
   uint32_t worker_index = 0;        ///< 0..65535; the high bits of connection ids
   uint32_t max_connections = 10000; ///< sockets held at once; more are closed at accept
@@ -267,7 +273,7 @@ struct TlsWorkerOptions {
   /// handshake (TLS 1.2 master secret and randoms); costs the arrays' memory per session.
   bool keep_handshake_arrays = false;
 
-  /// limits.request_timeout_s; max_connections = ceil(limits.max_sessions / worker_count).
+  /// limits.request_timeout_s; max_connections = tls_connections_max(limits.max_sessions) / worker_count + 1.
   static TlsWorkerOptions from_config(const config::Config& config, uint32_t worker_index,
                                       uint32_t worker_count);
 };

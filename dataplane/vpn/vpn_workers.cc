@@ -46,10 +46,11 @@ void raise_descriptor_limit(const config::Config& cfg) {
     setrlimit(RLIMIT_NOFILE, &limit);
     getrlimit(RLIMIT_NOFILE, &limit);
   }
-  // Besides the connections: EAL, ports, the exception path's tap, the segments, epoll and
-  // eventfds, the listeners, logs, files read on reload.
-  constexpr rlim_t kReserved = 256;
-  const rlim_t wanted = rlim_t{cfg.limits.max_sessions} + kReserved;
+  // Besides the connections: EAL (with --in-memory one per 2 MB hugepage), ports, the
+  // exception path's tap, the segments, epoll and eventfds, the listeners, logs, files read
+  // on reload.
+  constexpr rlim_t kReserved = 1024;
+  const rlim_t wanted = tls::tls_connections_max(cfg.limits.max_sessions) + kReserved;
   if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
     const unsigned long long room = limit.rlim_cur > kReserved ? limit.rlim_cur - kReserved : 0;
     TG_WARN("msg=\"descriptor limit below limits.max_sessions: connections past it are refused at accept "
