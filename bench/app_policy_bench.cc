@@ -35,6 +35,7 @@ extern "C" {  // DPDK 22.11's rte_vect.h declares its functions without extern "
 
 #include "dataplane/app_policy.h"
 #include "dataplane/wire.h"
+#include "tests/support/ring_dataplane.h"
 
 namespace tg::dp {
 namespace {
@@ -220,6 +221,7 @@ int main(int argc, char** argv) {
   std::vector<char*> eal_argv;
   for (auto& a : args) eal_argv.push_back(a.data());
   tg::dp::g_eal = rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) >= 0;
+  if (tg::dp::g_eal) tg::dp::testing::eal_runtime_dir_remove_at_exit();
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

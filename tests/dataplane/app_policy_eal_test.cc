@@ -26,6 +26,7 @@
 #include "config/config.h"
 #include "dataplane/app_policy.h"
 #include "dataplane/wire.h"
+#include "tests/support/ring_dataplane.h"
 
 namespace tg::dp {
 namespace {
@@ -53,6 +54,7 @@ class Env : public ::testing::Environment {
       return;
     }
     g_eal = true;
+    dp::testing::eal_runtime_dir_remove_at_exit();
   }
   void TearDown() override {
     if (g_eal) rte_eal_cleanup();

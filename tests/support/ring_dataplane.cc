@@ -26,6 +26,7 @@ std::string ring_dataplane_create(const std::string& prog, unsigned mbufs, RingD
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) return "EAL init failed (needs root)";
+  eal_runtime_dir_remove_at_exit();
   auto r = config::config_load_string(config, "ringbed.conf");
   if (!r.ok()) return "config: " + r.errors.front().to_string();
 

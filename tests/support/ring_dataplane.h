@@ -3,8 +3,12 @@
 // Frames are fed straight to the stages; what they transmit is read from the TX rings.
 #pragma once
 
+#include <cstdlib>
+#include <filesystem>
 #include <string>
+#include <system_error>
 
+#include <rte_eal.h>
 #include <rte_ring.h>
 
 #include "config/config.h"
@@ -12,6 +16,17 @@
 #include "dataplane/tunnel_setup.h"
 
 namespace tg::dp::testing {
+
+/// EAL without hugepages still writes its runtime files to /var/run/dpdk/<file-prefix>/ and
+/// never removes them (hundreds of test runs left hundreds of directories): a test or
+/// benchmark removes its own at exit. Call once, after rte_eal_init succeeded.
+inline void eal_runtime_dir_remove_at_exit() {
+  static const std::string dir = rte_eal_get_runtime_dir();
+  std::atexit([] {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  });
+}
 
 /// Port 0 "outside" 192.0.2.1/24 (TLS port 443 goes to the exception port 2)
 /// ..., pool 198.51.100.0/24, one service 198.18.1.0/24, two TLS workers' rings, port 1 "inside" 198.18.0.1/24, 198.18.1.0/24 via
