@@ -339,6 +339,17 @@ MetricFamily port_counter(const StatsSnapshot& s, std::string name, std::string 
     }
     out.push_back(std::move(f));
   }
+  // Seconds, not a ratio since start: rate() of it is the lcore's recent busy share, and it
+  // is the lcore's work to divide throughput by (its OS CPU time is 100 % by design).
+  if (s.tsc_hz != 0) {
+    const double hz = static_cast<double>(s.tsc_hz);
+    MetricFamily busy = make_family("tunnelgate_lcore_busy_seconds_total",
+                                    "Seconds the poll lcore spent in loop iterations that had packets (TSC).",
+                                    MetricType::Counter);
+    for (const LcoreSnapshot& l : s.lcores)
+      add_sample(busy, {{"lcore", std::to_string(l.lcore_id)}}, static_cast<double>(l.busy_cycles) / hz);
+    out.push_back(std::move(busy));
+  }
   out.push_back(lcore_counter(s, "tunnelgate_lcore_loops_total",
                               "Poll loop iterations of the lcore.",
                               [](const LcoreSnapshot& l) { return l.loops; }));

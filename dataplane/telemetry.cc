@@ -1,6 +1,7 @@
 #include "dataplane/telemetry.h"
 
 #include <cctype>
+#include <string>
 
 #include <rte_telemetry.h>
 
@@ -69,6 +70,23 @@ int cmd_ports(const char*, const char*, rte_tel_data* d) {
   }
   return 0;
 }
+int cmd_lcores(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  rte_tel_data_add_dict_u64(d, "tsc_hz", g_segment->tsc_hz);
+  for (const auto& l : g_segment->lcores) {
+    if (!l.active) continue;
+    rte_tel_data* lc = rte_tel_data_alloc();
+    if (lc == nullptr) return -ENOMEM;
+    rte_tel_data_start_dict(lc);
+    rte_tel_data_add_dict_u64(lc, "busy_cycles", l.busy_cycles);
+    rte_tel_data_add_dict_u64(lc, "total_cycles", l.total_cycles);
+    rte_tel_data_add_dict_u64(lc, "loops", l.loops);
+    rte_tel_data_add_dict_u64(lc, "busy_loops", l.busy_loops);
+    const std::string name = "lcore_" + std::to_string(l.lcore_id);
+    if (rte_tel_data_add_dict_container(d, name.c_str(), lc, 0) != 0) rte_tel_data_free(lc);
+  }
+  return 0;
+}
 }  // namespace
 
 int telemetry_register(const shm::StatsSegment* segment) {
@@ -82,6 +100,10 @@ int telemetry_register(const shm::StatsSegment* segment) {
   if (rc == 0) {
     rc = rte_telemetry_register_cmd("/tunnelgate/ports", cmd_ports,
                                     "Per port: packets and bytes each way, PMD losses, link. No parameters");
+  }
+  if (rc == 0) {
+    rc = rte_telemetry_register_cmd("/tunnelgate/lcores", cmd_lcores,
+                                    "Per poll lcore: busy and total TSC cycles, loops; and tsc_hz. No parameters");
   }
   return rc;
 }

@@ -176,6 +176,7 @@ TEST(MetricsCollector, ValidSegmentIsUpWithItsValues) {
     EXPECT_EQ(sample(fams, "tunnelgate_lcore_busy_ratio", l), 0.25);
     EXPECT_EQ(sample(fams, "tunnelgate_lcore_loops_total", l), 1'000'000.0 * (slot + 1));
     EXPECT_EQ(sample(fams, "tunnelgate_lcore_busy_loops_total", l), 250'000.0 * (slot + 1));
+    EXPECT_DOUBLE_EQ(sample(fams, "tunnelgate_lcore_busy_seconds_total", l), 1000.0 / 2e9);  // busy cycles / tsc_hz
   }
   EXPECT_EQ(sample(fams, "tunnelgate_neighbour_entries"), 3);
   EXPECT_EQ(sample(fams, "tunnelgate_mempool_mbufs_in_use"), 512);
