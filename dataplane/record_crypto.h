@@ -1,14 +1,22 @@
 // Record protection of the DTLS fast path: the cipher state of one session and the burst
 // interface the poll lcores run once per RX or TX burst.
 //
-// Two back ends, chosen per process at start (dataplane.cryptodev) and per session by
-// cipher support:
-//   * cryptodev: one AEAD session per direction on the process' cryptodev (intel-ipsec-mb
-//     crypto_aesni_mb by default), ops allocated in bulk, one enqueue burst per lcore queue
-//     pair, then dequeued until every op came back. AAD and IV live in the op's private area.
+// Back ends, chosen per process at start (dataplane.cryptodev) and per session by cipher
+// support:
+//   * cryptodev, synchronous CPU crypto (RTE_CRYPTODEV_FF_SYM_CPU_CRYPTO: the intel-ipsec-mb
+//     PMDs crypto_aesni_mb, the default, crypto_aesni_gcm and crypto_chacha20_poly1305):
+//     one AEAD session per direction, and the lcore runs the cipher itself over a vector of
+//     the burst's records (rte_cryptodev_sym_cpu_crypto_process, one call per run of records
+//     of the same session), as DPDK's lib/ipsec does for RTE_SECURITY_ACTION_TYPE_CPU_CRYPTO.
+//     No ops, no rings, no polling: at 64 B the op path cost about as much as the AES.
+//   * cryptodev, asynchronous (a device without that flag, e.g. a hardware cryptodev through
+//     SR-IOV): ops allocated in bulk, one enqueue burst per lcore queue pair, then dequeued
+//     until every op came back. AAD and IV live in the op's private area.
 //   * wolfCrypt (crypto::RecordAead) on the lcore itself: no cryptodev, or one that lacks
-//     the negotiated cipher. Slower (Debian's wolfSSL has no AES-NI), never wrong.
-// Both produce the same bytes: the unit tests check each against a wolfSSL DTLS peer.
+//     the negotiated cipher. One call per record; tunnelgate's static wolfSSL
+//     (/opt/tunnelgate/wolfssl) has AES-NI, Debian's does not (much slower): see
+//     dataplane/README.md for the figures.
+// All produce the same bytes: the unit tests check each against a wolfSSL DTLS peer.
 //
 // Thread-safety: RecordCryptoDev is set up on the main lcore before the poll lcores start
 // and is read-only after. cipher_state_create/free may run on any thread (TLS workers
@@ -36,6 +44,10 @@ struct RecordCryptoDev {
   rte_mempool* session_pool = nullptr;
   rte_mempool* op_pool = nullptr;
   uint16_t n_queue_pairs = 0;  ///< one per poll lcore
+  /// RTE_CRYPTODEV_FF_SYM_CPU_CRYPTO: sessions made on this device run on the lcore
+  /// (cleared by tests to exercise the enqueue/dequeue path on the same device)
+  bool cpu_crypto = false;
+  void* warm_session = nullptr;  ///< for record_crypto_lcore_init (CPU crypto only)
   bool aes_gcm = false;     ///< capabilities found on the device
   bool chacha20_poly1305 = false;
   bool supports(crypto::DtlsCipher c) const {
@@ -51,12 +63,17 @@ std::string record_crypto_setup(const std::string& spec, uint16_t n_queue_pairs,
                                 int socket_id, RecordCryptoDev* dev, std::string* warning);
 /// Stops and closes the device, frees the pools.
 void record_crypto_teardown(RecordCryptoDev* dev);
+/// Readies the calling lcore for CPU crypto (the PMD's per-thread intel-ipsec-mb manager
+/// is allocated on a thread's first call), so that the first record does not allocate.
+/// Call on each poll lcore before its loop; nothing to do without CPU crypto.
+void record_crypto_lcore_init(const RecordCryptoDev& dev);
 
 /// Cipher state of one DTLS session, both directions. Created by a TLS worker after the
 /// handshake (keys in, never the long-term secrets), handed to the owning lcore, freed there.
 struct CipherState {
   crypto::DtlsCipher cipher{};
   int dev_id = -1;             ///< >= 0: the cryptodev sessions below are used
+  bool cpu_crypto = false;     ///< the device's synchronous CPU crypto API, else its queue pair
   void* dev_rx = nullptr;      ///< cryptodev decrypt session
   void* dev_tx = nullptr;      ///< cryptodev encrypt session
   crypto::DtlsDirectionKeys rx_iv;  ///< only iv/iv_len kept (salt or ChaCha IV); key zeroed
@@ -72,6 +89,9 @@ struct CipherState {
 CipherState* cipher_state_create(const RecordCryptoDev& dev, const crypto::DtlsRecordKeys& keys,
                                  std::string* error);
 void cipher_state_free(CipherState* cs);
+
+/// Jobs record_crypto_run takes at once (the TX side stages two bursts, plus room).
+inline constexpr unsigned kMaxRecordJobs = 128;
 
 /// One DTLS application-data record in a single-segment mbuf.
 struct RecordJob {
@@ -99,7 +119,8 @@ struct RecordCryptoCounters {
 };
 
 /// Protects or opens `n` records; sets ok (and plaintext for opens) per job. A job whose
-/// session is on the cryptodev goes through queue pair `qp`; others through wolfCrypt.
+/// session is on the cryptodev runs through its CPU crypto API or queue pair `qp`; others
+/// through wolfCrypt. At most kMaxRecordJobs jobs (more are counted failed).
 void record_crypto_run(const RecordCryptoDev& dev, uint16_t qp, RecordJob* jobs, unsigned n,
                        const RecordCryptoCounters& counters);
 
