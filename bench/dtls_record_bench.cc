@@ -24,6 +24,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <random>
@@ -492,6 +493,12 @@ int main(int argc, char** argv) {
                  "          { name = \"scale-a\"; prefix = \"10.64.0.0/16\"; },\n"
                  "          { name = \"scale-b\"; prefix = \"10.65.0.0/16\"; } );\n"
                  "limits = { max_sessions = 140000; };");
+  // TG_BENCH_CRYPTODEV=crypto_aesni_gcm (or another vdev) measures that cryptodev instead
+  // of the default (dataplane.cryptodev "auto").
+  if (const char* dev = std::getenv("TG_BENCH_CRYPTODEV"); dev != nullptr && *dev != 0) {
+    const std::string workers = "tls_workers = 2;";
+    config.replace(config.find(workers), workers.size(), workers + "\n  cryptodev = \"" + std::string(dev) + "\";");
+  }
   tg::dp::g_bed_error = tg::dp::testing::ring_dataplane_create("dtls_record_bench", 4095, &b, config, 2048);
   tg::dp::g_bed = b;
   benchmark::Initialize(&argc, argv);

@@ -93,20 +93,23 @@ void cipher_state_free(CipherState* cs);
 /// Jobs record_crypto_run takes at once (the TX side stages two bursts, plus room).
 inline constexpr unsigned kMaxRecordJobs = 128;
 
-/// One DTLS application-data record in a single-segment mbuf.
+/// One DTLS application-data record in a single-segment mbuf. No default member values:
+/// the lcores keep a burst of these on the stack and set the fields a job needs (m, cs,
+/// record, seal, then rec or plaintext_len/epoch/sequence); zeroing every job of every
+/// burst cost more than the nonce and AAD. `RecordJob{}` still gives a zeroed job.
 struct RecordJob {
-  rte_mbuf* m = nullptr;
-  const CipherState* cs = nullptr;
-  uint8_t* record = nullptr;   ///< the 13-byte header, inside m's data
-  bool seal = false;
+  rte_mbuf* m;
+  const CipherState* cs;
+  uint8_t* record;             ///< the 13-byte header, inside m's data
+  bool seal;
   // open: the parsed record (its spans point into m)
-  dtls::DtlsRecord rec{};
+  dtls::DtlsRecord rec;
   // seal: plaintext at record + 13 + explicit nonce, 16 bytes of room after it
-  uint16_t plaintext_len = 0;
-  uint16_t epoch = 0;
-  uint64_t sequence = 0;
-  // results
-  bool ok = false;
+  uint16_t plaintext_len;
+  uint16_t epoch;
+  uint64_t sequence;
+  // results (set by record_crypto_run)
+  bool ok;
   std::span<uint8_t> plaintext;  ///< open: the decrypted bytes
 };
 
