@@ -51,6 +51,44 @@ bool device_has(uint8_t dev_id, rte_crypto_aead_algorithm algo, uint16_t key_len
                                                  dtls::aead::kNonceBytes) == 0;
 }
 
+// An AEAD encrypt session with an all-zero key: for the CPU crypto check and warm-up only,
+// never used on the wire.
+void* zero_key_session(uint8_t dev_id, crypto::DtlsCipher c, rte_mempool* pool) {
+  uint8_t key[32] = {};
+  rte_crypto_sym_xform x{};
+  x.type = RTE_CRYPTO_SYM_XFORM_AEAD;
+  x.aead.op = RTE_CRYPTO_AEAD_OP_ENCRYPT;
+  x.aead.algo = aead_algo(c);
+  x.aead.key.data = key;
+  x.aead.key.length = static_cast<uint16_t>(crypto::dtls_cipher_key_len(c));
+  x.aead.iv.offset = kOpIvOffset;
+  x.aead.iv.length = dtls::aead::kNonceBytes;
+  x.aead.digest_length = dtls::aead::kTagBytes;
+  x.aead.aad_length = dtls::aead::kAadBytes;
+  return rte_cryptodev_sym_session_create(dev_id, &x, pool);
+}
+
+// Seals one 16-byte record with `sess` through the CPU crypto API. @return its status (0: done).
+int32_t cpu_crypto_one(uint8_t dev_id, void* sess) {
+  alignas(16) uint8_t buf[16 + dtls::aead::kTagBytes] = {};
+  alignas(16) uint8_t iv[16] = {};
+  alignas(16) uint8_t aad[16] = {};
+  rte_crypto_vec data{buf, 0, 16, 16};
+  rte_crypto_sgl sgl{&data, 1};
+  rte_crypto_va_iova_ptr iv_ptr{iv, 0}, aad_ptr{aad, 0}, digest_ptr{buf + 16, 0};
+  int32_t status = -1;
+  rte_crypto_sym_vec vec{};
+  vec.num = 1;
+  vec.src_sgl = &sgl;
+  vec.iv = &iv_ptr;
+  vec.aad = &aad_ptr;
+  vec.digest = &digest_ptr;
+  vec.status = &status;
+  const rte_crypto_sym_ofs ofs{};
+  if (rte_cryptodev_sym_cpu_crypto_process(dev_id, sess, ofs, &vec) != 1) return status != 0 ? status : -1;
+  return status;
+}
+
 }  // namespace
 
 std::string record_crypto_setup(const std::string& spec, uint16_t n_queue_pairs, uint32_t max_sessions,
@@ -109,21 +147,26 @@ std::string record_crypto_setup(const std::string& spec, uint16_t n_queue_pairs,
                                            kOpPrivBytes, socket_id);
   if (dev->op_pool == nullptr) return fail(std::string("op pool: ") + rte_strerror(rte_errno));
   if (dev->cpu_crypto) {
-    // A session for record_crypto_lcore_init to run on each lcore (zero key, never on the wire).
-    const crypto::DtlsCipher c = dev->aes_gcm ? crypto::DtlsCipher::kAes128Gcm : crypto::DtlsCipher::kChacha20Poly1305;
-    uint8_t key[32] = {};
-    rte_crypto_sym_xform x{};
-    x.type = RTE_CRYPTO_SYM_XFORM_AEAD;
-    x.aead.op = RTE_CRYPTO_AEAD_OP_ENCRYPT;
-    x.aead.algo = aead_algo(c);
-    x.aead.key.data = key;
-    x.aead.key.length = static_cast<uint16_t>(crypto::dtls_cipher_key_len(c));
-    x.aead.iv.offset = kOpIvOffset;
-    x.aead.iv.length = dtls::aead::kNonceBytes;
-    x.aead.digest_length = dtls::aead::kTagBytes;
-    x.aead.aad_length = dtls::aead::kAadBytes;
-    dev->warm_session = rte_cryptodev_sym_session_create(dev_id, &x, dev->session_pool);
-    if (dev->warm_session == nullptr) return fail(std::string("session: ") + rte_strerror(rte_errno));
+    // The flag alone does not do: DPDK 22.11's crypto_chacha20_poly1305 sets it without
+    // implementing the call, and every record would fail. One record per cipher the device
+    // has decides; the first session stays for record_crypto_lcore_init.
+    for (crypto::DtlsCipher c : {crypto::DtlsCipher::kAes128Gcm, crypto::DtlsCipher::kChacha20Poly1305}) {
+      if (!dev->supports(c)) continue;
+      void* s = zero_key_session(dev_id, c, dev->session_pool);
+      if (s == nullptr) return fail(std::string("session: ") + rte_strerror(rte_errno));
+      const int32_t status = cpu_crypto_one(dev_id, s);
+      if (dev->warm_session == nullptr) {
+        dev->warm_session = s;
+      } else {
+        rte_cryptodev_sym_session_free(dev_id, s);
+      }
+      if (status != 0) {
+        dev->cpu_crypto = false;
+        *warning = "cryptodev " + driver + " has RTE_CRYPTODEV_FF_SYM_CPU_CRYPTO but its CPU crypto refused " +
+                   crypto::dtls_cipher_name(c) + " (status " + std::to_string(status) +
+                   "): DTLS records go through its queue pairs";
+      }
+    }
   }
   return {};
 }
@@ -200,23 +243,8 @@ void cipher_state_free(CipherState* cs) {
 
 
 void record_crypto_lcore_init(const RecordCryptoDev& dev) {
-  if (dev.dev_id < 0 || !dev.cpu_crypto || dev.warm_session == nullptr) return;
-  alignas(16) uint8_t buf[16 + dtls::aead::kTagBytes] = {};
-  alignas(16) uint8_t iv[16] = {};
-  alignas(16) uint8_t aad[16] = {};
-  rte_crypto_vec data{buf, 0, 16, 0};
-  rte_crypto_sgl sgl{&data, 1};
-  rte_crypto_va_iova_ptr iv_ptr{iv, 0}, aad_ptr{aad, 0}, digest_ptr{buf + 16, 0};
-  int32_t status = 0;
-  rte_crypto_sym_vec vec{};
-  vec.num = 1;
-  vec.src_sgl = &sgl;
-  vec.iv = &iv_ptr;
-  vec.aad = &aad_ptr;
-  vec.digest = &digest_ptr;
-  vec.status = &status;
-  rte_crypto_sym_ofs ofs{};
-  rte_cryptodev_sym_cpu_crypto_process(static_cast<uint8_t>(dev.dev_id), dev.warm_session, ofs, &vec);
+  if (dev.dev_id >= 0 && dev.cpu_crypto && dev.warm_session != nullptr)
+    cpu_crypto_one(static_cast<uint8_t>(dev.dev_id), dev.warm_session);
 }
 
 namespace {
