@@ -132,7 +132,7 @@ std::string record_crypto_setup(const std::string& spec, uint16_t n_queue_pairs,
   // Two sessions (one per direction) for every DTLS session, plus the ones being replaced.
   const uint32_t n_sessions = 2 * max_sessions + 64;
   dev->session_pool = rte_cryptodev_sym_session_pool_create(
-      "tg_crypto_sessions", n_sessions, rte_cryptodev_sym_get_private_session_size(dev_id), 0, 0, socket_id);
+      ("tg_crypto_sessions" + std::to_string(id)).c_str(), n_sessions, rte_cryptodev_sym_get_private_session_size(dev_id), 0, 0, socket_id);
   if (dev->session_pool == nullptr) return fail(std::string("session pool: ") + rte_strerror(rte_errno));
   for (uint16_t q = 0; q < n_queue_pairs; q++) {
     rte_cryptodev_qp_conf qp{};
@@ -143,7 +143,8 @@ std::string record_crypto_setup(const std::string& spec, uint16_t n_queue_pairs,
   }
   dev->n_queue_pairs = n_queue_pairs;
   if (rte_cryptodev_start(dev_id) != 0) return fail("start failed");
-  dev->op_pool = rte_crypto_op_pool_create("tg_crypto_ops", RTE_CRYPTO_OP_TYPE_SYMMETRIC, kOpPoolSize, 128,
+  // Pool names carry the device id: the tests make a second device beside the process' one.
+  dev->op_pool = rte_crypto_op_pool_create(("tg_crypto_ops" + std::to_string(id)).c_str(), RTE_CRYPTO_OP_TYPE_SYMMETRIC, kOpPoolSize, 128,
                                            kOpPrivBytes, socket_id);
   if (dev->op_pool == nullptr) return fail(std::string("op pool: ") + rte_strerror(rte_errno));
   if (dev->cpu_crypto) {

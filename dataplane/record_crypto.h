@@ -3,12 +3,14 @@
 //
 // Back ends, chosen per process at start (dataplane.cryptodev) and per session by cipher
 // support:
-//   * cryptodev, synchronous CPU crypto (RTE_CRYPTODEV_FF_SYM_CPU_CRYPTO: the intel-ipsec-mb
-//     PMDs crypto_aesni_mb, the default, crypto_aesni_gcm and crypto_chacha20_poly1305):
-//     one AEAD session per direction, and the lcore runs the cipher itself over a vector of
-//     the burst's records (rte_cryptodev_sym_cpu_crypto_process, one call per run of records
-//     of the same session), as DPDK's lib/ipsec does for RTE_SECURITY_ACTION_TYPE_CPU_CRYPTO.
-//     No ops, no rings, no polling: at 64 B the op path cost about as much as the AES.
+//   * cryptodev, synchronous CPU crypto (RTE_CRYPTODEV_FF_SYM_CPU_CRYPTO; in DPDK 22.11 the
+//     intel-ipsec-mb PMDs crypto_aesni_mb, the default, and crypto_aesni_gcm; the flag is
+//     only believed after one record per cipher went through, because 22.11's
+//     crypto_chacha20_poly1305 sets it without implementing the call): one AEAD session per
+//     direction, and the lcore runs the cipher itself over a vector of the burst's records
+//     (rte_cryptodev_sym_cpu_crypto_process, one call per run of records of the same
+//     session), as DPDK's lib/ipsec does for RTE_SECURITY_ACTION_TYPE_CPU_CRYPTO. No ops, no
+//     rings, no polling.
 //   * cryptodev, asynchronous (a device without that flag, e.g. a hardware cryptodev through
 //     SR-IOV): ops allocated in bulk, one enqueue burst per lcore queue pair, then dequeued
 //     until every op came back. AAD and IV live in the op's private area.
