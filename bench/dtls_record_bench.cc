@@ -6,6 +6,9 @@
 //                      policy, route → inside TX (client → backend)
 //   BM_DtlsEncryptPath inside frame → tunnel_output → seal → UDP/IPv4 → outside TX
 //                      (backend → client)
+// The last argument is the record back end: cryptodev:1 the cryptodev as the dataplane uses
+// it (its CPU crypto API when it has one), cryptodev:2 the same device through its queue
+// pair (ops, enqueue, dequeue: a device without CPU crypto), cryptodev:0 wolfCrypt.
 // Each reports packets/s, inner Gbit/s ("bytes_per_second" counts inner packet bytes) and
 // TSC cycles per packet. The frames wait in mbufs staged beforehand, 64 bursts at a time
 // with the timer paused, as a NIC's DMA leaves them (in memory, not in L1): what is timed is
@@ -21,6 +24,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <random>
@@ -108,6 +112,7 @@ struct BenchLcore {
     ctx->held.reserve(64);
     ctx->dtls = g_bed->tunnel.dtls_lcores[0];
     neigh->learn(neigh->find_or_insert(dp.ports[1].port_id, kBackendRtr), MacAddr{{2, 0, 0, 0, 0, 0x22}}, rte_rdtsc());
+    record_crypto_lcore_init(*dp.crypto);  // as a poll lcore does before its loop
   }
   ~BenchLcore() {
     dtls_lcore_shutdown(*ctx);
@@ -150,14 +155,20 @@ crypto::DtlsRecordKeys session_keys(crypto::DtlsCipher c) {
   return keys;
 }
 
-/// A session installed on the lcore as a TLS worker would, with `dev` (cryptodev or none).
+/// The record back end of a benchmark (its "cryptodev" argument).
+enum Backend : int64_t { kWolfCrypt = 0, kCryptodev = 1, kQueuePair = 2 };
+
+/// A session installed on the lcore as a TLS worker would, with the cryptodev (through its
+/// CPU crypto API when it has one, as the dataplane does), the same cryptodev through its
+/// queue pair (a device without CPU crypto), or wolfCrypt.
 struct Session : BenchLcore {
   crypto::RecordAead client_tx;  ///< seals what "the client" sends
   crypto::DtlsCipher cipher{};
   uint32_t slot = 0;
   bool ok = false;
 
-  Session(crypto::DtlsCipher c, bool use_cryptodev, benchmark::State& state) : cipher(c) {
+  Session(crypto::DtlsCipher c, int64_t backend, benchmark::State& state) : cipher(c) {
+    const bool use_cryptodev = backend != kWolfCrypt;
     Dataplane& dp = g_bed->dp;
     neigh->learn(neigh->find_or_insert(dp.ports[0].port_id, kClient), MacAddr{{2, 0, 0, 0, 0, 0x02}}, rte_rdtsc());
     if (use_cryptodev && !dp.crypto->supports(c)) {
@@ -167,8 +178,10 @@ struct Session : BenchLcore {
     const crypto::DtlsRecordKeys keys = session_keys(c);
     client_tx.init(c, keys.rx);
     std::string error;
-    const RecordCryptoDev none;
-    CipherState* cs = cipher_state_create(use_cryptodev ? *dp.crypto : none, keys, &error);
+    RecordCryptoDev dev;  // none: wolfCrypt
+    if (use_cryptodev) dev = *dp.crypto;
+    if (backend == kQueuePair) dev.cpu_crypto = false;
+    CipherState* cs = cipher_state_create(dev, keys, &error);
     if (cs == nullptr || !dp.sessions->bind(kPoolAddr, kRef)) {
       state.SkipWithError(("session: " + error).c_str());
       cipher_state_free(cs);
@@ -267,11 +280,11 @@ void report(benchmark::State& state, uint64_t cycles, uint16_t inner_size) {
       benchmark::Counter(static_cast<double>(cycles) / (static_cast<double>(state.iterations()) * kBurst));
 }
 
-// args: cipher, inner packet size, 1 = cryptodev / 0 = wolfCrypt
+// args: cipher, inner packet size, back end (1 = cryptodev / 2 = its queue pair / 0 = wolfCrypt)
 void BM_DtlsCryptoOnly(benchmark::State& state) {
   if (g_bed == nullptr) return state.SkipWithError(g_bed_error.c_str());
   const uint16_t size = static_cast<uint16_t>(state.range(1));
-  Session s(cipher_of(state.range(0)), state.range(2) != 0, state);
+  Session s(cipher_of(state.range(0)), state.range(2), state);
   if (!s.ok) return;
   const Dataplane& dp = g_bed->dp;
   const auto frames = client_frames(s, size);
@@ -306,7 +319,7 @@ void BM_DtlsCryptoOnly(benchmark::State& state) {
 void BM_DtlsDecryptPath(benchmark::State& state) {
   if (g_bed == nullptr) return state.SkipWithError(g_bed_error.c_str());
   const uint16_t size = static_cast<uint16_t>(state.range(1));
-  Session s(cipher_of(state.range(0)), state.range(2) != 0, state);
+  Session s(cipher_of(state.range(0)), state.range(2), state);
   if (!s.ok) return;
   Dataplane& dp = g_bed->dp;
   const auto frames = client_frames(s, size);
@@ -331,7 +344,7 @@ void BM_DtlsDecryptPath(benchmark::State& state) {
 void BM_DtlsEncryptPath(benchmark::State& state) {
   if (g_bed == nullptr) return state.SkipWithError(g_bed_error.c_str());
   const uint16_t size = static_cast<uint16_t>(state.range(1));
-  Session s(cipher_of(state.range(0)), state.range(2) != 0, state);
+  Session s(cipher_of(state.range(0)), state.range(2), state);
   if (!s.ok) return;
   Dataplane& dp = g_bed->dp;
   std::vector<uint8_t> frame(14, 0);
@@ -460,7 +473,7 @@ void args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"cipher", "size", "cryptodev"});
   for (int64_t cipher : {kAes128Gcm, kChacha, kAes256Gcm})
     for (int64_t size : {64, 512, 1400})
-      for (int64_t dev : {1, 0}) b->Args({cipher, size, dev});
+      for (int64_t dev : {kCryptodev, kQueuePair, kWolfCrypt}) b->Args({cipher, size, dev});
 }
 BENCHMARK(BM_DtlsCryptoOnly)->Apply(args);
 BENCHMARK(BM_DtlsDecryptPath)->Apply(args);
@@ -480,6 +493,12 @@ int main(int argc, char** argv) {
                  "          { name = \"scale-a\"; prefix = \"10.64.0.0/16\"; },\n"
                  "          { name = \"scale-b\"; prefix = \"10.65.0.0/16\"; } );\n"
                  "limits = { max_sessions = 140000; };");
+  // TG_BENCH_CRYPTODEV=crypto_aesni_gcm (or another vdev) measures that cryptodev instead
+  // of the default (dataplane.cryptodev "auto").
+  if (const char* dev = std::getenv("TG_BENCH_CRYPTODEV"); dev != nullptr && *dev != 0) {
+    const std::string workers = "tls_workers = 2;";
+    config.replace(config.find(workers), workers.size(), workers + "\n  cryptodev = \"" + std::string(dev) + "\";");
+  }
   tg::dp::g_bed_error = tg::dp::testing::ring_dataplane_create("dtls_record_bench", 4095, &b, config, 2048);
   tg::dp::g_bed = b;
   benchmark::Initialize(&argc, argv);

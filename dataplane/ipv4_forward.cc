@@ -27,6 +27,7 @@ void ipv4_forward_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, uint16_t 
   }
   if (n_live == 0) return;
   rte_fib_lookup_bulk(dp.fib, dst, nh, n_live);
+  NeighbourMemo memo;
 
   for (uint16_t i = 0; i < n_live; i++) {
     rte_mbuf* m = live[i];
@@ -54,7 +55,7 @@ void ipv4_forward_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, uint16_t 
     }
     ipv4_ttl_decrement(l3);
     c.stats->events.ipv4_forwarded += 1;
-    neighbour_output(c, in_port, hop.port, hop.gateway ? hop.gateway : dst[i], m);
+    neighbour_output(c, in_port, hop.port, hop.gateway ? hop.gateway : dst[i], m, &memo);
   }
 }
 

@@ -7,6 +7,7 @@
 #include "dataplane/dtls_path.h"
 #include "dataplane/exception_path.h"
 #include "dataplane/policy_state.h"
+#include "dataplane/record_crypto.h"
 #include "dataplane/stages.h"
 #include "dataplane/tunnel_path.h"
 
@@ -26,6 +27,7 @@ int lcore_poll_loop(void* arg) {
     c.garp_pending = false;
   }
 
+  if (dp.crypto != nullptr) record_crypto_lcore_init(*dp.crypto);
   rte_mbuf* pkts[kBurst];
   policy_lcore_online(dp.policy, c.queue_id);
   // relaxed: the flag only asks the loop to end; nothing is published through it.

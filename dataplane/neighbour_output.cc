@@ -29,9 +29,15 @@ void maybe_request(LcoreCtx& c, uint8_t out_port, int32_t idx, uint32_t nh_ip, u
 }
 }  // namespace
 
-void neighbour_output(LcoreCtx& c, uint8_t in_port, uint8_t out_port, uint32_t nh_ip, rte_mbuf* m) {
+void neighbour_output(LcoreCtx& c, uint8_t in_port, uint8_t out_port, uint32_t nh_ip, rte_mbuf* m,
+                      NeighbourMemo* memo) {
   const Dataplane& dp = *c.dp;
   const PortRuntime& port = dp.ports[out_port];
+  if (memo != nullptr && memo->valid && memo->nh_ip == nh_ip && memo->port == out_port) [[likely]] {
+    write_ether(m, memo->mac, port.mac);
+    tx_enqueue(c, out_port, m);
+    return;
+  }
   int32_t idx = dp.neighbours->find(port.port_id, nh_ip);
   if (idx >= 0) [[likely]] {
     const NeighbourView v = dp.neighbours->read(idx);
@@ -43,10 +49,11 @@ void neighbour_output(LcoreCtx& c, uint8_t in_port, uint8_t out_port, uint32_t n
       if (now > v.confirmed_tsc && now - v.confirmed_tsc > dp.neigh_reachable_tsc) {
         if (dp.neighbours->unanswered_requests(idx) > dp.neigh_retries) {
           dp.neighbours->invalidate(idx);
-        } else {
-          maybe_request(c, out_port, idx, nh_ip, now);
+          return;
         }
+        maybe_request(c, out_port, idx, nh_ip, now);
       }
+      if (memo != nullptr) *memo = {nh_ip, out_port, true, v.mac};
       return;
     }
   } else {
@@ -91,6 +98,7 @@ void route_own_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, uint32_t* ds
   const Dataplane& dp = *c.dp;
   uint64_t nh[2 * kBurst];
   rte_fib_lookup_bulk(dp.fib, dst, nh, n);
+  NeighbourMemo memo;
   for (uint16_t i = 0; i < n; i++) {
     if (nh[i] == kNoRoute || nh[i] >= dp.nexthops.size()) {
       drop_packet(c, pkts[i], DropReason::no_route);
@@ -102,7 +110,7 @@ void route_own_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, uint32_t* ds
       continue;
     }
     if (routed != nullptr) *routed += 1;
-    neighbour_output(c, in_port, hop.port, hop.gateway ? hop.gateway : dst[i], pkts[i]);
+    neighbour_output(c, in_port, hop.port, hop.gateway ? hop.gateway : dst[i], pkts[i], &memo);
   }
 }
 

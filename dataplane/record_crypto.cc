@@ -4,6 +4,7 @@
 #include "dataplane/record_crypto.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <new>
 
@@ -28,7 +29,8 @@ constexpr uint16_t kOpJobOffset = kOpAadOffset + 16;
 constexpr uint16_t kOpPrivBytes = 16 + 16 + 8;
 constexpr uint32_t kOpPoolSize = 8191;
 constexpr uint16_t kQueueDescriptors = 2048;
-constexpr unsigned kMaxJobs = 4 * kBurst;
+constexpr unsigned kMaxJobs = kMaxRecordJobs;
+static_assert(kMaxJobs >= 2 * kBurst, "a TX flush seals up to two bursts");
 // A software cryptodev completes every op within a few dequeue calls; a device that stops
 // answering must not hang the lcore for ever.
 constexpr unsigned kMaxDequeueSpins = 1u << 20;
@@ -47,6 +49,44 @@ bool device_has(uint8_t dev_id, rte_crypto_aead_algorithm algo, uint16_t key_len
   return cap != nullptr &&
          rte_cryptodev_sym_capability_check_aead(cap, key_len, dtls::aead::kTagBytes, dtls::aead::kAadBytes,
                                                  dtls::aead::kNonceBytes) == 0;
+}
+
+// An AEAD encrypt session with an all-zero key: for the CPU crypto check and warm-up only,
+// never used on the wire.
+void* zero_key_session(uint8_t dev_id, crypto::DtlsCipher c, rte_mempool* pool) {
+  uint8_t key[32] = {};
+  rte_crypto_sym_xform x{};
+  x.type = RTE_CRYPTO_SYM_XFORM_AEAD;
+  x.aead.op = RTE_CRYPTO_AEAD_OP_ENCRYPT;
+  x.aead.algo = aead_algo(c);
+  x.aead.key.data = key;
+  x.aead.key.length = static_cast<uint16_t>(crypto::dtls_cipher_key_len(c));
+  x.aead.iv.offset = kOpIvOffset;
+  x.aead.iv.length = dtls::aead::kNonceBytes;
+  x.aead.digest_length = dtls::aead::kTagBytes;
+  x.aead.aad_length = dtls::aead::kAadBytes;
+  return rte_cryptodev_sym_session_create(dev_id, &x, pool);
+}
+
+// Seals one 16-byte record with `sess` through the CPU crypto API. @return its status (0: done).
+int32_t cpu_crypto_one(uint8_t dev_id, void* sess) {
+  alignas(16) uint8_t buf[16 + dtls::aead::kTagBytes] = {};
+  alignas(16) uint8_t iv[16] = {};
+  alignas(16) uint8_t aad[16] = {};
+  rte_crypto_vec data{buf, 0, 16, 16};
+  rte_crypto_sgl sgl{&data, 1};
+  rte_crypto_va_iova_ptr iv_ptr{iv, 0}, aad_ptr{aad, 0}, digest_ptr{buf + 16, 0};
+  int32_t status = -1;
+  rte_crypto_sym_vec vec{};
+  vec.num = 1;
+  vec.src_sgl = &sgl;
+  vec.iv = &iv_ptr;
+  vec.aad = &aad_ptr;
+  vec.digest = &digest_ptr;
+  vec.status = &status;
+  const rte_crypto_sym_ofs ofs{};
+  if (rte_cryptodev_sym_cpu_crypto_process(dev_id, sess, ofs, &vec) != 1) return status != 0 ? status : -1;
+  return status;
 }
 
 }  // namespace
@@ -86,10 +126,13 @@ std::string record_crypto_setup(const std::string& spec, uint16_t n_queue_pairs,
   conf.nb_queue_pairs = n_queue_pairs;
   conf.ff_disable = RTE_CRYPTODEV_FF_ASYMMETRIC_CRYPTO | RTE_CRYPTODEV_FF_SECURITY;
   if (rte_cryptodev_configure(dev_id, &conf) != 0) return fail("configure failed");
+  rte_cryptodev_info info{};
+  rte_cryptodev_info_get(dev_id, &info);
+  dev->cpu_crypto = (info.feature_flags & RTE_CRYPTODEV_FF_SYM_CPU_CRYPTO) != 0;
   // Two sessions (one per direction) for every DTLS session, plus the ones being replaced.
   const uint32_t n_sessions = 2 * max_sessions + 64;
   dev->session_pool = rte_cryptodev_sym_session_pool_create(
-      "tg_crypto_sessions", n_sessions, rte_cryptodev_sym_get_private_session_size(dev_id), 0, 0, socket_id);
+      ("tg_crypto_sessions" + std::to_string(id)).c_str(), n_sessions, rte_cryptodev_sym_get_private_session_size(dev_id), 0, 0, socket_id);
   if (dev->session_pool == nullptr) return fail(std::string("session pool: ") + rte_strerror(rte_errno));
   for (uint16_t q = 0; q < n_queue_pairs; q++) {
     rte_cryptodev_qp_conf qp{};
@@ -100,15 +143,39 @@ std::string record_crypto_setup(const std::string& spec, uint16_t n_queue_pairs,
   }
   dev->n_queue_pairs = n_queue_pairs;
   if (rte_cryptodev_start(dev_id) != 0) return fail("start failed");
-  dev->op_pool = rte_crypto_op_pool_create("tg_crypto_ops", RTE_CRYPTO_OP_TYPE_SYMMETRIC, kOpPoolSize, 128,
+  // Pool names carry the device id: the tests make a second device beside the process' one.
+  dev->op_pool = rte_crypto_op_pool_create(("tg_crypto_ops" + std::to_string(id)).c_str(), RTE_CRYPTO_OP_TYPE_SYMMETRIC, kOpPoolSize, 128,
                                            kOpPrivBytes, socket_id);
   if (dev->op_pool == nullptr) return fail(std::string("op pool: ") + rte_strerror(rte_errno));
+  if (dev->cpu_crypto) {
+    // The flag alone does not do: DPDK 22.11's crypto_chacha20_poly1305 sets it without
+    // implementing the call, and every record would fail. One record per cipher the device
+    // has decides; the first session stays for record_crypto_lcore_init.
+    for (crypto::DtlsCipher c : {crypto::DtlsCipher::kAes128Gcm, crypto::DtlsCipher::kChacha20Poly1305}) {
+      if (!dev->supports(c)) continue;
+      void* s = zero_key_session(dev_id, c, dev->session_pool);
+      if (s == nullptr) return fail(std::string("session: ") + rte_strerror(rte_errno));
+      const int32_t status = cpu_crypto_one(dev_id, s);
+      if (dev->warm_session == nullptr) {
+        dev->warm_session = s;
+      } else {
+        rte_cryptodev_sym_session_free(dev_id, s);
+      }
+      if (status != 0) {
+        dev->cpu_crypto = false;
+        *warning = "cryptodev " + driver + " has RTE_CRYPTODEV_FF_SYM_CPU_CRYPTO but its CPU crypto refused " +
+                   crypto::dtls_cipher_name(c) + " (status " + std::to_string(status) +
+                   "): DTLS records go through its queue pairs";
+      }
+    }
+  }
   return {};
 }
 
 void record_crypto_teardown(RecordCryptoDev* dev) {
   if (dev->dev_id >= 0) {
     const auto dev_id = static_cast<uint8_t>(dev->dev_id);
+    if (dev->warm_session != nullptr) rte_cryptodev_sym_session_free(dev_id, dev->warm_session);
     rte_cryptodev_stop(dev_id);
     rte_cryptodev_close(dev_id);
     rte_vdev_uninit((dev->name + "_tunnelgate").c_str());
@@ -131,6 +198,7 @@ CipherState* cipher_state_create(const RecordCryptoDev& dev, const crypto::DtlsR
   cs->overhead = static_cast<uint16_t>(cs->explicit_nonce + dtls::aead::kTagBytes);
   if (dev.supports(keys.cipher)) {
     cs->dev_id = dev.dev_id;
+    cs->cpu_crypto = dev.cpu_crypto;
     for (int dir = 0; dir < 2; dir++) {
       const crypto::DtlsDirectionKeys& k = dir == 0 ? keys.rx : keys.tx;
       rte_crypto_sym_xform x{};
@@ -174,104 +242,139 @@ void cipher_state_free(CipherState* cs) {
   rte_free(cs);
 }
 
+
+void record_crypto_lcore_init(const RecordCryptoDev& dev) {
+  if (dev.dev_id >= 0 && dev.cpu_crypto && dev.warm_session != nullptr)
+    cpu_crypto_one(static_cast<uint8_t>(dev.dev_id), dev.warm_session);
+}
+
 namespace {
+
+// The AEAD input of one record: the text to seal or open in place (the tag follows it), the
+// 12-byte nonce and the 13-byte additional data (RFC 5288 / RFC 7905 with DTLS's epoch||seq,
+// PROTOCOL.md §6.8), built from the record's own header bytes. For a seal it first writes
+// the header and, for GCM, the explicit nonce (epoch||seq, unique per key).
+// @return false when an open's fragment is shorter than the cipher's overhead.
+struct AeadInput {
+  uint8_t* data;
+  uint16_t len;
+};
+
+inline bool aead_input(RecordJob& job, uint8_t* nonce, uint8_t* aad, AeadInput* in) {
+  const CipherState& cs = *job.cs;
+  uint8_t* r = job.record;
+  uint16_t len;
+  const uint8_t* iv;
+  if (job.seal) {
+    len = job.plaintext_len;
+    r[dtls::wire::kTypeOffset] = static_cast<uint8_t>(dtls::ContentType::kApplicationData);
+    store_be16(r + dtls::wire::kVersionOffset, dtls::wire::kVersionDtls12);
+    store_be16(r + dtls::wire::kEpochOffset, job.epoch);
+    store_be16(r + dtls::wire::kSequenceOffset, static_cast<uint16_t>(job.sequence >> 32));
+    store_be32(r + dtls::wire::kSequenceOffset + 2, static_cast<uint32_t>(job.sequence));
+    store_be16(r + dtls::wire::kLengthOffset, static_cast<uint16_t>(cs.overhead + len));
+    if (cs.explicit_nonce != 0) std::memcpy(r + dtls::wire::kRecordHeaderBytes, r + dtls::wire::kEpochOffset, 8);
+    iv = cs.tx_iv.iv.data();
+  } else {
+    const size_t frag = job.rec.fragment.size();
+    if (frag < cs.overhead) return false;
+    len = static_cast<uint16_t>(frag - cs.overhead);
+    iv = cs.rx_iv.iv.data();
+  }
+  // seq_num (epoch||sequence) is bytes 3..10 of the header, on both sides.
+  const uint8_t* seq_num = r + dtls::wire::kEpochOffset;
+  if (cs.explicit_nonce != 0) {  // GCM: salt || explicit nonce
+    std::memcpy(nonce, iv, dtls::aead::kGcmSaltBytes);
+    std::memcpy(nonce + dtls::aead::kGcmSaltBytes, r + dtls::wire::kRecordHeaderBytes, dtls::aead::kGcmExplicitNonceBytes);
+  } else {  // ChaCha20-Poly1305: the IV with seq_num XORed into its last 8 bytes
+    std::memcpy(nonce, iv, dtls::aead::kNonceBytes);
+    for (unsigned i = 0; i < dtls::aead::kSeqNumBytes; i++) nonce[4 + i] ^= seq_num[i];
+  }
+  std::memcpy(aad, seq_num, dtls::aead::kSeqNumBytes);
+  aad[dtls::aead::kAadTypeOffset] = r[dtls::wire::kTypeOffset];
+  aad[dtls::aead::kAadVersionOffset] = r[dtls::wire::kVersionOffset];
+  aad[dtls::aead::kAadVersionOffset + 1] = r[dtls::wire::kVersionOffset + 1];
+  store_be16(aad + dtls::aead::kAadLengthOffset, len);
+  in->data = r + dtls::wire::kRecordHeaderBytes + cs.explicit_nonce;
+  in->len = len;
+  return true;
+}
+
+// The burst's records on the CPU crypto API: one vector, one call per run of consecutive
+// records of the same cryptodev session (a burst of one flow is one call).
+void run_cpu_crypto(uint8_t dev_id, RecordJob* jobs, const uint16_t* idx, unsigned n,
+                    const RecordCryptoCounters& counters) {
+  struct alignas(16) Scratch {
+    uint8_t nonce[16];
+    uint8_t aad[16];
+  } scratch[kMaxJobs];
+  rte_crypto_vec data[kMaxJobs];
+  rte_crypto_sgl sgl[kMaxJobs];
+  rte_crypto_va_iova_ptr iv[kMaxJobs], aad[kMaxJobs], digest[kMaxJobs];
+  int32_t status[kMaxJobs];
+  void* sess[kMaxJobs];
+  uint16_t job_of[kMaxJobs];
+  unsigned m = 0;
+  for (unsigned k = 0; k < n; k++) {
+    RecordJob& j = jobs[idx[k]];
+    AeadInput in;
+    if (!aead_input(j, scratch[m].nonce, scratch[m].aad, &in)) continue;  // too short: stays !ok
+    j.plaintext = std::span<uint8_t>(in.data, in.len);
+    data[m] = {in.data, 0, in.len, 0};
+    sgl[m] = {&data[m], 1};
+    iv[m] = {scratch[m].nonce, 0};
+    aad[m] = {scratch[m].aad, 0};
+    digest[m] = {in.data + in.len, 0};
+    sess[m] = j.seal ? j.cs->dev_tx : j.cs->dev_rx;
+    job_of[m++] = idx[k];
+  }
+  const rte_crypto_sym_ofs ofs{};
+  for (unsigned first = 0; first < m;) {
+    unsigned end = first + 1;
+    while (end < m && sess[end] == sess[first]) end++;
+    rte_crypto_sym_vec vec{};
+    vec.num = end - first;
+    vec.src_sgl = sgl + first;
+    vec.iv = iv + first;
+    vec.aad = aad + first;
+    vec.digest = digest + first;
+    vec.status = status + first;
+    rte_cryptodev_sym_cpu_crypto_process(dev_id, sess[first], ofs, &vec);
+    first = end;
+  }
+  for (unsigned k = 0; k < m; k++) {
+    jobs[job_of[k]].ok = status[k] == 0;
+    // EBADMSG: the tag did not verify (the caller counts that drop); anything else is the device's.
+    if (status[k] != 0 && status[k] != EBADMSG) *counters.failed += 1;
+  }
+}
 
 // Fills one op from its job; false when the record cannot be processed (too short).
 bool fill_op(rte_crypto_op* op, RecordJob& job, uint16_t job_index) {
-  const CipherState& cs = *job.cs;
   uint8_t* iv = rte_crypto_op_ctod_offset(op, uint8_t*, kOpIvOffset);
   uint8_t* aad = rte_crypto_op_ctod_offset(op, uint8_t*, kOpAadOffset);
   *rte_crypto_op_ctod_offset(op, uint16_t*, kOpJobOffset) = job_index;
-  const bool gcm = is_gcm(cs.cipher);
-  uint8_t* data;
-  uint16_t len;
-  dtls::AeadNonce nonce;
-  dtls::AeadAad ad;
-  if (job.seal) {
-    uint8_t* r = job.record;
-    const uint16_t frag_len = static_cast<uint16_t>(cs.explicit_nonce + job.plaintext_len + dtls::aead::kTagBytes);
-    r[dtls::wire::kTypeOffset] = static_cast<uint8_t>(dtls::ContentType::kApplicationData);
-    store_be16(r + dtls::wire::kVersionOffset, dtls::wire::kVersionDtls12);
-    const auto seq_num = dtls::dtls_seq_num(job.epoch, job.sequence);
-    std::memcpy(r + dtls::wire::kEpochOffset, seq_num.data(), seq_num.size());
-    store_be16(r + dtls::wire::kLengthOffset, frag_len);
-    if (gcm) {
-      std::memcpy(r + dtls::wire::kRecordHeaderBytes, seq_num.data(), seq_num.size());
-      dtls::GcmSalt salt;
-      std::memcpy(salt.data(), cs.tx_iv.iv.data(), salt.size());
-      nonce = dtls::dtls_gcm_nonce_tx(salt, job.epoch, job.sequence);
-    } else {
-      dtls::ChachaIv civ;
-      std::memcpy(civ.data(), cs.tx_iv.iv.data(), civ.size());
-      nonce = dtls::dtls_chacha_nonce(civ, job.epoch, job.sequence);
-    }
-    ad = dtls::dtls_aead_aad(job.epoch, job.sequence, dtls::ContentType::kApplicationData,
-                             dtls::wire::kVersionDtls12, job.plaintext_len);
-    data = r + dtls::wire::kRecordHeaderBytes + cs.explicit_nonce;
-    len = job.plaintext_len;
-  } else {
-    size_t pt_len = 0;
-    if (dtls::dtls_aead_plaintext_len(gcm ? dtls::AeadCipher::kAesGcm : dtls::AeadCipher::kChacha20Poly1305,
-                                      job.rec.fragment.size(), &pt_len) != dtls::DtlsParseError::kOk)
-      return false;
-    const uint8_t* frag = job.rec.fragment.data();
-    if (gcm) {
-      dtls::GcmSalt salt;
-      std::memcpy(salt.data(), cs.rx_iv.iv.data(), salt.size());
-      dtls::GcmExplicitNonce explicit_nonce;
-      std::memcpy(explicit_nonce.data(), frag, explicit_nonce.size());
-      nonce = dtls::dtls_gcm_nonce_rx(salt, explicit_nonce);
-    } else {
-      dtls::ChachaIv civ;
-      std::memcpy(civ.data(), cs.rx_iv.iv.data(), civ.size());
-      nonce = dtls::dtls_chacha_nonce(civ, job.rec.epoch, job.rec.sequence);
-    }
-    ad = dtls::dtls_aead_aad(job.rec.epoch, job.rec.sequence, job.rec.type, job.rec.version,
-                             static_cast<uint16_t>(pt_len));
-    data = const_cast<uint8_t*>(frag) + cs.explicit_nonce;
-    len = static_cast<uint16_t>(pt_len);
-  }
-  std::memcpy(iv, nonce.data(), nonce.size());
-  std::memcpy(aad, ad.data(), ad.size());
-  rte_crypto_op_attach_sym_session(op, job.seal ? cs.dev_tx : cs.dev_rx);
+  AeadInput in;
+  if (!aead_input(job, iv, aad, &in)) return false;
+  rte_crypto_op_attach_sym_session(op, job.seal ? job.cs->dev_tx : job.cs->dev_rx);
   rte_crypto_sym_op* sym = op->sym;
   sym->m_src = job.m;
   sym->m_dst = nullptr;
   uint8_t* base = rte_pktmbuf_mtod(job.m, uint8_t*);
-  sym->aead.data.offset = static_cast<uint32_t>(data - base);
-  sym->aead.data.length = len;
-  sym->aead.digest.data = data + len;
-  sym->aead.digest.phys_addr = rte_pktmbuf_iova_offset(job.m, data + len - base);
+  sym->aead.data.offset = static_cast<uint32_t>(in.data - base);
+  sym->aead.data.length = in.len;
+  sym->aead.digest.data = in.data + in.len;
+  sym->aead.digest.phys_addr = rte_pktmbuf_iova_offset(job.m, in.data + in.len - base);
   sym->aead.aad.data = aad;
   sym->aead.aad.phys_addr = rte_crypto_op_ctophys_offset(op, kOpAadOffset);
-  job.plaintext = std::span<uint8_t>(data, len);
+  job.plaintext = std::span<uint8_t>(in.data, in.len);
   return true;
 }
 
-}  // namespace
-
-void record_crypto_run(const RecordCryptoDev& dev, uint16_t qp, RecordJob* jobs, unsigned n,
-                       const RecordCryptoCounters& counters) {
-  uint16_t dev_jobs[kMaxJobs];
-  unsigned n_dev = 0;
-  for (unsigned i = 0; i < n; i++) {
-    RecordJob& j = jobs[i];
-    j.ok = false;
-    if (j.cs->dev_id >= 0 && n_dev < kMaxJobs) {
-      dev_jobs[n_dev++] = static_cast<uint16_t>(i);
-      continue;
-    }
-    if (j.cs->dev_id >= 0) {  // more jobs than one batch holds: never with our burst sizes
-      *counters.failed += 1;
-      continue;
-    }
-    if (j.seal) {
-      j.ok = j.cs->soft_tx.seal(j.record, j.plaintext_len, j.epoch, j.sequence) != 0;
-    } else {
-      j.ok = j.cs->soft_rx.open(j.rec, j.record, &j.plaintext);
-    }
-  }
-  if (n_dev == 0) return;
+// The burst's records through the device's queue pair `qp`: ops, one enqueue burst, then
+// dequeued until all came back.
+void run_queue_pair(const RecordCryptoDev& dev, uint16_t qp, RecordJob* jobs, const uint16_t* dev_jobs, unsigned n_dev,
+                    const RecordCryptoCounters& counters) {
   rte_crypto_op* ops[kMaxJobs];
   if (rte_crypto_op_bulk_alloc(dev.op_pool, RTE_CRYPTO_OP_TYPE_SYMMETRIC, ops, static_cast<uint16_t>(n_dev)) == 0) {
     *counters.failed += n_dev;
@@ -308,6 +411,33 @@ void record_crypto_run(const RecordCryptoDev& dev, uint16_t qp, RecordJob* jobs,
   }
   rte_mempool_put_bulk(dev.op_pool, reinterpret_cast<void* const*>(done), back);  // one put per burst
   *counters.dequeued += back;
+}
+
+}  // namespace
+
+void record_crypto_run(const RecordCryptoDev& dev, uint16_t qp, RecordJob* jobs, unsigned n,
+                       const RecordCryptoCounters& counters) {
+  uint16_t cpu_jobs[kMaxJobs], qp_jobs[kMaxJobs];
+  unsigned n_cpu = 0, n_qp = 0;
+  for (unsigned i = 0; i < n; i++) {
+    RecordJob& j = jobs[i];
+    j.ok = false;
+    if (j.cs->dev_id < 0) {
+      if (j.seal) {
+        j.ok = j.cs->soft_tx.seal(j.record, j.plaintext_len, j.epoch, j.sequence) != 0;
+      } else {
+        j.ok = j.cs->soft_rx.open(j.rec, j.record, &j.plaintext);
+      }
+    } else if (i >= kMaxJobs) {  // more jobs than one batch holds: never with our burst sizes
+      *counters.failed += 1;
+    } else if (j.cs->cpu_crypto) {
+      cpu_jobs[n_cpu++] = static_cast<uint16_t>(i);
+    } else {
+      qp_jobs[n_qp++] = static_cast<uint16_t>(i);
+    }
+  }
+  if (n_cpu != 0) run_cpu_crypto(static_cast<uint8_t>(dev.dev_id), jobs, cpu_jobs, n_cpu, counters);
+  if (n_qp != 0) run_queue_pair(dev, qp, jobs, qp_jobs, n_qp, counters);
 }
 
 }  // namespace tg::dp

@@ -1,14 +1,25 @@
 // Record protection of the DTLS fast path: the cipher state of one session and the burst
 // interface the poll lcores run once per RX or TX burst.
 //
-// Two back ends, chosen per process at start (dataplane.cryptodev) and per session by
-// cipher support:
-//   * cryptodev: one AEAD session per direction on the process' cryptodev (intel-ipsec-mb
-//     crypto_aesni_mb by default), ops allocated in bulk, one enqueue burst per lcore queue
-//     pair, then dequeued until every op came back. AAD and IV live in the op's private area.
+// Back ends, chosen per process at start (dataplane.cryptodev) and per session by cipher
+// support:
+//   * cryptodev, synchronous CPU crypto (RTE_CRYPTODEV_FF_SYM_CPU_CRYPTO; in DPDK 22.11 the
+//     intel-ipsec-mb PMDs crypto_aesni_mb, the default, and crypto_aesni_gcm; the flag is
+//     only believed after one record per cipher went through, because 22.11's
+//     crypto_chacha20_poly1305 sets it without implementing the call): one AEAD session per
+//     direction, and the lcore runs the cipher itself over a vector of the burst's records
+//     (rte_cryptodev_sym_cpu_crypto_process, one call per run of records of the same
+//     session), as DPDK's lib/ipsec does for RTE_SECURITY_ACTION_TYPE_CPU_CRYPTO. No ops, no
+//     rings, no polling.
+//   * cryptodev, asynchronous (a device without that flag, e.g. a hardware cryptodev through
+//     SR-IOV): ops allocated in bulk, one enqueue burst per lcore queue pair, then dequeued
+//     until every op came back. AAD and IV live in the op's private area.
 //   * wolfCrypt (crypto::RecordAead) on the lcore itself: no cryptodev, or one that lacks
-//     the negotiated cipher. Slower (Debian's wolfSSL has no AES-NI), never wrong.
-// Both produce the same bytes: the unit tests check each against a wolfSSL DTLS peer.
+//     the negotiated cipher. One call per record. With tunnelgate's static wolfSSL
+//     (/opt/tunnelgate/wolfssl: AES-NI, intelasm) AES-GCM takes 1.5x (64 B) to 2x (1400 B)
+//     the cycles of intel-ipsec-mb's VAES code (dataplane/README.md); Debian's wolfSSL has
+//     no AES-NI.
+// All produce the same bytes: the unit tests check each against a wolfSSL DTLS peer.
 //
 // Thread-safety: RecordCryptoDev is set up on the main lcore before the poll lcores start
 // and is read-only after. cipher_state_create/free may run on any thread (TLS workers
@@ -36,6 +47,10 @@ struct RecordCryptoDev {
   rte_mempool* session_pool = nullptr;
   rte_mempool* op_pool = nullptr;
   uint16_t n_queue_pairs = 0;  ///< one per poll lcore
+  /// RTE_CRYPTODEV_FF_SYM_CPU_CRYPTO: sessions made on this device run on the lcore
+  /// (cleared by tests to exercise the enqueue/dequeue path on the same device)
+  bool cpu_crypto = false;
+  void* warm_session = nullptr;  ///< for record_crypto_lcore_init (CPU crypto only)
   bool aes_gcm = false;     ///< capabilities found on the device
   bool chacha20_poly1305 = false;
   bool supports(crypto::DtlsCipher c) const {
@@ -51,12 +66,17 @@ std::string record_crypto_setup(const std::string& spec, uint16_t n_queue_pairs,
                                 int socket_id, RecordCryptoDev* dev, std::string* warning);
 /// Stops and closes the device, frees the pools.
 void record_crypto_teardown(RecordCryptoDev* dev);
+/// Readies the calling lcore for CPU crypto (the PMD's per-thread intel-ipsec-mb manager
+/// is allocated on a thread's first call), so that the first record does not allocate.
+/// Call on each poll lcore before its loop; nothing to do without CPU crypto.
+void record_crypto_lcore_init(const RecordCryptoDev& dev);
 
 /// Cipher state of one DTLS session, both directions. Created by a TLS worker after the
 /// handshake (keys in, never the long-term secrets), handed to the owning lcore, freed there.
 struct CipherState {
   crypto::DtlsCipher cipher{};
   int dev_id = -1;             ///< >= 0: the cryptodev sessions below are used
+  bool cpu_crypto = false;     ///< the device's synchronous CPU crypto API, else its queue pair
   void* dev_rx = nullptr;      ///< cryptodev decrypt session
   void* dev_tx = nullptr;      ///< cryptodev encrypt session
   crypto::DtlsDirectionKeys rx_iv;  ///< only iv/iv_len kept (salt or ChaCha IV); key zeroed
@@ -73,20 +93,26 @@ CipherState* cipher_state_create(const RecordCryptoDev& dev, const crypto::DtlsR
                                  std::string* error);
 void cipher_state_free(CipherState* cs);
 
-/// One DTLS application-data record in a single-segment mbuf.
+/// Jobs record_crypto_run takes at once (the TX side stages two bursts, plus room).
+inline constexpr unsigned kMaxRecordJobs = 128;
+
+/// One DTLS application-data record in a single-segment mbuf. No default member values:
+/// the lcores keep a burst of these on the stack and set the fields a job needs (m, cs,
+/// record, seal, then rec or plaintext_len/epoch/sequence); zeroing every job of every
+/// burst cost more than the nonce and AAD. `RecordJob{}` still gives a zeroed job.
 struct RecordJob {
-  rte_mbuf* m = nullptr;
-  const CipherState* cs = nullptr;
-  uint8_t* record = nullptr;   ///< the 13-byte header, inside m's data
-  bool seal = false;
+  rte_mbuf* m;
+  const CipherState* cs;
+  uint8_t* record;             ///< the 13-byte header, inside m's data
+  bool seal;
   // open: the parsed record (its spans point into m)
-  dtls::DtlsRecord rec{};
+  dtls::DtlsRecord rec;
   // seal: plaintext at record + 13 + explicit nonce, 16 bytes of room after it
-  uint16_t plaintext_len = 0;
-  uint16_t epoch = 0;
-  uint64_t sequence = 0;
-  // results
-  bool ok = false;
+  uint16_t plaintext_len;
+  uint16_t epoch;
+  uint64_t sequence;
+  // results (set by record_crypto_run)
+  bool ok;
   std::span<uint8_t> plaintext;  ///< open: the decrypted bytes
 };
 
@@ -99,7 +125,8 @@ struct RecordCryptoCounters {
 };
 
 /// Protects or opens `n` records; sets ok (and plaintext for opens) per job. A job whose
-/// session is on the cryptodev goes through queue pair `qp`; others through wolfCrypt.
+/// session is on the cryptodev runs through its CPU crypto API or queue pair `qp`; others
+/// through wolfCrypt. At most kMaxRecordJobs jobs (more are counted failed).
 void record_crypto_run(const RecordCryptoDev& dev, uint16_t qp, RecordJob* jobs, unsigned n,
                        const RecordCryptoCounters& counters);
 

@@ -20,8 +20,20 @@ void arp_input(LcoreCtx& c, uint8_t in_port, rte_mbuf* m, const uint8_t* l3, uin
 void ipv4_local_input(LcoreCtx& c, uint8_t in_port, rte_mbuf* m, const Ipv4Info& ip);
 /// Route a burst of validated IPv4 packets (Ethernet header still in place).
 void ipv4_forward_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, uint16_t n);
+/// The resolved neighbour a burst's previous packet went to. Packets of a burst mostly share
+/// their next hop (one flow, or the backends' router): they skip the table's find, its
+/// seqlock read and the staleness check (done for the first). It lives on the caller's stack
+/// for one burst, so the next burst sees any change of the entry.
+struct NeighbourMemo {
+  uint32_t nh_ip = 0;
+  uint8_t port = 0;
+  bool valid = false;
+  MacAddr mac{};
+};
 /// Send `m` (Ethernet header present, to be rewritten) to next hop `nh_ip` out of `out_port`.
-void neighbour_output(LcoreCtx& c, uint8_t in_port, uint8_t out_port, uint32_t nh_ip, rte_mbuf* m);
+/// `memo` (may be null): the burst's memo, read and updated.
+void neighbour_output(LcoreCtx& c, uint8_t in_port, uint8_t out_port, uint32_t nh_ip, rte_mbuf* m,
+                      NeighbourMemo* memo = nullptr);
 /// Route packets of our own (Ethernet header present, to be rewritten) to their IPv4
 /// destinations `dst`: bulk FIB lookup, MTU, neighbour_output with `in_port`. Unroutable or
 /// too big: dropped and counted. `routed` (may be null) counts what went on.

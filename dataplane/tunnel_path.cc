@@ -64,6 +64,7 @@ void tunnel_input_burst(LcoreCtx& c, rte_mbuf** pkts, uint16_t n) {
   policy_classify(*dp.policy->table.load(std::memory_order_acquire), key_ptrs, n_live, verdict);
   uint64_t nh[kBurst];
   rte_fib_lookup_bulk(dp.fib, dst, nh, n_live);
+  NeighbourMemo memo;
   for (uint16_t i = 0; i < n_live; i++) {
     rte_mbuf* m = live[i];
     if (verdict[i] != PolicyVerdict::allow) {
@@ -90,7 +91,7 @@ void tunnel_input_burst(LcoreCtx& c, rte_mbuf** pkts, uint16_t n) {
     shm::AppCounters& ac = c.stats->apps[app[i]];
     ac.to_backend_packets += 1;
     ac.to_backend_bytes += rte_pktmbuf_pkt_len(m) - wire::kEtherHdrLen;
-    neighbour_output(c, kTunnelInPort, hop.port, hop.gateway ? hop.gateway : dst[i], m);
+    neighbour_output(c, kTunnelInPort, hop.port, hop.gateway ? hop.gateway : dst[i], m, &memo);
   }
 }
 

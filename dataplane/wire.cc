@@ -1,5 +1,6 @@
 #include "dataplane/wire.h"
 
+#include <bit>
 #include <cstring>
 
 namespace tg::dp {
@@ -30,12 +31,32 @@ DropReason parse_arp(const uint8_t* l3, uint32_t len, ArpInfo* out) {
 }
 
 uint16_t ones_complement_sum(const uint8_t* data, uint32_t len) {
+  // 32-bit words in host order, folded at the end: the one's complement sum does not depend
+  // on byte order (RFC 1071 §2(B)), so one byte swap of the result gives the big-endian sum.
+  // (Five loads for an IPv4 header instead of ten; every packet's header is checked.)
   uint64_t sum = 0;
   uint32_t i = 0;
-  for (; i + 1 < len; i += 2) sum += load_be16(data + i);
-  if (i < len) sum += uint32_t{data[i]} << 8;
+  for (; i + 4 <= len; i += 4) {
+    uint32_t w;
+    std::memcpy(&w, data + i, 4);
+    sum += w;
+  }
+  if (i + 2 <= len) {
+    uint16_t w;
+    std::memcpy(&w, data + i, 2);
+    sum += w;
+    i += 2;
+  }
+  if (i < len) {  // the odd last byte, as the high byte of a big-endian word padded with 0
+    const uint8_t pad[2] = {data[i], 0};
+    uint16_t w;
+    std::memcpy(&w, pad, 2);
+    sum += w;
+  }
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(sum);
+  auto s = static_cast<uint16_t>(sum);
+  if constexpr (std::endian::native == std::endian::little) s = static_cast<uint16_t>((s >> 8) | (s << 8));
+  return s;
 }
 
 void ipv4_header_write(uint8_t* ip, uint8_t tos, uint16_t total_len, uint16_t frag, uint8_t proto,

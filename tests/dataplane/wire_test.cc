@@ -164,5 +164,26 @@ TEST(Checksum, OddLengthSum) {
   EXPECT_EQ(ones_complement_sum(data, 3), 0x0102 + 0x0300);
 }
 
+// Test that the word-at-a-time sum equals RFC 1071's big-endian 16-bit sum for every length
+// up to 80 bytes at every alignment, with carries (bytes near 0xff).
+TEST(Wire, OnesComplementSumMatchesTheBigEndianDefinition) {
+  std::vector<uint8_t> buf(96);
+  uint32_t x = 12345;
+  for (uint8_t& b : buf) {
+    x = x * 1103515245u + 12345u;
+    b = static_cast<uint8_t>(0xf0 | (x >> 24));
+  }
+  for (uint32_t offset = 0; offset < 8; offset++) {
+    for (uint32_t len = 0; len <= 80; len++) {
+      const uint8_t* p = buf.data() + offset;
+      uint64_t sum = 0;
+      for (uint32_t i = 0; i + 1 < len; i += 2) sum += (uint32_t{p[i]} << 8) | p[i + 1];
+      if (len % 2) sum += uint32_t{p[len - 1]} << 8;
+      while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+      EXPECT_EQ(ones_complement_sum(p, len), sum) << "offset " << offset << " length " << len;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tg::dp
