@@ -385,6 +385,14 @@ void OcHandler::on_wake(tls::TlsWorker&) {
   dtls_->drain(*worker_);
 }
 
+bool OcHandler::on_pass(tls::TlsWorker&) {
+  // One acquire load of the ring when nothing arrived; answers are handled as on the tick
+  // (expiry and resync stay on the tick).
+  if (ctl_.in_flight() == 0) return false;
+  ctl_.poll([this](const ctl::CtlMessage& msg) { on_ctl_message(msg); });
+  return ctl_.in_flight() > 0;
+}
+
 void OcHandler::poll_control_plane() {
   ctl_.poll([this](const ctl::CtlMessage& msg) { on_ctl_message(msg); });
   const uint64_t now = dataplane::ctl_monotonic_ns();
