@@ -3,7 +3,8 @@
 # bed: it logs in 20 password sessions, all get DTLS, pushes probe traffic through them to
 # tunnelgate-loadgen-echo on a backend, which returns it; the gateway shows the sessions
 # while they are held, the traffic arrived both ways, and the logout (BYE 0xb0) frees them.
-# Then the same over CSTP only (--no-dtls), with bearer-token and certificate logins. Behaviour only: the
+# Then the same over CSTP only (--no-dtls), with bearer-token and certificate logins, and
+# logins against a second bed with an RSA-2048 server certificate. Behaviour only: the
 # figures are printed, never compared with a speed.
 #
 #  client ns                     gateway ns                      backend ns
@@ -195,4 +196,34 @@ tg_check "70 sessions on DTLS" test "$(json_get "$LG_JSON" 'r["sessions"]["dtls"
 tg_check "70-session round-trip loss below 50 %" python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["traffic"]["loss_round_trip"] >= 0.5)' "$LG_JSON"
 tg_check "the logout storm ended all 70 sessions" tg_wait_metric 10 tunnelgate_sessions_active -eq 0
 tg_check "all addresses released" tg_wait_metric 10 tunnelgate_pool_addresses_in_use -eq 0
+
+# Test a test bed whose server certificate has an RSA-2048 key (TG_SERVER_KEY_TYPE, as
+# bench/loadgen/compare-ocserv measures setup per certificate type): the gateway presents
+# it, and password and certificate logins work against it. The first bed goes first.
+kill -TERM "$ECHO_PID" 2> /dev/null || true
+wait "$ECHO_PID" 2> /dev/null || true
+ECHO_PID=''
+"$TG_REPO/tools/testbed" down > /dev/null
+unset TG_STATE_DIR
+export TG_RUN_ID=${TG_RUN_ID}r TG_SERVER_KEY_TYPE=rsa-2048
+tg_testbed_up
+trap 'rc=$?; lg_cleanup; (exit $rc); tg__on_exit' EXIT
+echo "test bed $TG_RUN_ID up with an RSA-2048 server certificate (state $TG_STATE_DIR)"
+tg_check "the bed's server certificate has an RSA-2048 key" \
+  sh -c 'openssl x509 -in "$1" -noout -text | grep -q "Public-Key: (2048 bit)" && openssl x509 -in "$1" -noout -text | grep -q rsaEncryption' _ "$TG_SERVER_CERT"
+tg_check "the gateway presents it" \
+  sh -c 'ip netns exec "$1" openssl s_client -connect "$2:$3" < /dev/null 2> /dev/null | grep -q "Server public key is 2048 bit"' _ "$TG_NS_CLIENT" "$TG_GW_ADDR" "$TG_TLS_PORT"
+for method in password cert; do
+  if [ $method = password ]; then creds=(--user "$TG_USER" --password "$TG_PASSWORD")
+  else creds=(--cert "$TG_CLIENT_CERT" --key "$TG_CLIENT_KEY"); fi
+  if run_loadgen rsa-$method --sessions 4 --concurrency 4 --retries 20 "${creds[@]}" --authgroup "$TG_DEFAULT_GROUP" \
+       --duration 0; then
+    tg_pass "RSA server certificate: loadgen $method logins"
+  else
+    tg_fail "RSA server certificate: loadgen $method logins"; sed 's/^/    | /' "$TG_STATE_DIR/rsa-$method.log"
+  fi
+  if stop_loadgen; then tg_pass "the RSA $method run ends"; else tg_fail "the RSA $method run ends"; fi
+  tg_check "RSA server certificate: 4 $method sessions on DTLS" test "$(json_get "$LG_JSON" 'r["sessions"]["dtls"]')" -eq 4
+  tg_check "RSA server certificate: $method sessions ended" tg_wait_metric 10 tunnelgate_sessions_active -eq 0
+done
 tg_summary
