@@ -247,11 +247,10 @@ class TlsHandler {
   /// After one or more TlsWorker::wake() calls: everything the waking thread did before
   /// wake() is visible here.
   virtual void on_wake(TlsWorker& /*worker*/) {}
-  /// Before the first pass of the loop and after every pass (events, wakes, ticks), on the
-  /// worker thread. Return true while the handler
-  /// waits for something that cannot wake the worker (answers another process puts in
-  /// shared memory): the worker then sleeps at most TlsWorkerOptions::await_poll instead
-  /// of until the next tick, and calls this again.
+  /// Before the first pass of the loop and after every pass (events, wakes, ticks). Return
+  /// true while the handler waits for something that cannot wake the worker (answers
+  /// another process puts in shared memory): the worker then sleeps at most
+  /// TlsWorkerOptions::await_poll instead of until the next tick, and calls this again.
   virtual bool on_pass(TlsWorker& /*worker*/) { return false; }
 };
 
