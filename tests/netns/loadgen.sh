@@ -209,10 +209,18 @@ export TG_RUN_ID=${TG_RUN_ID}r TG_SERVER_KEY_TYPE=rsa-2048
 tg_testbed_up
 trap 'rc=$?; lg_cleanup; (exit $rc); tg__on_exit' EXIT
 echo "test bed $TG_RUN_ID up with an RSA-2048 server certificate (state $TG_STATE_DIR)"
-tg_check "the bed's server certificate has an RSA-2048 key" \
-  sh -c 'openssl x509 -in "$1" -noout -text | grep -q "Public-Key: (2048 bit)" && openssl x509 -in "$1" -noout -text | grep -q rsaEncryption' _ "$TG_SERVER_CERT"
-tg_check "the gateway presents it" \
-  sh -c 'ip netns exec "$1" openssl s_client -connect "$2:$3" < /dev/null 2> /dev/null | grep -q "Server public key is 2048 bit"' _ "$TG_NS_CLIENT" "$TG_GW_ADDR" "$TG_TLS_PORT"
+rsa_2048_cert() {
+  local text
+  text=$(openssl x509 -in "$TG_SERVER_CERT" -noout -text)
+  grep -q rsaEncryption <<< "$text" && grep -q "Public-Key: (2048 bit)" <<< "$text"
+}
+gateway_presents_rsa_2048() {
+  local text
+  text=$(tg_cx openssl s_client -connect "$TG_GW_ADDR:$TG_TLS_PORT" < /dev/null 2> /dev/null) || true
+  grep -q "Server public key is 2048 bit" <<< "$text"
+}
+tg_check "the bed's server certificate has an RSA-2048 key" rsa_2048_cert
+tg_check "the gateway presents it" gateway_presents_rsa_2048
 for method in password cert; do
   if [ $method = password ]; then creds=(--user "$TG_USER" --password "$TG_PASSWORD")
   else creds=(--cert "$TG_CLIENT_CERT" --key "$TG_CLIENT_KEY"); fi
