@@ -8,12 +8,17 @@
 #
 #   bench/loadgen/ocserv-lab.sh up        # namespaces, certificates, user, ocserv, echo
 #   bench/loadgen/ocserv-lab.sh run ARGS  # tunnelgate-loadgen in the client namespace with the
-#                                         # server, user, password and target filled in
+#                                         # server, target and credentials (user and password,
+#                                         # or the client certificate) filled in
 #   bench/loadgen/ocserv-lab.sh down      # stop what up started (by PID), delete namespaces
 #
 # Environment: LAB (state dir, /tmp/loadgen-ocserv), TG_BUILD_DIR (meson build dir, ./build),
 # OCSERV_WORKERS_DEBUG (ocserv -d level, 0: debug logging dominates its cost, PROTOCOL.md §10),
-# OCSERV_MAX_CLIENTS (1024).
+# OCSERV_MAX_CLIENTS (1024), TG_SERVER_KEY_TYPE (ec-p256 | rsa-2048: the server certificate's
+# key, as tools/testbed), OCSERV_AUTH (plain: password logins against an SHA-crypt passwd
+# file | certificate: client-certificate logins, user name = subject CN, as tunnelgate's),
+# OCSERV_NS (lgoc: the namespaces are $OCSERV_NS-srv and $OCSERV_NS-cli; give up, run and
+# down the same one).
 #
 #  client ns lgoc-cli                    server ns lgoc-srv
 #  tunnelgate-loadgen  c: 192.0.2.2 ──── s: 192.0.2.1  ocserv (TCP+UDP 443), pool 198.19.0.0/16
@@ -23,7 +28,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 LAB=${LAB:-/tmp/loadgen-ocserv}
 BUILD=${TG_BUILD_DIR:-$REPO/build}
-NS_S=lgoc-srv NS_C=lgoc-cli
+NS_S=${OCSERV_NS:-lgoc}-srv NS_C=${OCSERV_NS:-lgoc}-cli
 SRV_IP=192.0.2.1 CLI_IP=192.0.2.2 BACKEND_IP=198.18.1.10 ECHO_PORT=9000
 USER_PW=alice PASS_PW=loadgen-pass
 
@@ -50,12 +55,34 @@ up() {
   else
     sx ip addr add "$BACKEND_IP/32" dev lo
   fi
-  # ECDSA P-256 server certificate, as the tunnelgate test bed uses.
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=$SRV_IP" \
+  # The server certificate, of the kind the tunnelgate test bed makes (TG_SERVER_KEY_TYPE), and
+  # a P-256 CA with a client certificate for certificate logins.
+  local key_args auth
+  case ${TG_SERVER_KEY_TYPE:-ec-p256} in
+    ec-p256) key_args=(-newkey ec -pkeyopt ec_paramgen_curve:P-256) ;;
+    rsa-2048) key_args=(-newkey rsa:2048) ;;
+    *) echo "TG_SERVER_KEY_TYPE=$TG_SERVER_KEY_TYPE: expected ec-p256 or rsa-2048" >&2; exit 1 ;;
+  esac
+  openssl req -x509 "${key_args[@]}" -nodes -days 30 -subj "/CN=$SRV_IP" \
     -addext "subjectAltName=IP:$SRV_IP" -keyout server.key -out server.pem 2> /dev/null
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=loadgen lab CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout ca.key -out ca.pem 2> /dev/null
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$USER_PW" \
+    -keyout client.key -out client.csr 2> /dev/null
+  printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+    "extendedKeyUsage=clientAuth" > client.ext
+  openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -days 30 -set_serial "0x$(openssl rand -hex 8)" \
+    -extfile client.ext -out client.pem 2> /dev/null
   echo "$USER_PW:*:$(openssl passwd -6 "$PASS_PW")" > ocpasswd
+  case ${OCSERV_AUTH:-plain} in
+    plain) auth="auth = \"plain[passwd=$LAB/ocpasswd]\"" ;;
+    certificate) auth=$(printf '%s\n' 'auth = "certificate"' "ca-cert = $LAB/ca.pem" "cert-user-oid = 2.5.4.3") ;;
+    *) echo "OCSERV_AUTH=$OCSERV_AUTH: expected plain or certificate" >&2; exit 1 ;;
+  esac
+  echo "${OCSERV_AUTH:-plain}" > auth
   cat > ocserv.conf <<EOF
-auth = "plain[passwd=$LAB/ocpasswd]"
+$auth
 listen-host = $SRV_IP
 tcp-port = 443
 udp-port = 443
@@ -105,8 +132,10 @@ EOF
 }
 
 run() {
+  local creds=(--user "$USER_PW" --password "$PASS_PW")
+  [ "$(cat "$LAB/auth")" = certificate ] && creds=(--cert "$LAB/client.pem" --key "$LAB/client.key")
   ip netns exec "$NS_C" "$BUILD/bench/loadgen/tunnelgate-loadgen" --server "$SRV_IP" \
-    --user "$USER_PW" --password "$PASS_PW" --target "$BACKEND_IP:$ECHO_PORT" "$@"
+    "${creds[@]}" --target "$BACKEND_IP:$ECHO_PORT" "$@"
 }
 
 down() {
@@ -129,5 +158,5 @@ case $cmd in
   up) up ;;
   run) run "$@" ;;
   down) down ;;
-  *) sed -n '2,22p' "$0"; exit 1 ;;
+  *) sed -n '2,28p' "$0"; exit 1 ;;
 esac

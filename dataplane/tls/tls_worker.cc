@@ -318,12 +318,15 @@ void TlsWorker::run() {
   epoll_event events[kMaxEvents];
   now_ = Clock::now();
   Clock::time_point next_tick = now_ + options_.tick;
+  bool awaiting = handler_.on_pass(*this);  // answers that cannot wake us are awaited
 
   while (!stop_requested_.load(std::memory_order_acquire)) {
     int timeout_ms = 0;
     if (ready_.empty()) {
-      const auto until_tick = std::chrono::ceil<std::chrono::milliseconds>(next_tick - now_);
-      timeout_ms = static_cast<int>(std::max<int64_t>(until_tick.count(), 0));
+      const Clock::duration until_tick = next_tick - now_;
+      const Clock::duration sleep = awaiting ? std::min(until_tick, options_.await_poll) : until_tick;
+      const auto sleep_ms = std::chrono::ceil<std::chrono::milliseconds>(sleep);
+      timeout_ms = static_cast<int>(std::max<int64_t>(sleep_ms.count(), 0));
     }
     if (timeout_ms > 0) {
       sleeping_.store(true, std::memory_order_seq_cst);  // see wake()
@@ -372,6 +375,8 @@ void TlsWorker::run() {
       tick(now_);
       next_tick = now_ + options_.tick;
     }
+    awaiting = handler_.on_pass(*this);
+    settle_dirty();
     for (ConnectionId id : dead_) connections_.erase(id);
     dead_.clear();
   }

@@ -250,6 +250,11 @@ class TlsHandler {
   /// After one or more TlsWorker::wake() calls: everything the waking thread did before
   /// wake() is visible here.
   virtual void on_wake(TlsWorker& /*worker*/) {}
+  /// Before the first pass of the loop and after every pass (events, wakes, ticks). Return
+  /// true while the handler waits for something that cannot wake the worker (answers
+  /// another process puts in shared memory): the worker then sleeps at most
+  /// TlsWorkerOptions::await_poll instead of until the next tick, and calls this again.
+  virtual bool on_pass(TlsWorker& /*worker*/) { return false; }
 };
 
 /// Worker parameters. from_config() derives them from the configuration.
@@ -265,6 +270,9 @@ struct TlsWorkerOptions {
   Clock::duration request_timeout = std::chrono::seconds(30);  ///< handshake + first request
   Clock::duration idle_timeout{};   ///< zero: none (the tunnel's DPD decides)
   Clock::duration tick = std::chrono::milliseconds(20);  ///< timer resolution, on_tick period
+  /// Longest sleep while TlsHandler::on_pass() says it awaits something: what a control-
+  /// plane answer waits at most before the worker sees it (each login waits for 1-2).
+  Clock::duration await_poll = std::chrono::milliseconds(1);
   Clock::duration linger = std::chrono::seconds(2);      ///< bound on a graceful close
   size_t max_pending_output = 256 * 1024;  ///< per connection: above it reading pauses
   uint32_t accept_batch = 64;       ///< accepts per listener event (fairness to connections)

@@ -438,6 +438,17 @@ void OcHandler::on_wake(tls::TlsWorker&) {
   dtls_->drain(*worker_);
 }
 
+bool OcHandler::on_pass(tls::TlsWorker&) {
+  // One acquire load of the ring when nothing arrived; answers are handled as on the tick
+  // (expiry and resync stay on the tick).
+  if (ctl_.in_flight() == 0) return false;
+  ctl_.poll([this](const ctl::CtlMessage& msg) { on_ctl_message(msg); });
+  // Answers free room in flight: what waits for it goes now, not at the next tick.
+  if (!closes_waiting_.empty()) retry_pending_closes();
+  if (!submits_waiting_.empty()) retry_pending_submits();
+  return ctl_.in_flight() > 0;
+}
+
 void OcHandler::poll_control_plane() {
   ctl_.poll([this](const ctl::CtlMessage& msg) { on_ctl_message(msg); });
   const uint64_t now = dataplane::ctl_monotonic_ns();

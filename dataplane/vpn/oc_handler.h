@@ -3,7 +3,7 @@
 // poll lcores (tunnel_path.h). One OcHandler per TlsWorker; worker thread only.
 //
 //   on_data (HTTP)   → codecs (dataplane/tunnel) → AUTH_* / SESSION_OPEN to the control plane
-//   on_tick/on_wake  → control-plane answers → forms, cookie, 200 CONNECTED + X-CSTP-*
+//   on_tick/on_pass  → control-plane answers → forms, cookie, 200 CONNECTED + X-CSTP-*
 //   on_data (CSTP)   → DATA frames → mbufs → Dataplane::from_workers[lcore]
 //   on_wake          → WorkerMailbox ring → CSTP DATA frames to the owning connection
 //   on_close         → unbind the address, SESSION_CLOSE with the counters
@@ -78,6 +78,9 @@ class OcHandler final : public tls::TlsHandler {
   void on_close(tls::Connection& connection, tls::CloseReason reason) override;
   void on_tick(tls::TlsWorker& worker, tls::Clock::time_point now) override;
   void on_wake(tls::TlsWorker& worker) override;
+  /// While control-plane answers are awaited: takes those that arrived (the control plane
+  /// cannot wake the worker, so without this each login step would wait for a tick).
+  bool on_pass(tls::TlsWorker& worker) override;
 
   const OcCounters& counters() const { return counters_; }
   const DtlsCounters& dtls_counters() const { return dtls_->counters(); }

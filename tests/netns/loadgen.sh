@@ -3,7 +3,8 @@
 # bed: it logs in 20 password sessions, all get DTLS, pushes probe traffic through them to
 # tunnelgate-loadgen-echo on a backend, which returns it; the gateway shows the sessions
 # while they are held, the traffic arrived both ways, and the logout (BYE 0xb0) frees them.
-# Then the same over CSTP only (--no-dtls), with bearer-token and certificate logins. Behaviour only: the
+# Then the same over CSTP only (--no-dtls), with bearer-token and certificate logins, and
+# logins against a second bed with an RSA-2048 server certificate. Behaviour only: the
 # figures are printed, never compared with a speed.
 #
 #  client ns                     gateway ns                      backend ns
@@ -211,4 +212,42 @@ tg_check "48 of 48 storm logins established without a retry" \
 tg_check "no storm login was answered 503" python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(any("503" in k for k in r.get("failures", {})))' "$LG_JSON"
 tg_check "the worker queued requests instead of refusing them" tg_wait_metric 2 tunnelgate_ctl_requests_queued_total -gt 0
 tg_check "the storm's sessions all ended" tg_wait_metric 10 tunnelgate_sessions_active -eq 0
+
+# Test a test bed whose server certificate has an RSA-2048 key (TG_SERVER_KEY_TYPE, as
+# bench/loadgen/compare-ocserv measures setup per certificate type): the gateway presents
+# it, and password and certificate logins work against it. The first bed goes first.
+kill -TERM "$ECHO_PID" 2> /dev/null || true
+wait "$ECHO_PID" 2> /dev/null || true
+ECHO_PID=''
+"$TG_REPO/tools/testbed" down > /dev/null
+unset TG_STATE_DIR
+export TG_RUN_ID=${TG_RUN_ID}r TG_SERVER_KEY_TYPE=rsa-2048
+tg_testbed_up
+trap 'rc=$?; lg_cleanup; (exit $rc); tg__on_exit' EXIT
+echo "test bed $TG_RUN_ID up with an RSA-2048 server certificate (state $TG_STATE_DIR)"
+rsa_2048_cert() {
+  local text
+  text=$(openssl x509 -in "$TG_SERVER_CERT" -noout -text)
+  grep -q rsaEncryption <<< "$text" && grep -q "Public-Key: (2048 bit)" <<< "$text"
+}
+gateway_presents_rsa_2048() {
+  local text
+  text=$(tg_cx openssl s_client -connect "$TG_GW_ADDR:$TG_TLS_PORT" < /dev/null 2> /dev/null) || true
+  grep -q "Server public key is 2048 bit" <<< "$text"
+}
+tg_check "the bed's server certificate has an RSA-2048 key" rsa_2048_cert
+tg_check "the gateway presents it" gateway_presents_rsa_2048
+for method in password cert; do
+  if [ $method = password ]; then creds=(--user "$TG_USER" --password "$TG_PASSWORD")
+  else creds=(--cert "$TG_CLIENT_CERT" --key "$TG_CLIENT_KEY"); fi
+  if run_loadgen rsa-$method --sessions 4 --concurrency 4 --retries 20 "${creds[@]}" --authgroup "$TG_DEFAULT_GROUP" \
+       --duration 0; then
+    tg_pass "RSA server certificate: loadgen $method logins"
+  else
+    tg_fail "RSA server certificate: loadgen $method logins"; sed 's/^/    | /' "$TG_STATE_DIR/rsa-$method.log"
+  fi
+  if stop_loadgen; then tg_pass "the RSA $method run ends"; else tg_fail "the RSA $method run ends"; fi
+  tg_check "RSA server certificate: 4 $method sessions on DTLS" test "$(json_get "$LG_JSON" 'r["sessions"]["dtls"]')" -eq 4
+  tg_check "RSA server certificate: $method sessions ended" tg_wait_metric 10 tunnelgate_sessions_active -eq 0
+done
 tg_summary

@@ -101,6 +101,14 @@ class TestHandler : public TlsHandler {
 
   void on_wake(TlsWorker&) override { seen_posted_.store(posted.load(std::memory_order_relaxed)); }
   void on_tick(TlsWorker&, Clock::time_point) override { ticks_.fetch_add(1); }
+  bool on_pass(TlsWorker&) override {
+    // Awaiting an answer another process writes without waking us: take it when it came.
+    if (awaiting.load() && answered.load() != 0) {
+      seen_answer_.store(answered.load());
+      awaiting.store(false);
+    }
+    return awaiting.load();
+  }
 
   std::vector<OpenRecord> opens() const {
     std::lock_guard lock(mutex_);
@@ -118,6 +126,9 @@ class TestHandler : public TlsHandler {
   std::atomic<uint64_t> posted{0};       // written by a "remote" thread before wake()
   std::atomic<uint64_t> seen_posted_{0}; // what on_wake saw
   std::atomic<uint64_t> ticks_{0};
+  std::atomic<bool> awaiting{false};      // on_pass: an answer is awaited
+  std::atomic<uint64_t> answered{0};      // written by a "remote" thread, no wake()
+  std::atomic<uint64_t> seen_answer_{0};  // what on_pass saw
   std::atomic<uint64_t> writable_calls_{0};
 
  private:
@@ -571,6 +582,24 @@ TEST_F(TlsWorkerTest, WakeInterruptsASleepingWorker) {
   EXPECT_TRUE(test::wait_until([&] { return handler.seen_posted_.load() == 7; }, 2s));
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
   w.stop();  // also interrupts the 5 s sleep
+}
+
+TEST_F(TlsWorkerTest, AwaitingHandlerIsPolledBetweenTicks) {
+  // A handler awaiting answers that cannot wake the worker (the control plane's ctl ring)
+  // sees them after at most await_poll, not at the next tick.
+  TestHandler handler;
+  TlsWorkerOptions options = fast_options();
+  options.tick = 5s;
+  handler.awaiting.store(true);
+  WorkerThread w(test::ec_server_config(), {}, options, handler);
+  ASSERT_TRUE(w.ok());
+  std::this_thread::sleep_for(50ms);  // let it poll a few times with nothing to see
+  const auto start = std::chrono::steady_clock::now();
+  handler.answered.store(9);          // no wake()
+  EXPECT_TRUE(test::wait_until([&] { return handler.seen_answer_.load() == 9; }, 2s));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  EXPECT_FALSE(handler.awaiting.load());
+  w.stop();
 }
 
 TEST_F(TlsWorkerTest, StopClosesEverythingAndReturns) {
