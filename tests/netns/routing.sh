@@ -144,4 +144,18 @@ tel=$(echo "/tunnelgate/events" | tg_gx timeout 10 dpdk-telemetry.py -f "$TG_RUN
 if printf '%s' "$tel" | python3 -c 'import json,sys; d=json.loads(sys.stdin.read())["/tunnelgate/events"]; sys.exit(0 if d["icmp_echo_replies"] > 0 else 1)' 2>/dev/null
 then tg_pass "DPDK telemetry /tunnelgate/events reports the echo replies"
 else tg_fail "DPDK telemetry /tunnelgate/events reports the echo replies (got: ${tel:0:200})"; fi
+# Test that the poll lcore's busy time is exported: in seconds for rate() (what a poll-mode
+# core's work costs; its OS CPU time is 100 % by design), and as cycles in telemetry.
+busy=$(printf '%s\n' "$M2" | awk '$1 ~ /^tunnelgate_lcore_busy_seconds_total[{]/ {s += $NF} END {printf "%.9f", s + 0}')
+if python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) > 0 else 1)' "$busy"
+then tg_pass "tunnelgate_lcore_busy_seconds_total = $busy (> 0 after the traffic)"
+else tg_fail "tunnelgate_lcore_busy_seconds_total = $busy (wanted > 0 after the traffic)"; fi
+tel=$(echo "/tunnelgate/lcores" | tg_gx timeout 10 dpdk-telemetry.py -f "$TG_RUN_ID" 2>/dev/null | tail -n 1 || true)
+if printf '%s' "$tel" | python3 -c 'import json,sys
+d = json.loads(sys.stdin.read())["/tunnelgate/lcores"]
+hz = d.pop("tsc_hz")
+ok = hz > 0 and len(d) == 1 and all(0 < v["busy_cycles"] <= v["total_cycles"] and 0 < v["busy_loops"] <= v["loops"] for v in d.values())
+sys.exit(0 if ok else 1)' 2>/dev/null
+then tg_pass "DPDK telemetry /tunnelgate/lcores: tsc_hz, and the lcore's busy cycles within its total"
+else tg_fail "DPDK telemetry /tunnelgate/lcores (got: ${tel:0:200})"; fi
 tg_summary
