@@ -269,11 +269,11 @@ inline bool aead_input(RecordJob& job, uint8_t* nonce, uint8_t* aad, AeadInput* 
     len = job.plaintext_len;
     r[dtls::wire::kTypeOffset] = static_cast<uint8_t>(dtls::ContentType::kApplicationData);
     store_be16(r + dtls::wire::kVersionOffset, dtls::wire::kVersionDtls12);
-    store_be16(r + dtls::wire::kEpochOffset, job.epoch);
-    store_be16(r + dtls::wire::kSequenceOffset, static_cast<uint16_t>(job.sequence >> 32));
-    store_be32(r + dtls::wire::kSequenceOffset + 2, static_cast<uint32_t>(job.sequence));
+    dtls::dtls_seq_num_write(r + dtls::wire::kEpochOffset, job.epoch, job.sequence);
     store_be16(r + dtls::wire::kLengthOffset, static_cast<uint16_t>(cs.overhead + len));
-    if (cs.explicit_nonce != 0) std::memcpy(r + dtls::wire::kRecordHeaderBytes, r + dtls::wire::kEpochOffset, 8);
+    // GCM's explicit nonce is seq_num (RFC 5288 §3 suggests it; unique under one key).
+    if (cs.explicit_nonce != 0)
+      std::memcpy(r + dtls::wire::kRecordHeaderBytes, r + dtls::wire::kEpochOffset, dtls::aead::kSeqNumBytes);
     iv = cs.tx_iv.iv.data();
   } else {
     const size_t frag = job.rec.fragment.size();
@@ -283,18 +283,12 @@ inline bool aead_input(RecordJob& job, uint8_t* nonce, uint8_t* aad, AeadInput* 
   }
   // seq_num (epoch||sequence) is bytes 3..10 of the header, on both sides.
   const uint8_t* seq_num = r + dtls::wire::kEpochOffset;
-  if (cs.explicit_nonce != 0) {  // GCM: salt || explicit nonce
-    std::memcpy(nonce, iv, dtls::aead::kGcmSaltBytes);
-    std::memcpy(nonce + dtls::aead::kGcmSaltBytes, r + dtls::wire::kRecordHeaderBytes, dtls::aead::kGcmExplicitNonceBytes);
-  } else {  // ChaCha20-Poly1305: the IV with seq_num XORed into its last 8 bytes
-    std::memcpy(nonce, iv, dtls::aead::kNonceBytes);
-    for (unsigned i = 0; i < dtls::aead::kSeqNumBytes; i++) nonce[4 + i] ^= seq_num[i];
+  if (cs.explicit_nonce != 0) {
+    dtls::dtls_gcm_nonce_write(nonce, iv, r + dtls::wire::kRecordHeaderBytes);
+  } else {
+    dtls::dtls_chacha_nonce_write(nonce, iv, seq_num);
   }
-  std::memcpy(aad, seq_num, dtls::aead::kSeqNumBytes);
-  aad[dtls::aead::kAadTypeOffset] = r[dtls::wire::kTypeOffset];
-  aad[dtls::aead::kAadVersionOffset] = r[dtls::wire::kVersionOffset];
-  aad[dtls::aead::kAadVersionOffset + 1] = r[dtls::wire::kVersionOffset + 1];
-  store_be16(aad + dtls::aead::kAadLengthOffset, len);
+  dtls::dtls_aead_aad_write(aad, seq_num, r[dtls::wire::kTypeOffset], load_be16(r + dtls::wire::kVersionOffset), len);
   in->data = r + dtls::wire::kRecordHeaderBytes + cs.explicit_nonce;
   in->len = len;
   return true;

@@ -95,11 +95,7 @@ DtlsParseError dtls_inner_parse(std::span<const uint8_t> plaintext, DtlsInner* o
 
 std::array<uint8_t, aead::kSeqNumBytes> dtls_seq_num(uint16_t epoch, uint64_t sequence) {
   std::array<uint8_t, aead::kSeqNumBytes> out{};
-  dp::store_be16(out.data(), epoch);
-  const uint64_t seq48 = sequence & wire::kMaxSequence;
-  for (size_t i = 0; i < wire::kSequenceBytes; i++)
-    out[sizeof(uint16_t) + i] =
-        static_cast<uint8_t>(seq48 >> (kBitsPerByte * (wire::kSequenceBytes - 1 - i)));
+  dtls_seq_num_write(out.data(), epoch, sequence);
   return out;
 }
 
@@ -120,38 +116,30 @@ DtlsParseError dtls_aead_plaintext_len(AeadCipher cipher, size_t fragment_len,
 }
 
 AeadNonce dtls_gcm_nonce_tx(const GcmSalt& salt, uint16_t epoch, uint64_t sequence) {
-  GcmExplicitNonce explicit_nonce{};
-  const auto seq_num = dtls_seq_num(epoch, sequence);
-  static_assert(sizeof(seq_num) == sizeof(explicit_nonce));
-  for (size_t i = 0; i < explicit_nonce.size(); i++) explicit_nonce[i] = seq_num[i];
-  return dtls_gcm_nonce_rx(salt, explicit_nonce);
+  const auto seq_num = dtls_seq_num(epoch, sequence);  // the explicit part (RFC 5288 §3)
+  AeadNonce nonce{};
+  dtls_gcm_nonce_write(nonce.data(), salt.data(), seq_num.data());
+  return nonce;
 }
 
 AeadNonce dtls_gcm_nonce_rx(const GcmSalt& salt, const GcmExplicitNonce& explicit_nonce) {
   AeadNonce nonce{};
-  for (size_t i = 0; i < aead::kGcmSaltBytes; i++) nonce[i] = salt[i];
-  for (size_t i = 0; i < aead::kGcmExplicitNonceBytes; i++)
-    nonce[aead::kGcmSaltBytes + i] = explicit_nonce[i];
+  dtls_gcm_nonce_write(nonce.data(), salt.data(), explicit_nonce.data());
   return nonce;
 }
 
 AeadNonce dtls_chacha_nonce(const ChachaIv& iv, uint16_t epoch, uint64_t sequence) {
-  // seq_num is right-aligned in the 12 bytes: the first four bytes of the IV pass as is.
-  constexpr size_t kPadBytes = aead::kNonceBytes - aead::kSeqNumBytes;
   const auto seq_num = dtls_seq_num(epoch, sequence);
-  AeadNonce nonce = iv;
-  for (size_t i = 0; i < aead::kSeqNumBytes; i++) nonce[kPadBytes + i] ^= seq_num[i];
+  AeadNonce nonce{};
+  dtls_chacha_nonce_write(nonce.data(), iv.data(), seq_num.data());
   return nonce;
 }
 
 AeadAad dtls_aead_aad(uint16_t epoch, uint64_t sequence, ContentType type, uint16_t version,
                       uint16_t plaintext_len) {
-  AeadAad aad{};
   const auto seq_num = dtls_seq_num(epoch, sequence);
-  for (size_t i = 0; i < aead::kSeqNumBytes; i++) aad[i] = seq_num[i];
-  aad[aead::kAadTypeOffset] = static_cast<uint8_t>(type);
-  dp::store_be16(aad.data() + aead::kAadVersionOffset, version);
-  dp::store_be16(aad.data() + aead::kAadLengthOffset, plaintext_len);
+  AeadAad aad{};
+  dtls_aead_aad_write(aad.data(), seq_num.data(), static_cast<uint8_t>(type), version, plaintext_len);
   return aad;
 }
 

@@ -21,7 +21,10 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
+
+#include "dataplane/wire.h"  // the byte-order helpers
 
 namespace tg::dtls {
 
@@ -193,5 +196,40 @@ AeadNonce dtls_chacha_nonce(const ChachaIv& iv, uint16_t epoch, uint64_t sequenc
 /// plaintext's (the fragment minus explicit nonce and tag), for both ciphers.
 AeadAad dtls_aead_aad(uint16_t epoch, uint64_t sequence, ContentType type, uint16_t version,
                       uint16_t plaintext_len);
+
+// The same layouts written into caller memory, inline: the poll lcores' record path
+// (dataplane/record_crypto.cc) builds nonce and AAD straight from the record header it
+// holds, whose bytes 3..10 are seq_num. The functions above are made of these, so each
+// layout is written once.
+
+/// seq_num: epoch || the low 48 bits of sequence, big-endian, into out[0..7].
+inline void dtls_seq_num_write(uint8_t* out, uint16_t epoch, uint64_t sequence) {
+  dp::store_be16(out, epoch);
+  dp::store_be16(out + 2, static_cast<uint16_t>(sequence >> 32));
+  dp::store_be32(out + 4, static_cast<uint32_t>(sequence));
+}
+
+/// AES-GCM nonce (RFC 5288 §3): the 4-byte salt || the 8-byte explicit nonce.
+inline void dtls_gcm_nonce_write(uint8_t* out, const uint8_t* salt, const uint8_t* explicit_nonce) {
+  std::memcpy(out, salt, aead::kGcmSaltBytes);
+  std::memcpy(out + aead::kGcmSaltBytes, explicit_nonce, aead::kGcmExplicitNonceBytes);
+}
+
+/// ChaCha20-Poly1305 nonce (RFC 7905 §2): the 12-byte IV XOR seq_num left-padded with
+/// four zero bytes.
+inline void dtls_chacha_nonce_write(uint8_t* out, const uint8_t* iv, const uint8_t* seq_num) {
+  constexpr size_t kPadBytes = aead::kNonceBytes - aead::kSeqNumBytes;
+  std::memcpy(out, iv, aead::kNonceBytes);
+  for (size_t i = 0; i < aead::kSeqNumBytes; i++) out[kPadBytes + i] ^= seq_num[i];
+}
+
+/// Additional data: seq_num || type || version || plaintext length.
+inline void dtls_aead_aad_write(uint8_t* out, const uint8_t* seq_num, uint8_t type, uint16_t version,
+                                uint16_t plaintext_len) {
+  std::memcpy(out, seq_num, aead::kSeqNumBytes);
+  out[aead::kAadTypeOffset] = type;
+  dp::store_be16(out + aead::kAadVersionOffset, version);
+  dp::store_be16(out + aead::kAadLengthOffset, plaintext_len);
+}
 
 }  // namespace tg::dtls
