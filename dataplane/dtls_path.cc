@@ -158,7 +158,7 @@ void rx_process(LcoreCtx& c) {
     const uint32_t slot = slot_of[i] = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(found[i]));
     const auto* line = reinterpret_cast<const uint8_t*>(&dp.dtls_slots[slot]);
     for (unsigned off = 0; off < sizeof(DtlsSlot); off += RTE_CACHE_LINE_SIZE) rte_prefetch0(line + off);
-    rte_prefetch0(dp.sessions->slot_address(slot));  // the ref the session is checked against
+    rte_prefetch0(dp.sessions->slot_ref(slot));  // the ref the session is checked against
   }
   uint16_t passed[kBurst];  // packets whose session, epoch and sequence checks passed
   unsigned n_passed = 0;

@@ -70,14 +70,12 @@ class SessionTable {
   }
   /// The packed SessionRef bound to the address at `slot` (from slot_index), 0 when none.
   uint64_t lookup_slot(uint32_t slot) const {
-    for (const Pool& p : pools_) {
-      if (slot < p.size) return p.slots[slot].load(std::memory_order_acquire);
-      slot -= p.size;
-    }
-    return 0;
+    const std::atomic<uint64_t>* ref = slot_ref(slot);
+    return ref != nullptr ? ref->load(std::memory_order_acquire) : 0;
   }
-  /// Where the ref of `slot` lives, for a prefetch ahead of lookup_slot; nullptr when none.
-  const void* slot_address(uint32_t slot) const {
+  /// Where the ref of `slot` lives (also for a prefetch ahead of lookup_slot); nullptr when
+  /// `slot` is past the pools.
+  const std::atomic<uint64_t>* slot_ref(uint32_t slot) const {
     for (const Pool& p : pools_) {
       if (slot < p.size) return &p.slots[slot];
       slot -= p.size;
