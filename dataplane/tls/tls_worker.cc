@@ -518,8 +518,7 @@ void TlsWorker::handshake(Connection& c) {
     c.client_cert_ = tls_session_client_cert(c.ssl_, *c.context_, c.verdict_);
     counters_.handshakes_ok.add();
     counters_.established.add();
-    churn_since_trim_++;
-    last_churn_ = now_;
+    note_heap_churn(1);
     handler_.on_open(c);
     // TLS 1.3 clients may send data right behind their Finished: it is in wolfSSL's buffer
     // or the socket already, and epoll may not report it again.
@@ -674,8 +673,7 @@ void TlsWorker::destroy(Connection& c, std::optional<CloseReason> reason) {
   c.ssl_ = nullptr;
   c.context_.reset();
   counters_.connections.sub();
-  churn_since_trim_++;
-  last_churn_ = now_;
+  note_heap_churn(1);
   dead_.push_back(c.id_);
 }
 
@@ -871,7 +869,6 @@ void TlsWorker::trim_heap(Clock::time_point now) {
   if (churn_since_trim_ < kMinChurn || now - last_churn_ < std::chrono::seconds(1)) return;
   churn_since_trim_ = 0;
   malloc_trim(0);
-  counters_.heap_trims.add();
 }
 
 }  // namespace tg::dp::tls

@@ -101,7 +101,6 @@ class RelaxedCounter {
 struct alignas(64) TlsWorkerCounters {
   RelaxedCounter accepted;             ///< TCP connections accepted (including rejected ones)
   RelaxedCounter rejected_over_limit;  ///< closed at once: max_connections reached
-  RelaxedCounter heap_trims;           ///< malloc_trim() after a burst of handshakes/closes
   RelaxedCounter accept_errors;        ///< accept() failures (EMFILE...), socket setup failures
   RelaxedCounter handshakes_ok;
   std::array<RelaxedCounter, kHandshakeFailureCount> handshakes_failed;  ///< by HandshakeFailure
@@ -257,13 +256,13 @@ class TlsHandler {
   virtual bool on_pass(TlsWorker& /*worker*/) { return false; }
 };
 
-/// Worker parameters. from_config() derives them from the configuration.
 /// TCP connections the TLS workers may hold together for `max_sessions` tunnels: the tunnels,
 /// plus room for logins under way and connections lingering after their close (2 s each) at
 /// the limit, so a login near limits.max_sessions gets the control plane's answer, not a
 /// connection closed at accept (found holding 19,744 sessions: the last 56 logins failed).
 uint64_t tls_connections_max(uint32_t max_sessions);
 
+/// Worker parameters. from_config() derives them from the configuration.
 struct TlsWorkerOptions {
   uint32_t worker_index = 0;        ///< 0..65535; the high bits of connection ids
   uint32_t max_connections = 10000; ///< sockets held at once; more are closed at accept
@@ -316,10 +315,11 @@ class TlsWorker {
   /// The loop; returns after stop(), once every connection is closed (on_close delivered
   /// with worker_stopping, close_notify attempted without waiting) and the listener is closed.
   void run();
-  /// Make run() return. Any thread; idempotent; may be called before run().
-  /// The handler made and freed heap of its own (a DTLS handshake: ~70 KB of temporaries):
-  /// counts toward the next malloc_trim() like a TLS handshake does. Worker thread only.
+  /// Heap made and freed (a TLS handshake or close; a handler's own, e.g. a DTLS handshake's
+  /// ~70 KB of temporaries): counts toward the next malloc_trim() (trim_heap). Worker
+  /// thread only.
   void note_heap_churn(uint64_t n);
+  /// Make run() return. Any thread; idempotent; may be called before run().
   void stop();
   /// Make the worker call TlsHandler::on_wake soon. Any thread; cheap when the worker is busy
   /// (no syscall unless it sleeps in epoll_wait).

@@ -419,14 +419,10 @@ void OcHandler::on_tick(tls::TlsWorker& worker, Clock::time_point now) {
   drain_mailbox();
   dtls_->drain(*worker_);
   dtls_->on_tick(now);
-  // DTLS handshakes allocate ~70 KB each and free it a few seconds after they finish (the
-  // last flight is kept for a retransmitted Finished): both count toward the heap trim.
-  const uint64_t started = dtls_->counters().started.get() - dtls_started_seen_;
-  const size_t held = dtls_->handshakes_held();
-  const uint64_t freed = dtls_held_seen_ + started > held ? dtls_held_seen_ + started - held : 0;
-  if (started + freed != 0) worker.note_heap_churn(started + freed);
-  dtls_started_seen_ += started;
-  dtls_held_seen_ = held;
+  // DTLS handshakes count toward the worker's heap trim, as TLS handshakes do.
+  const uint64_t churn = dtls_->handshake_heap_churn();
+  if (churn != dtls_churn_seen_) worker.note_heap_churn(churn - dtls_churn_seen_);
+  dtls_churn_seen_ = churn;
   if (now >= next_live_publish_) {
     publish_live_all();
     next_live_publish_ = now + std::chrono::seconds(1);

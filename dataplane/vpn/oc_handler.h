@@ -164,8 +164,7 @@ class OcHandler final : public tls::TlsHandler {
   void submit_token(tls::Connection& c, Session& s, std::string_view token);
   std::unique_ptr<DtlsChannel> dtls_;
   tls::Clock::time_point next_live_publish_{};  ///< live records are refreshed once a second
-  uint64_t dtls_started_seen_ = 0;  ///< DTLS handshakes started, as of the last tick (heap churn)
-  size_t dtls_held_seen_ = 0;       ///< DTLS handshakes held, as of the last tick (heap churn)
+  uint64_t dtls_churn_seen_ = 0;  ///< DtlsChannel::handshake_heap_churn() at the last tick
 };
 
 }  // namespace tg::dp::vpn
