@@ -29,10 +29,6 @@ constexpr uint16_t kUdpHdrLen = 8;
 /// Ethernet + IPv4 (no options) + UDP in front of every record we send.
 constexpr uint16_t kOuterHdrLen = wire::kEtherHdrLen + wire::kIpv4MinHdrLen + kUdpHdrLen;
 constexpr unsigned kCtlBurst = 8;
-/// How much of a cryptodev session rx_process prefetches: its header and the start of the
-/// PMD's key schedule (what the AEAD reads first). 8 lines measured best at 100k sessions
-/// (bench/run: 4 left misses, 16 cost the 64-byte case more than they saved).
-constexpr unsigned kCryptoSessionPrefetchBytes = 8 * RTE_CACHE_LINE_SIZE;
 /// An install for a slot another lcore still owns waits for that lcore's remove; it is
 /// retried once per poll iteration this many times, then dropped (the client's DTLS then
 /// dies and it falls back to CSTP).
@@ -145,8 +141,10 @@ void rx_process(LcoreCtx& c) {
   unsigned n = 0;
   // With many sessions every packet's state is likely out of cache: put all the misses of
   // the burst in flight before the first is needed. rte_hash's bulk lookup pipelines its
-  // bucket reads; then each session's DTLS slot (4 lines) is prefetched, and below, as its
-  // checks pass, its cipher state and cryptodev session (read by record_crypto_run).
+  // bucket reads; then the two lines of each session's DTLS slot a record reads, and below,
+  // as its checks pass, its cipher state and the lines of its cryptodev session the AEAD
+  // reads (record_crypto_run). Each line costs: a burst of records of 32 sessions keeps the
+  // core's line fill buffers full (bench/dtls_record_bench, BM_DtlsDecryptSessions).
   const void* keys[kBurst];
   void* found[kBurst];
   uint64_t hits = 0;
@@ -156,8 +154,9 @@ void rx_process(LcoreCtx& c) {
   for (uint16_t i = 0; i < d.n_rx; i++) {
     if (((hits >> i) & 1) == 0) continue;
     const uint32_t slot = slot_of[i] = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(found[i]));
-    const auto* line = reinterpret_cast<const uint8_t*>(&dp.dtls_slots[slot]);
-    for (unsigned off = 0; off < sizeof(DtlsSlot); off += RTE_CACHE_LINE_SIZE) rte_prefetch0(line + off);
+    const DtlsSlot& s = dp.dtls_slots[slot];
+    rte_prefetch0(&s);
+    rte_prefetch0(s.window.word_of(d.rx[i].rec.sequence));
     rte_prefetch0(dp.sessions->slot_ref(slot));  // the ref the session is checked against
   }
   uint16_t passed[kBurst];  // packets whose session, epoch and sequence checks passed
@@ -201,10 +200,7 @@ void rx_process(LcoreCtx& c) {
       drop_packet(c, it.m, DropReason::dtls_too_short);
       continue;
     }
-    if (s.cipher->dev_rx != nullptr) {
-      const auto* sess = static_cast<const uint8_t*>(s.cipher->dev_rx);
-      for (unsigned off = 0; off < kCryptoSessionPrefetchBytes; off += RTE_CACHE_LINE_SIZE) rte_prefetch0(sess + off);
-    }
+    if (s.cipher->dev_rx != nullptr) record_crypto_prefetch_session(*dp.crypto, s.cipher->dev_rx, rec.fragment.size());
     // The mbuf's second line (next segment, the session ref's dynamic field), written after
     // the crypto: in flight meanwhile.
     rte_prefetch0(RTE_PTR_ADD(it.m, RTE_CACHE_LINE_SIZE));

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "dataplane/dataplane.h"
@@ -37,30 +38,36 @@ struct CipherState;
 struct RecordJob;
 
 /// DTLS state of one tunnel session, in a table indexed like the pool addresses
-/// (SessionTable::slot_index).
+/// (SessionTable::slot_index). Laid out by who reads it: with many sessions every record
+/// finds its slot out of cache, so a received record reads line 0 and one line of the
+/// replay ring (its top sits at the end of line 0), a sent one lines 0 and 3.
 struct alignas(64) DtlsSlot {
-  // The owner lcore's (set by install messages):
+  // Line 0, every record. The owner lcore's (set by install messages) unless said otherwise:
   uint64_t ref = 0;                 ///< packed SessionRef this state belongs to (0 = none)
   CipherState* cipher = nullptr;
+  uint64_t last_rx_tsc = 0;         ///< last authenticated record
+  /// The tunnel's DTLS traffic (inner packets) over all its DTLS sessions (a new handshake of
+  /// the same tunnel keeps counting), written by the owner only (relaxed stores), read by
+  /// the TLS worker when the tunnel closes (its session's totals).
+  std::atomic<uint64_t> rx_packets{0}, rx_bytes{0};
+  uint16_t rx_epoch = 0;
+  std::atomic<uint16_t> owner{0};   ///< shared: owning lcore's queue id + 1; 0 = no DTLS
+  std::atomic<bool> use_dtls{false};///< shared: send to the client over DTLS (else CSTP)
+  uint8_t pad_[11]{};
+  dtls::ReplayWindow window;        ///< top at 56, the ring in lines 1-2
+  // Line 3, sent records and the control messages:
+  uint64_t tx_sequence = 0;         ///< next sequence number to send
+  std::atomic<uint64_t> tx_packets{0}, tx_bytes{0};
+  uint64_t traffic_ref = 0;         ///< the tunnel the traffic counters belong to
   uint32_t addr = 0;                ///< the session's pool address
   uint32_t client_ip = 0;           ///< host order
   uint32_t local_ip = 0;            ///< the gateway address the client sends to
   uint16_t client_port = 0;
-  uint16_t rx_epoch = 0;
   uint16_t tx_epoch = 0;
   uint16_t max_inner = 0;           ///< largest inner packet sent over DTLS (else CSTP)
-  uint64_t tx_sequence = 0;         ///< next sequence number to send
-  uint64_t last_rx_tsc = 0;         ///< last authenticated record
-  uint64_t traffic_ref = 0;         ///< the tunnel the traffic counters below belong to
-  dtls::ReplayWindow window;
-  // Shared:
-  /// The tunnel's DTLS traffic (inner packets) over all its DTLS sessions (a new handshake of
-  /// the same tunnel keeps counting), written by the owner only (relaxed stores), read by
-  /// the TLS worker when the tunnel closes (its session's totals).
-  std::atomic<uint64_t> rx_packets{0}, rx_bytes{0}, tx_packets{0}, tx_bytes{0};
-  std::atomic<uint16_t> owner{0};   ///< owning lcore's queue id + 1; 0 = no DTLS
-  std::atomic<bool> use_dtls{false};///< send to the client over DTLS (else CSTP)
 };
+static_assert(offsetof(DtlsSlot, window) == 56 && offsetof(DtlsSlot, tx_sequence) == 192 && sizeof(DtlsSlot) == 256,
+              "the line layout rx_process and tx_process prefetch by");
 
 /// A message from a TLS worker to the lcore owning (or about to own) a DTLS session.
 /// Allocated with rte_malloc by the worker, freed by the lcore.

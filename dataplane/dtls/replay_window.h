@@ -110,6 +110,10 @@ class BasicReplayWindow {
   /// Highest sequence number advanced so far (0 when nothing was).
   uint64_t top() const { return top_; }
 
+  /// The ring word check(seq) and advance(seq) read besides `top`: for a prefetch ahead of
+  /// them (a session's window is cold when records of many sessions interleave).
+  const uint64_t* word_of(uint64_t seq) const { return &words_[word_index(seq)]; }
+
  private:
   static constexpr uint64_t kRingMask = kRingWords - 1;
   static size_t word_index(uint64_t seq) {

@@ -268,6 +268,26 @@ TEST(ReplayWindowRandom, DefaultNearTheEndOfTheSequenceSpace) {
     compare_with_naive<ReplayWindow>(seed, kMax - 50000, 20000);
 }
 
+// word_of() names the ring word check() and advance() read, for the record path's prefetch:
+// inside the window object, one word per 64 numbers, the ring wrapping after 16 words.
+TEST(ReplayWindow, WordOfNamesTheRingWordOfASequenceNumber) {
+  ReplayWindow w{};
+  const auto* lo = reinterpret_cast<const uint8_t*>(&w);
+  const auto* hi = lo + sizeof(w);
+  for (uint64_t seq : {uint64_t{0}, uint64_t{63}, uint64_t{64}, uint64_t{1000}, kMax}) {
+    const auto* word = reinterpret_cast<const uint8_t*>(w.word_of(seq));
+    EXPECT_GE(word, lo + sizeof(uint64_t)) << seq;  // past top
+    EXPECT_LT(word, hi) << seq;
+  }
+  EXPECT_EQ(w.word_of(0), w.word_of(63));
+  EXPECT_EQ(w.word_of(64), w.word_of(0) + 1);
+  EXPECT_EQ(w.word_of(5), w.word_of(5 + 64 * replay::kDefaultRingWords));
+  // Marking a number seen changes exactly the word word_of() names.
+  ASSERT_EQ(kAccept, w.advance(700));
+  EXPECT_NE(0u, *w.word_of(700));
+  EXPECT_EQ(0u, *w.word_of(700 - 64));
+}
+
 TEST(ReplayWindow, VerdictNames) {
   EXPECT_STREQ("accept", replay_verdict_name(kAccept));
   EXPECT_STREQ("replay_too_old", replay_verdict_name(kTooOld));
