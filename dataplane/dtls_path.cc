@@ -191,6 +191,7 @@ void rx_process(LcoreCtx& c) {
   // flight while the jobs are built, and record_crypto_run reads them after. One pass did
   // prefetch and dereference each cipher state back to back: one full miss per record at
   // 100k sessions.
+  const void* prefetched = nullptr;  // the last cryptodev session put in flight (a burst of one flow: once)
   for (unsigned k = 0; k < n_passed; k++) {
     const DtlsLcore::RxItem& it = d.rx[passed[k]];
     const uint32_t slot = slot_of[passed[k]];
@@ -200,7 +201,10 @@ void rx_process(LcoreCtx& c) {
       drop_packet(c, it.m, DropReason::dtls_too_short);
       continue;
     }
-    if (s.cipher->dev_rx != nullptr) record_crypto_prefetch_session(*dp.crypto, s.cipher->dev_rx, rec.fragment.size());
+    if (s.cipher->dev_rx != nullptr && s.cipher->dev_rx != prefetched) {
+      record_crypto_prefetch_session(*dp.crypto, s.cipher->dev_rx, rec.fragment.size());
+      prefetched = s.cipher->dev_rx;
+    }
     // The mbuf's second line (next segment, the session ref's dynamic field), written after
     // the crypto: in flight meanwhile.
     rte_prefetch0(RTE_PTR_ADD(it.m, RTE_CACHE_LINE_SIZE));
@@ -285,6 +289,17 @@ void tx_process(LcoreCtx& c) {
   uint32_t slots[2 * kBurst];
   unsigned n = 0;
   const uint64_t now = rte_rdtsc();
+  // As in rx_process: the lines a sent record reads, for the whole burst before the first is
+  // needed: the slot's send line and the cipher state (line 0 is in cache: dtls_output read
+  // it); below, as each packet passes, its cryptodev session's.
+  // A burst of one flow (the usual case with few sessions) prefetches once.
+  for (uint16_t i = 0; i < d.n_tx; i++) {
+    if (i != 0 && d.tx[i].slot == d.tx[i - 1].slot) continue;
+    const DtlsSlot& s = dp.dtls_slots[d.tx[i].slot];
+    rte_prefetch0(&s.tx_sequence);
+    if (s.cipher != nullptr) rte_prefetch0(s.cipher);
+  }
+  const void* prefetched = nullptr;  // the last cryptodev session put in flight
   for (uint16_t i = 0; i < d.n_tx; i++) {
     const DtlsLcore::TxItem& it = d.tx[i];
     DtlsSlot& s = dp.dtls_slots[it.slot];
@@ -340,6 +355,10 @@ void tx_process(LcoreCtx& c) {
     RecordJob& j = jobs[n];
     j.epoch = s.tx_epoch;
     j.sequence = s.tx_sequence++;
+    if (s.cipher->dev_tx != nullptr && s.cipher->dev_tx != prefetched) {
+      record_crypto_prefetch_session(*dp.crypto, s.cipher->dev_tx, j.plaintext_len);
+      prefetched = s.cipher->dev_tx;
+    }
     slots[n++] = it.slot;
   }
   d.n_tx = 0;

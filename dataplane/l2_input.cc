@@ -16,6 +16,9 @@ void l2_input_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, uint16_t n) {
   const PortRuntime& port = dp.ports[in_port];
   rte_mbuf* forward[kBurst];
   uint16_t n_forward = 0;
+  rte_mbuf* to_client[kBurst];  // for pool addresses: to their sessions, as a burst
+  uint32_t to_client_slot[kBurst];
+  uint16_t n_to_client = 0;
 
   // Every mbuf of the burst, then the first data line of packets a few ahead: a NIC leaves
   // the data in the last-level cache at best, and the mbufs may be cold too (received a
@@ -65,13 +68,11 @@ void l2_input_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, uint16_t n) {
                                                                  : SessionTable::kNoSlot;
                    slot != SessionTable::kNoSlot) {
           // Client addresses are reached only through their tunnel, and only from inside.
-          const uint64_t ref = dp.sessions->lookup_slot(slot);
           if (port.role != static_cast<uint8_t>(config::PortConfig::Role::inside)) {
             drop_packet(c, m, DropReason::tunnel_pool_from_outside);
-          } else if (ref == 0) {
-            drop_packet(c, m, DropReason::tunnel_no_session);
           } else {
-            tunnel_output(c, in_port, m, ref, slot);
+            to_client[n_to_client] = m;
+            to_client_slot[n_to_client++] = slot;
           }
         } else if (!dp.lab_forwarding) [[likely]] {
           // Plain packets are never routed: only tunnelled traffic may reach the inside.
@@ -89,6 +90,7 @@ void l2_input_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, uint16_t n) {
         break;
     }
   }
+  if (n_to_client) tunnel_output_burst(c, in_port, to_client, to_client_slot, n_to_client);
   if (n_forward) ipv4_forward_burst(c, in_port, forward, n_forward);
   if (c.dtls != nullptr) dtls_flush(c);  // may stage CSTP fallbacks: before tunnel_flush
   if (dp.n_workers) tunnel_flush(c);

@@ -5,7 +5,8 @@
 //                    raw inner IPv4, the sender's SessionRef in the mbuf's session field.
 //                    tunnel_input_burst: IPv4 checks, source = the session's address
 //                    (anti-spoofing), policy (service subnets), TTL, FIB, neighbour.
-//   lcore → worker:  l2_input sees a destination in a pool → tunnel_output: TTL, strip
+//   lcore → worker:  l2_input sees a destination in a pool → tunnel_output_burst →
+//                    tunnel_output: TTL, strip
 //                    Ethernet, stage per worker; tunnel_flush at the end of the burst:
 //                    one enqueue burst per worker into WorkerMailbox::ring, then at most
 //                    one wake-up per worker (a syscall only if the worker sleeps).
@@ -42,6 +43,9 @@ int session_dynfield_register();
 
 /// Inner packets from TLS workers (burst from Dataplane::from_workers[c.queue_id]).
 void tunnel_input_burst(LcoreCtx& c, rte_mbuf** pkts, uint16_t n);
+/// Packets from an inside port for pool addresses, at session-table `slots` (Ethernet
+/// header present): each to its session (tunnel_output), or dropped when none is bound.
+void tunnel_output_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, const uint32_t* slots, uint16_t n);
 /// A packet from an inside port for the pool address at session-table `slot`, bound to
 /// `ref` (Ethernet header present).
 void tunnel_output(LcoreCtx& c, uint8_t in_port, rte_mbuf* m, uint64_t ref, uint32_t slot);
