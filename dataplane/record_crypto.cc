@@ -95,9 +95,11 @@ int32_t cpu_crypto_one(uint8_t dev_id, void* sess) {
 // starts at line 1: its fields, then gcm_key_data: the AES round keys (AES-128 reads 176
 // bytes), the 48 GHASH key powers, lowest last (a short record reads the last few), then,
 // for aesni_mb, the auth and aead fields (algorithm, digest and AAD lengths). Prefetching
-// the whole session (23 lines) cost 64-byte records at 100k sessions more than it saved;
 // its first 8 lines left the auth fields and the low powers to two misses in a row inside
-// the PMD (bench/dtls_record_bench BM_DtlsDecryptSessions: 1610 -> 1250 cycles a record).
+// the PMD; these 8 instead took 64-byte records at 100k sessions from ~1600 to ~1250 cycles
+// (bench/dtls_record_bench BM_DtlsDecryptSessions; ~900 with DtlsSlot's layout), and the
+// whole session (23 lines) cost them ~1700: every line counts when a burst of 32 sessions
+// fills the line fill buffers. Long records read most of the powers: all lines for them.
 // The private data's size identifies the layout; a driver or build not listed gets its
 // first 8 lines.
 struct SessionLayout {
