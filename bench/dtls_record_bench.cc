@@ -331,6 +331,34 @@ void report(benchmark::State& state, uint64_t cycles, uint16_t inner_size) {
       benchmark::Counter(static_cast<double>(cycles) / (static_cast<double>(state.iterations()) * kBurst));
 }
 
+/// The timed loop of the path benchmarks: each staged burst into port `in_port` of the lcore
+/// (l2_input_burst), its TX flushed, and what left through port `out_port`'s ring freed.
+/// Returns the cycles of all iterations, or sets the error and returns 0 when staging failed
+/// or a burst did not all come out (`lost` says what was lost).
+uint64_t time_bursts(benchmark::State& state, BenchLcore& lcore, StagedBursts& staged, uint8_t in_port,
+                     uint8_t out_port, const char* lost) {
+  void* sent[2 * kBurst];
+  uint64_t cycles = 0;
+  for (auto _ : state) {
+    rte_mbuf** pkts = staged.next(state);
+    if (pkts == nullptr) {
+      state.SkipWithError("mbuf pool empty, or a record could not be sealed");
+      return 0;
+    }
+    const uint64_t t0 = rte_rdtsc();
+    l2_input_burst(*lcore.ctx, in_port, pkts, kBurst);
+    tx_flush_all(*lcore.ctx);
+    const unsigned got = rte_ring_dequeue_burst(g_bed->tx[out_port], sent, 2 * kBurst, nullptr);
+    rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(sent), got);
+    cycles += rte_rdtsc() - t0;
+    if (got != kBurst) {
+      state.SkipWithError(lost);
+      return 0;
+    }
+  }
+  return cycles;
+}
+
 // args: cipher, inner packet size, back end (1 = cryptodev / 2 = its queue pair / 0 = wolfCrypt)
 void BM_DtlsCryptoOnly(benchmark::State& state) {
   if (g_bed == nullptr) return state.SkipWithError(g_bed_error.c_str());
@@ -381,19 +409,8 @@ void BM_DtlsDecryptPath(benchmark::State& state) {
       [&](rte_mbuf** burst, uint64_t first) {
         return sealer.seal(burst, kBurst, [&](unsigned i) { return first + i + 1; });
       });
-  void* sent[2 * kBurst];
-  uint64_t cycles = 0;
-  for (auto _ : state) {
-    rte_mbuf** pkts = staged.next(state);
-    if (pkts == nullptr) return state.SkipWithError("mbuf pool empty, or a record could not be sealed");
-    const uint64_t t0 = rte_rdtsc();
-    l2_input_burst(*s.ctx, 0, pkts, kBurst);
-    tx_flush_all(*s.ctx);
-    const unsigned n = rte_ring_dequeue_burst(g_bed->tx[1], sent, 2 * kBurst, nullptr);
-    rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(sent), n);
-    cycles += rte_rdtsc() - t0;
-    if (n != kBurst) return state.SkipWithError("not every record reached the backend");
-  }
+  const uint64_t cycles = time_bursts(state, s, staged, 0, 1, "not every record reached the backend");
+  if (cycles == 0) return;
   report(state, cycles, size);
 }
 
@@ -409,19 +426,8 @@ void BM_DtlsEncryptPath(benchmark::State& state) {
   const auto inner = inner_packet(kBackend, kPoolAddr, size);
   frame.insert(frame.end(), inner.begin(), inner.end());
   StagedBursts staged(dp.pool, [&](uint64_t) -> const std::vector<uint8_t>& { return frame; });
-  void* sent[2 * kBurst];
-  uint64_t cycles = 0;
-  for (auto _ : state) {
-    rte_mbuf** pkts = staged.next(state);
-    if (pkts == nullptr) return state.SkipWithError("mbuf pool empty");
-    const uint64_t t0 = rte_rdtsc();
-    l2_input_burst(*s.ctx, 1, pkts, kBurst);
-    tx_flush_all(*s.ctx);
-    const unsigned n = rte_ring_dequeue_burst(g_bed->tx[0], sent, 2 * kBurst, nullptr);
-    rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(sent), n);
-    cycles += rte_rdtsc() - t0;
-    if (n != kBurst) return state.SkipWithError("not every packet was sealed and sent");
-  }
+  const uint64_t cycles = time_bursts(state, s, staged, 1, 0, "not every packet was sealed and sent");
+  if (cycles == 0) return;
   report(state, cycles, size);
 }
 
@@ -503,19 +509,8 @@ void BM_DtlsDecryptSessions(benchmark::State& state) {
       [&](rte_mbuf** burst, uint64_t first) {
         return sealer.seal(burst, kBurst, [&](unsigned i) { return (first + i) / n + 1; });
       });
-  void* sent[2 * kBurst];
-  uint64_t cycles = 0;
-  for (auto _ : state) {
-    rte_mbuf** pkts = staged.next(state);
-    if (pkts == nullptr) return state.SkipWithError("mbuf pool empty, or a record could not be sealed");
-    const uint64_t t0 = rte_rdtsc();
-    l2_input_burst(*s.ctx, 0, pkts, kBurst);
-    tx_flush_all(*s.ctx);
-    const unsigned got = rte_ring_dequeue_burst(g_bed->tx[1], sent, 2 * kBurst, nullptr);
-    rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(sent), got);
-    cycles += rte_rdtsc() - t0;
-    if (got != kBurst) return state.SkipWithError("not every record reached the backend");
-  }
+  const uint64_t cycles = time_bursts(state, s, staged, 0, 1, "not every record reached the backend");
+  if (cycles == 0) return;
   report(state, cycles, size);
   state.counters["sessions"] = n;
   state.counters["bytes_per_session"] = static_cast<double>(s.heap_bytes) / n;
@@ -550,19 +545,8 @@ void BM_DtlsEncryptSessions(benchmark::State& state) {
     put_ipv4(scratch.data() + 14, wire::kIpProtoUdp, kBackend, ScaleSessions::kScalePool + order[k % n], size);
     return scratch;
   });
-  void* sent[2 * kBurst];
-  uint64_t cycles = 0;
-  for (auto _ : state) {
-    rte_mbuf** pkts = staged.next(state);
-    if (pkts == nullptr) return state.SkipWithError("mbuf pool empty");
-    const uint64_t t0 = rte_rdtsc();
-    l2_input_burst(*s.ctx, 1, pkts, kBurst);
-    tx_flush_all(*s.ctx);
-    const unsigned got = rte_ring_dequeue_burst(g_bed->tx[0], sent, 2 * kBurst, nullptr);
-    rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(sent), got);
-    cycles += rte_rdtsc() - t0;
-    if (got != kBurst) return state.SkipWithError("not every packet was sealed and sent");
-  }
+  const uint64_t cycles = time_bursts(state, s, staged, 1, 0, "not every packet was sealed and sent");
+  if (cycles == 0) return;
   report(state, cycles, size);
   state.counters["sessions"] = n;
 }
