@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <initializer_list>
 #include <new>
 
 #include <rte_bus_vdev.h>
@@ -89,45 +90,54 @@ int32_t cpu_crypto_one(uint8_t dev_id, void* sess) {
   return status;
 }
 
-// The lines of a cryptodev session the AEAD of a short record reads, per driver, as DPDK
-// 22.11 lays the session out with intel-ipsec-mb 1.3 (drivers/crypto/ipsec_mb/
+// The lines of a cryptodev session the AEAD of a short or a long record reads, per driver,
+// as DPDK 22.11 lays the session out with intel-ipsec-mb 1.3 (drivers/crypto/ipsec_mb/
 // pmd_aesni_{mb,gcm}_priv.h). Line 0 is rte_cryptodev_sym_session's header, which neither
 // PMD reads (prefetching it cost ~20 cycles a record at 100k sessions); the PMD's data
 // starts at line 1: its fields, then gcm_key_data: the AES round keys (AES-128 reads 176
 // bytes), the 48 GHASH key powers, lowest last (a short record reads the last few), then,
 // for aesni_mb, the auth and aead fields (algorithm, digest and AAD lengths). Prefetching
 // the session's first 8 lines left the auth fields and the low powers to two misses in a
-// row inside the PMD; the lines below instead took 64-byte records at 100k sessions from
-// ~1600 to ~1250 cycles (bench/dtls_record_bench BM_DtlsDecryptSessions, before DtlsSlot's
-// layout and the other cuts), and the whole session (23 lines) cost them ~1700: every line
-// counts when a burst of 32 sessions fills the line fill buffers. Long records read most
-// of the powers: all lines for them.
-// The private data's size identifies the layout; a driver or build not listed gets its
-// first 8 lines.
+// row inside the PMD; the short-record lines below instead took 64-byte records at 100k
+// sessions from ~1600 to ~1250 cycles (bench/dtls_record_bench BM_DtlsDecryptSessions,
+// before DtlsSlot's layout and the other cuts), and the whole session (23 lines) cost them
+// ~1700: every line counts when a burst of 32 sessions fills the line fill buffers. A long
+// record reads most of the powers: every line but the header and aesni_mb's unused auth
+// pads. The private data's size identifies the layout; a driver or build not listed gets
+// its first 8 lines for short records and all of them for long ones.
+constexpr uint64_t line_set(std::initializer_list<unsigned> l) {
+  uint64_t m = 0;
+  for (unsigned k : l) m |= uint64_t{1} << k;
+  return m;
+}
+constexpr uint64_t line_range(unsigned first, unsigned last) {
+  return ((last >= 63 ? ~uint64_t{0} : (uint64_t{1} << (last + 1)) - 1)) & ~((uint64_t{1} << first) - 1);
+}
 struct SessionLayout {
   const char* driver;
   unsigned private_size;
-  std::array<uint8_t, 8> lines;
-  uint8_t n_lines;
+  uint64_t short_record;
+  uint64_t long_record;
 };
 constexpr SessionLayout kSessionLayouts[] = {
-    // aesni_mb_session: gcm_key at 48, its last powers at 976..1056, auth at 1056, aead at 1360.
-    {"crypto_aesni_mb", 1408, {1, 2, 3, 4, 16, 17, 22}, 7},
+    // aesni_mb_session: gcm_key at 48, its last powers at 976..1056, auth at 1056 (pads to
+    // 1344: lines 18-21), digest and aead lengths at 1344..1362.
+    {"crypto_aesni_mb", 1408, line_set({1, 2, 3, 4, 16, 17, 22}), line_range(1, 17) | line_set({22})},
     // aesni_gcm_session: gdata_key at 16, its last powers at 944..1024, key_length at 1024.
-    {"crypto_aesni_gcm", 1028, {1, 2, 3, 15, 16, 17}, 6},
+    {"crypto_aesni_gcm", 1028, line_set({1, 2, 3, 15, 16, 17}), line_range(1, 17)},
 };
 
 void set_session_profile(RecordCryptoDev* dev, unsigned private_size) {
-  dev->session_lines = static_cast<uint16_t>((dev->session_pool->elt_size + 63) / 64);
   for (const SessionLayout& l : kSessionLayouts) {
     if (dev->name == l.driver && private_size == l.private_size) {
-      std::copy(l.lines.begin(), l.lines.end(), dev->session_hot_lines);
-      dev->n_session_hot_lines = l.n_lines;
+      dev->session_lines_short = l.short_record;
+      dev->session_lines_long = l.long_record;
       return;
     }
   }
-  dev->n_session_hot_lines = static_cast<uint8_t>(std::min<unsigned>(8, dev->session_lines));
-  for (uint8_t k = 0; k < dev->n_session_hot_lines; k++) dev->session_hot_lines[k] = k;
+  const unsigned n = std::min<unsigned>(64, (dev->session_pool->elt_size + 63) / 64);
+  dev->session_lines_short = line_range(0, std::min(8u, n) - 1);
+  dev->session_lines_long = line_range(0, n - 1);
 }
 
 }  // namespace

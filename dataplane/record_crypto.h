@@ -55,11 +55,10 @@ struct RecordCryptoDev {
   /// (cleared by tests to exercise the enqueue/dequeue path on the same device)
   bool cpu_crypto = false;
   void* warm_session = nullptr;  ///< for record_crypto_lcore_init (CPU crypto only)
-  /// The lines of one of its sessions (counted from the session pointer) the AEAD of a short
-  /// record reads, and how many lines a session has: record_crypto_prefetch_session.
-  uint8_t session_hot_lines[8] = {};
-  uint8_t n_session_hot_lines = 0;
-  uint16_t session_lines = 0;
+  /// The lines of one of its sessions (bit k: the k-th 64 bytes from the session pointer)
+  /// the AEAD of a short and of a long record reads: record_crypto_prefetch_session.
+  uint64_t session_lines_short = 0;
+  uint64_t session_lines_long = 0;
   bool aes_gcm = false;     ///< capabilities found on the device
   bool chacha20_poly1305 = false;
   bool supports(crypto::DtlsCipher c) const {
@@ -80,7 +79,7 @@ void record_crypto_teardown(RecordCryptoDev* dev);
 /// Call on each poll lcore before its loop; nothing to do without CPU crypto.
 void record_crypto_lcore_init(const RecordCryptoDev& dev);
 
-/// Records longer than this read most of a cryptodev session (the GHASH key powers).
+/// Records longer than this read most of a cryptodev session's GHASH key powers.
 inline constexpr size_t kShortRecordBytes = 256;
 
 /// Puts in flight the lines of cryptodev session `sess` (of `dev`) that opening or sealing
@@ -89,11 +88,9 @@ inline constexpr size_t kShortRecordBytes = 256;
 /// (rte_prefetch0, an asm volatile: GCC removed a loop of __builtin_prefetch here.)
 inline void record_crypto_prefetch_session(const RecordCryptoDev& dev, const void* sess, size_t fragment_len) {
   const auto* p = static_cast<const char*>(sess);
-  if (fragment_len > kShortRecordBytes) {
-    for (unsigned l = 0; l < dev.session_lines; l++) rte_prefetch0(p + l * RTE_CACHE_LINE_SIZE);
-    return;
-  }
-  for (unsigned k = 0; k < dev.n_session_hot_lines; k++) rte_prefetch0(p + dev.session_hot_lines[k] * RTE_CACHE_LINE_SIZE);
+  for (uint64_t m = fragment_len > kShortRecordBytes ? dev.session_lines_long : dev.session_lines_short; m != 0;
+       m &= m - 1)
+    rte_prefetch0(p + __builtin_ctzll(m) * RTE_CACHE_LINE_SIZE);
 }
 
 /// Cipher state of one DTLS session, both directions. Created by a TLS worker after the
