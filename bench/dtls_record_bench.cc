@@ -245,8 +245,10 @@ struct ClientSealer {
     cs = cipher_state_create(*g_bed->dp.crypto, keys, &error);
   }
   ~ClientSealer() { cipher_state_free(cs); }
-  /// Seals the n records of `burst`, record i with sequence seq_of(i). False if one failed.
+  /// Seals the n (at most a burst) records of `burst`, record i with sequence seq_of(i).
+  /// False if the client's cipher state could not be made, or a record failed.
   bool seal(rte_mbuf** burst, unsigned n, const std::function<uint64_t(unsigned)>& seq_of) const {
+    if (cs == nullptr || n > kBurst) return false;
     RecordJob jobs[kBurst];
     uint64_t enq = 0, deq = 0, failed = 0, depth = 0;
     for (unsigned i = 0; i < n; i++) {
