@@ -6,9 +6,12 @@
 //                      policy, route → inside TX (client → backend)
 //   BM_DtlsEncryptPath inside frame → tunnel_output → seal → UDP/IPv4 → outside TX
 //                      (backend → client)
-// The last argument is the record back end: cryptodev:1 the cryptodev as the dataplane uses
-// it (its CPU crypto API when it has one), cryptodev:2 the same device through its queue
-// pair (ops, enqueue, dequeue: a device without CPU crypto), cryptodev:0 wolfCrypt.
+// The last argument is the record engine (dataplane/record_crypto.h): engine:1 as the
+// dataplane runs by default (dataplane.cryptodev "auto": intel-ipsec-mb's direct API for
+// AES-GCM, the crypto_aesni_mb cryptodev's CPU crypto API for ChaCha20-Poly1305), engine:3
+// the cryptodev's CPU crypto API for every cipher (dataplane.cryptodev "crypto_aesni_mb"),
+// engine:2 the same device through its queue pair (ops, enqueue, dequeue: a device without
+// CPU crypto), engine:0 wolfCrypt.
 // Each reports packets/s, inner Gbit/s ("bytes_per_second" counts inner packet bytes) and
 // TSC cycles per packet. The frames wait in mbufs staged beforehand, 64 bursts at a time
 // with the timer paused, as a NIC's DMA leaves them (in memory, not in L1): what is timed is
@@ -156,12 +159,12 @@ crypto::DtlsRecordKeys session_keys(crypto::DtlsCipher c) {
   return keys;
 }
 
-/// The record back end of a benchmark (its "cryptodev" argument).
-enum Backend : int64_t { kWolfCrypt = 0, kCryptodev = 1, kQueuePair = 2 };
+/// The record engine of a benchmark (its "engine" argument).
+enum Backend : int64_t { kWolfCrypt = 0, kDefault = 1, kQueuePair = 2, kCpuCrypto = 3 };
 
-/// A session installed on the lcore as a TLS worker would, with the cryptodev (through its
-/// CPU crypto API when it has one, as the dataplane does), the same cryptodev through its
-/// queue pair (a device without CPU crypto), or wolfCrypt.
+/// A session installed on the lcore as a TLS worker would, with the default engines
+/// (intel-ipsec-mb for AES-GCM), the cryptodev alone (through its CPU crypto API, or its
+/// queue pair as a device without CPU crypto), or wolfCrypt.
 struct Session : BenchLcore {
   crypto::RecordAead client_tx;  ///< seals what "the client" sends
   crypto::DtlsCipher cipher{};
@@ -181,6 +184,7 @@ struct Session : BenchLcore {
     std::string error;
     RecordCryptoDev dev;  // none: wolfCrypt
     if (use_cryptodev) dev = *dp.crypto;
+    if (backend == kCpuCrypto || backend == kQueuePair) dev.ipsec_mb = nullptr;
     if (backend == kQueuePair) dev.cpu_crypto = false;
     CipherState* cs = cipher_state_create(dev, keys, &error);
     if (cs == nullptr || !dp.sessions->bind(kPoolAddr, kRef)) {
@@ -361,7 +365,8 @@ uint64_t time_bursts(benchmark::State& state, BenchLcore& lcore, StagedBursts& s
   return cycles;
 }
 
-// args: cipher, inner packet size, back end (1 = cryptodev / 2 = its queue pair / 0 = wolfCrypt)
+// args: cipher, inner packet size, engine (1 = default / 3 = cryptodev CPU crypto / 2 = its
+// queue pair / 0 = wolfCrypt)
 void BM_DtlsCryptoOnly(benchmark::State& state) {
   if (g_bed == nullptr) return state.SkipWithError(g_bed_error.c_str());
   const uint16_t size = static_cast<uint16_t>(state.range(1));
@@ -433,9 +438,9 @@ void BM_DtlsEncryptPath(benchmark::State& state) {
   report(state, cycles, size);
 }
 
-/// N sessions installed on the lcore as TLS workers would (AES-128-GCM, cryptodev), each
-/// with its own client address, pool address (the scale pools), keys' cryptodev sessions,
-/// flow entry and DTLS slot.
+/// N sessions installed on the lcore as TLS workers would (AES-128-GCM, the default engine:
+/// intel-ipsec-mb), each with its own client address, pool address (the scale pools), keys
+/// (expanded behind the cipher state, or cryptodev sessions), flow entry and DTLS slot.
 struct ScaleSessions : BenchLcore {
   static constexpr uint32_t kScalePool = 0x0A400000;  // 10.64.0.0/16 and 10.65.0.0/16
   static constexpr uint32_t kScaleClients = 0x64400000;  // 100.64.0.0/10: one client each
@@ -450,15 +455,18 @@ struct ScaleSessions : BenchLcore {
     Dataplane& dp = g_bed->dp;
     neigh->learn(neigh->find_or_insert(dp.ports[0].port_id, kClientsRouter), MacAddr{{2, 0, 0, 0, 0, 0xfe}}, rte_rdtsc());
     const crypto::DtlsCipher c = crypto::DtlsCipher::kAes128Gcm;
-    if (!dp.crypto->supports(c)) {
-      state.SkipWithError("the cryptodev lacks AES-128-GCM");
+    if (dp.crypto->engine_for(c) == RecordEngine::kWolfCrypt) {
+      state.SkipWithError("neither intel-ipsec-mb nor the cryptodev has AES-128-GCM");
       return;
     }
     const crypto::DtlsRecordKeys keys = session_keys(c);
     client_tx.init(c, keys.rx);
     rte_malloc_socket_stats before{}, after{};
     rte_malloc_get_socket_stats(0, &before);
-    const size_t crypto_sessions_before = rte_mempool_in_use_count(dp.crypto->session_pool);
+    auto crypto_sessions = [&dp]() -> size_t {
+      return dp.crypto->session_pool == nullptr ? 0 : rte_mempool_in_use_count(dp.crypto->session_pool);
+    };
+    const size_t crypto_sessions_before = crypto_sessions();
     for (uint32_t i = 0; i < n; i++) {
       std::string error;
       CipherState* cs = cipher_state_create(*dp.crypto, keys, &error);
@@ -478,8 +486,8 @@ struct ScaleSessions : BenchLcore {
     // Cipher states and flow entries come from the EAL heap; the cryptodev sessions from
     // their preallocated pool (counted by the objects taken, at the pool's element size).
     heap_bytes = after.heap_allocsz_bytes - before.heap_allocsz_bytes +
-                 (rte_mempool_in_use_count(dp.crypto->session_pool) - crypto_sessions_before) *
-                     dp.crypto->session_pool->elt_size;
+                 (crypto_sessions() - crypto_sessions_before) *
+                     (dp.crypto->session_pool == nullptr ? 0 : dp.crypto->session_pool->elt_size);
     ok = stats->lcores[0].dtls_sessions == n;
     if (!ok) state.SkipWithError(("the lcore took " + std::to_string(stats->lcores[0].dtls_sessions) + " of " +
                                   std::to_string(n) + " sessions").c_str());
@@ -491,7 +499,7 @@ struct ScaleSessions : BenchLcore {
 
 // args: sessions, inner packet size. Every packet of a burst comes from another session,
 // in a random order over all of them, so with many sessions each packet's state (flow
-// entry, DTLS slot, cipher state, cryptodev session) is likely out of the L1/L2 caches:
+// entry, DTLS slot, cipher state, expanded keys) is likely out of the L1/L2 caches:
 // the cost of scale. Reports cycles per packet and the EAL memory per session.
 void BM_DtlsDecryptSessions(benchmark::State& state) {
   if (g_bed == nullptr) return state.SkipWithError(g_bed_error.c_str());
@@ -557,10 +565,10 @@ BENCHMARK(BM_DtlsEncryptSessions)
     ->ArgsProduct({{1, 1000, 100000}, {64, 1400}});
 
 void args(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"cipher", "size", "cryptodev"});
+  b->ArgNames({"cipher", "size", "engine"});
   for (int64_t cipher : {kAes128Gcm, kChacha, kAes256Gcm})
     for (int64_t size : {64, 512, 1400})
-      for (int64_t dev : {kCryptodev, kQueuePair, kWolfCrypt}) b->Args({cipher, size, dev});
+      for (int64_t engine : {kDefault, kCpuCrypto, kQueuePair, kWolfCrypt}) b->Args({cipher, size, engine});
 }
 BENCHMARK(BM_DtlsCryptoOnly)->Apply(args);
 BENCHMARK(BM_DtlsDecryptPath)->Apply(args);

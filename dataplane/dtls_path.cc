@@ -212,9 +212,9 @@ void rx_process(LcoreCtx& c) {
       drop_packet(c, it.m, DropReason::dtls_too_short);
       continue;
     }
-    if (s.cipher->dev_rx != nullptr && s.cipher->dev_rx != prefetched) {
-      record_crypto_prefetch_session(*dp.crypto, s.cipher->dev_rx, rec.fragment.size());
-      prefetched = s.cipher->dev_rx;
+    if (s.cipher->key_rx != nullptr && s.cipher->key_rx != prefetched) {
+      record_crypto_prefetch_key(*dp.crypto, *s.cipher, s.cipher->key_rx, rec.fragment.size());
+      prefetched = s.cipher->key_rx;
     }
     // The mbuf's second line (next segment, the session ref's dynamic field), written after
     // the crypto: in flight meanwhile.
@@ -366,9 +366,9 @@ void tx_process(LcoreCtx& c) {
     RecordJob& j = jobs[n];
     j.epoch = s.tx_epoch;
     j.sequence = s.tx_sequence++;
-    if (s.cipher->dev_tx != nullptr && s.cipher->dev_tx != prefetched) {
-      record_crypto_prefetch_session(*dp.crypto, s.cipher->dev_tx, j.plaintext_len);
-      prefetched = s.cipher->dev_tx;
+    if (s.cipher->key_tx != nullptr && s.cipher->key_tx != prefetched) {
+      record_crypto_prefetch_key(*dp.crypto, *s.cipher, s.cipher->key_tx, j.plaintext_len);
+      prefetched = s.cipher->key_tx;
     }
     slots[n++] = it.slot;
   }

@@ -265,9 +265,11 @@ int run(const config::Config& cfg, const std::vector<std::string>& extra_eal) {
     }
     for (const std::string& w : tunnel.warnings) TG_WARN("msg=\"%s\"", w.c_str());
     if (dp->dtls_port != 0) {
-      TG_INFO("msg=\"DTLS fast path\" port=%u record_crypto=%s crypto_api=%s", dp->dtls_port,
-              tunnel.crypto.dev_id >= 0 ? tunnel.crypto.name.c_str() : "wolfCrypt",
-              tunnel.crypto.dev_id < 0 ? "none" : (tunnel.crypto.cpu_crypto ? "cpu" : "queue_pair"));
+      const RecordCryptoDev& rc = tunnel.crypto;
+      TG_INFO("msg=\"DTLS fast path\" port=%u cryptodev=%s aes_gcm=%s chacha20_poly1305=%s", dp->dtls_port,
+              rc.dev_id >= 0 ? rc.name.c_str() : "none",
+              record_engine_name(rc.engine_for(crypto::DtlsCipher::kAes128Gcm)),
+              record_engine_name(rc.engine_for(crypto::DtlsCipher::kChacha20Poly1305)));
     }
     shm::StatsSegment& s = *dp->stats;
     s.generation = realtime_ns();

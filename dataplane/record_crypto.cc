@@ -9,6 +9,7 @@
 #include <initializer_list>
 #include <new>
 
+#include <intel-ipsec-mb.h>
 #include <rte_bus_vdev.h>
 #include <rte_crypto.h>
 #include <rte_cryptodev.h>
@@ -130,14 +131,61 @@ constexpr SessionLayout kSessionLayouts[] = {
 void set_session_profile(RecordCryptoDev* dev, unsigned private_size) {
   for (const SessionLayout& l : kSessionLayouts) {
     if (dev->name == l.driver && private_size == l.private_size) {
-      dev->session_lines_short = l.short_record;
-      dev->session_lines_long = l.long_record;
+      dev->session_lines = {l.short_record, l.long_record};
       return;
     }
   }
   const unsigned n = std::min<unsigned>(64, (dev->session_pool->elt_size + 63) / 64);
-  dev->session_lines_short = line_range(0, std::min(8u, n) - 1);
-  dev->session_lines_long = line_range(0, n - 1);
+  dev->session_lines = {line_range(0, std::min(8u, n) - 1), line_range(0, n - 1)};
+}
+
+// intel-ipsec-mb's gcm_key_data: 1008 bytes, 16 lines; the AES round keys first (AES-128
+// reads 176 bytes, AES-256 240), then the GHASH key powers (with VAES: H^48..H^1).
+constexpr size_t kIpsecMbKeyBytes = (sizeof(gcm_key_data) + RTE_CACHE_LINE_SIZE - 1) & ~size_t{RTE_CACHE_LINE_SIZE - 1};
+static_assert(sizeof(gcm_key_data) <= 16 * RTE_CACHE_LINE_SIZE, "record_crypto_prefetch_key assumes 16 lines");
+static_assert(sizeof(CipherState) % RTE_CACHE_LINE_SIZE == 0, "the keys behind it start on a line");
+
+// The AES-GCM engine of "auto": an intel-ipsec-mb manager for the architecture this CPU
+// has. @return "" or why not.
+std::string ipsec_mb_setup(RecordCryptoDev* dev) {
+  IMB_MGR* mgr = alloc_mb_mgr(0);
+  if (mgr == nullptr) return "intel-ipsec-mb: cannot allocate a manager";
+  IMB_ARCH arch = IMB_ARCH_NONE;
+  init_mb_mgr_auto(mgr, &arch);
+  if (imb_get_errno(mgr) != 0 || mgr->gcm128_enc == nullptr) {
+    const std::string why = std::string("intel-ipsec-mb: ") + imb_get_strerror(imb_get_errno(mgr));
+    free_mb_mgr(mgr);
+    return why;
+  }
+  dev->ipsec_mb = mgr;
+  dev->ipsec_mb_lines[0] = {line_range(0, 2), line_range(0, 15)};
+  dev->ipsec_mb_lines[1] = {line_range(0, 3), line_range(0, 15)};
+  // The 48-power layout (and the code that reads only the powers a record needs) is the
+  // VAES one; the SSE/AVX2/AVX512 code keeps 8 powers in the first lines of the union.
+  dev->ipsec_mb_vaes_layout = arch == IMB_ARCH_AVX512 && (mgr->features & IMB_FEATURE_VAES) != 0 &&
+                              (mgr->features & IMB_FEATURE_VPCLMULQDQ) != 0;
+  return {};
+}
+
+// Stops and closes the cryptodev and frees its pools; the intel-ipsec-mb manager stays.
+void cryptodev_teardown(RecordCryptoDev* dev) {
+  if (dev->dev_id >= 0) {
+    const auto dev_id = static_cast<uint8_t>(dev->dev_id);
+    if (dev->warm_session != nullptr) rte_cryptodev_sym_session_free(dev_id, dev->warm_session);
+    rte_cryptodev_stop(dev_id);
+    rte_cryptodev_close(dev_id);
+    rte_vdev_uninit((dev->name + "_tunnelgate").c_str());
+  }
+  rte_mempool_free(dev->op_pool);
+  rte_mempool_free(dev->session_pool);
+  IMB_MGR* const mgr = dev->ipsec_mb;
+  const KeyLines l0 = dev->ipsec_mb_lines[0], l1 = dev->ipsec_mb_lines[1];
+  const bool vaes = dev->ipsec_mb_vaes_layout;
+  *dev = RecordCryptoDev{};
+  dev->ipsec_mb = mgr;
+  dev->ipsec_mb_lines[0] = l0;
+  dev->ipsec_mb_lines[1] = l1;
+  dev->ipsec_mb_vaes_layout = vaes;
 }
 
 }  // namespace
@@ -149,15 +197,22 @@ std::string record_crypto_setup(const std::string& spec, uint16_t n_queue_pairs,
     *warning = "dataplane.cryptodev is \"none\": DTLS records are protected with wolfCrypt on the poll lcores";
     return {};
   }
+  std::string ipsec_mb_error;
+  if (spec == "auto") ipsec_mb_error = ipsec_mb_setup(dev);
   const std::string driver = spec == "auto" ? "crypto_aesni_mb" : spec;
   auto fail = [&](const std::string& why) -> std::string {
-    record_crypto_teardown(dev);
+    cryptodev_teardown(dev);
     if (spec == "auto") {
-      *warning = "no cryptodev (" + why + "): DTLS records are protected with wolfCrypt on the poll lcores";
+      *warning = "no cryptodev (" + why + "): DTLS records are protected with " +
+                 (dev->ipsec_mb != nullptr ? "intel-ipsec-mb (AES-GCM) and wolfCrypt (ChaCha20-Poly1305)"
+                                           : "wolfCrypt") + " on the poll lcores";
+      if (!ipsec_mb_error.empty()) *warning += "; " + ipsec_mb_error;
       return {};
     }
     return "cryptodev " + driver + ": " + why;
   };
+  if (!ipsec_mb_error.empty())
+    *warning = ipsec_mb_error + ": AES-GCM records go through the cryptodev " + driver;
   // vdev names start with the driver's name; the suffix keeps ours apart from any --vdev.
   const std::string name = driver + "_tunnelgate";
   const std::string args = "max_nb_queue_pairs=" + std::to_string(n_queue_pairs) +
@@ -225,32 +280,54 @@ std::string record_crypto_setup(const std::string& spec, uint16_t n_queue_pairs,
 }
 
 void record_crypto_teardown(RecordCryptoDev* dev) {
-  if (dev->dev_id >= 0) {
-    const auto dev_id = static_cast<uint8_t>(dev->dev_id);
-    if (dev->warm_session != nullptr) rte_cryptodev_sym_session_free(dev_id, dev->warm_session);
-    rte_cryptodev_stop(dev_id);
-    rte_cryptodev_close(dev_id);
-    rte_vdev_uninit((dev->name + "_tunnelgate").c_str());
-  }
-  rte_mempool_free(dev->op_pool);
-  rte_mempool_free(dev->session_pool);
+  cryptodev_teardown(dev);
+  if (dev->ipsec_mb != nullptr) free_mb_mgr(dev->ipsec_mb);
   *dev = RecordCryptoDev{};
+}
+
+const char* record_engine_name(RecordEngine e) {
+  switch (e) {
+    case RecordEngine::kWolfCrypt: return "wolfCrypt";
+    case RecordEngine::kIpsecMb: return "intel-ipsec-mb";
+    case RecordEngine::kCpuCrypto: return "cryptodev_cpu_crypto";
+    case RecordEngine::kQueuePair: return "cryptodev_queue_pair";
+  }
+  return "?";
 }
 
 CipherState* cipher_state_create(const RecordCryptoDev& dev, const crypto::DtlsRecordKeys& keys,
                                  std::string* error) {
-  void* mem = rte_zmalloc("tg_cipher_state", sizeof(CipherState), RTE_CACHE_LINE_SIZE);
+  const RecordEngine engine = dev.engine_for(keys.cipher);
+  // intel-ipsec-mb's expanded keys live behind the state, one allocation per session.
+  const size_t bytes = sizeof(CipherState) + (engine == RecordEngine::kIpsecMb ? 2 * kIpsecMbKeyBytes : 0);
+  void* mem = rte_zmalloc("tg_cipher_state", bytes, RTE_CACHE_LINE_SIZE);
   if (mem == nullptr) {
     *error = "out of memory for a cipher state";
     return nullptr;
   }
   auto* cs = new (mem) CipherState();
   cs->cipher = keys.cipher;
+  cs->engine = engine;
   cs->explicit_nonce = is_gcm(keys.cipher) ? dtls::aead::kGcmExplicitNonceBytes : 0;
   cs->overhead = static_cast<uint16_t>(cs->explicit_nonce + dtls::aead::kTagBytes);
-  if (dev.supports(keys.cipher)) {
+  if (engine == RecordEngine::kIpsecMb) {
+    auto* k = reinterpret_cast<gcm_key_data*>(static_cast<char*>(mem) + sizeof(CipherState));
+    auto* k_tx = reinterpret_cast<gcm_key_data*>(reinterpret_cast<char*>(k) + kIpsecMbKeyBytes);
+    if (keys.cipher == crypto::DtlsCipher::kAes256Gcm) {
+      IMB_AES256_GCM_PRE(dev.ipsec_mb, keys.rx.key.data(), k);
+      IMB_AES256_GCM_PRE(dev.ipsec_mb, keys.tx.key.data(), k_tx);
+    } else {
+      IMB_AES128_GCM_PRE(dev.ipsec_mb, keys.rx.key.data(), k);
+      IMB_AES128_GCM_PRE(dev.ipsec_mb, keys.tx.key.data(), k_tx);
+    }
+    cs->key_rx = k;
+    cs->key_tx = k_tx;
+    cs->rx_iv = keys.rx.iv;
+    cs->tx_iv = keys.tx.iv;
+    return cs;
+  }
+  if (engine == RecordEngine::kCpuCrypto || engine == RecordEngine::kQueuePair) {
     cs->dev_id = dev.dev_id;
-    cs->cpu_crypto = dev.cpu_crypto;
     for (int dir = 0; dir < 2; dir++) {
       const crypto::DtlsDirectionKeys& k = dir == 0 ? keys.rx : keys.tx;
       rte_crypto_sym_xform x{};
@@ -269,7 +346,7 @@ CipherState* cipher_state_create(const RecordCryptoDev& dev, const crypto::DtlsR
         cipher_state_free(cs);
         return nullptr;
       }
-      (dir == 0 ? cs->dev_rx : cs->dev_tx) = s;
+      (dir == 0 ? cs->key_rx : cs->key_tx) = s;
     }
     // The device holds the expanded keys; keep only the implicit IVs here.
     cs->rx_iv = keys.rx.iv;
@@ -286,8 +363,14 @@ CipherState* cipher_state_create(const RecordCryptoDev& dev, const crypto::DtlsR
 
 void cipher_state_free(CipherState* cs) {
   if (cs == nullptr) return;
-  if (cs->dev_rx != nullptr) rte_cryptodev_sym_session_free(static_cast<uint8_t>(cs->dev_id), cs->dev_rx);
-  if (cs->dev_tx != nullptr) rte_cryptodev_sym_session_free(static_cast<uint8_t>(cs->dev_id), cs->dev_tx);
+  if (cs->engine == RecordEngine::kIpsecMb) {
+    explicit_bzero(cs + 1, 2 * kIpsecMbKeyBytes);  // the round keys are the key
+  } else if (cs->dev_id >= 0) {
+    if (cs->key_rx != nullptr) rte_cryptodev_sym_session_free(static_cast<uint8_t>(cs->dev_id), cs->key_rx);
+    if (cs->key_tx != nullptr) rte_cryptodev_sym_session_free(static_cast<uint8_t>(cs->dev_id), cs->key_tx);
+  }
+  explicit_bzero(cs->rx_iv.data(), cs->rx_iv.size());
+  explicit_bzero(cs->tx_iv.data(), cs->tx_iv.size());
   cs->~CipherState();
   rte_free(cs);
 }
@@ -369,7 +452,7 @@ void run_cpu_crypto(uint8_t dev_id, RecordJob* jobs, const uint16_t* idx, unsign
     iv[m] = {scratch[m].nonce, 0};
     aad[m] = {scratch[m].aad, 0};
     digest[m] = {in.data + in.len, 0};
-    sess[m] = j.seal ? j.cs->dev_tx : j.cs->dev_rx;
+    sess[m] = j.seal ? j.cs->key_tx : j.cs->key_rx;
     job_of[m++] = idx[k];
   }
   const rte_crypto_sym_ofs ofs{};
@@ -393,6 +476,34 @@ void run_cpu_crypto(uint8_t dev_id, RecordJob* jobs, const uint16_t* idx, unsign
   }
 }
 
+// One record through intel-ipsec-mb's direct AES-GCM API, in place. @return whether it was
+// sealed, or opened with a tag that verifies.
+bool run_ipsec_mb(const IMB_MGR& mgr, RecordJob& job) {
+  alignas(16) uint8_t nonce[16];
+  alignas(16) uint8_t aad[16];
+  AeadInput in;
+  if (!aead_input(job, nonce, aad, &in)) return false;
+  job.plaintext = std::span<uint8_t>(in.data, in.len);
+  const bool aes256 = job.cs->cipher == crypto::DtlsCipher::kAes256Gcm;
+  uint8_t* tag = in.data + in.len;
+  gcm_context_data ctx;
+  if (job.seal) {
+    const auto* key = static_cast<const gcm_key_data*>(job.cs->key_tx);
+    (aes256 ? mgr.gcm256_enc : mgr.gcm128_enc)(key, &ctx, in.data, in.data, in.len, nonce, aad, dtls::aead::kAadBytes,
+                                               tag, dtls::aead::kTagBytes);
+    return true;
+  }
+  const auto* key = static_cast<const gcm_key_data*>(job.cs->key_rx);
+  alignas(16) uint8_t computed[dtls::aead::kTagBytes];
+  (aes256 ? mgr.gcm256_dec : mgr.gcm128_dec)(key, &ctx, in.data, in.data, in.len, nonce, aad, dtls::aead::kAadBytes,
+                                             computed, sizeof computed);
+  // In constant time: the tag is the record's authenticity.
+  uint64_t want[2], got[2];
+  std::memcpy(want, tag, sizeof want);
+  std::memcpy(got, computed, sizeof got);
+  return ((want[0] ^ got[0]) | (want[1] ^ got[1])) == 0;
+}
+
 // Fills one op from its job; false when the record cannot be processed (too short).
 bool fill_op(rte_crypto_op* op, RecordJob& job, uint16_t job_index) {
   uint8_t* iv = rte_crypto_op_ctod_offset(op, uint8_t*, kOpIvOffset);
@@ -400,7 +511,7 @@ bool fill_op(rte_crypto_op* op, RecordJob& job, uint16_t job_index) {
   *rte_crypto_op_ctod_offset(op, uint16_t*, kOpJobOffset) = job_index;
   AeadInput in;
   if (!aead_input(job, iv, aad, &in)) return false;
-  rte_crypto_op_attach_sym_session(op, job.seal ? job.cs->dev_tx : job.cs->dev_rx);
+  rte_crypto_op_attach_sym_session(op, job.seal ? job.cs->key_tx : job.cs->key_rx);
   rte_crypto_sym_op* sym = op->sym;
   sym->m_src = job.m;
   sym->m_dst = nullptr;
@@ -466,18 +577,31 @@ void record_crypto_run(const RecordCryptoDev& dev, uint16_t qp, RecordJob* jobs,
   for (unsigned i = 0; i < n; i++) {
     RecordJob& j = jobs[i];
     j.ok = false;
-    if (j.cs->dev_id < 0) {
-      if (j.seal) {
-        j.ok = j.cs->soft_tx.seal(j.record, j.plaintext_len, j.epoch, j.sequence) != 0;
-      } else {
-        j.ok = j.cs->soft_rx.open(j.rec, j.record, &j.plaintext);
-      }
-    } else if (i >= kMaxJobs) {  // more jobs than one batch holds: never with our burst sizes
-      *counters.failed += 1;
-    } else if (j.cs->cpu_crypto) {
-      cpu_jobs[n_cpu++] = static_cast<uint16_t>(i);
-    } else {
-      qp_jobs[n_qp++] = static_cast<uint16_t>(i);
+    switch (j.cs->engine) {
+      case RecordEngine::kIpsecMb:
+        if (dev.ipsec_mb != nullptr) {
+          j.ok = run_ipsec_mb(*dev.ipsec_mb, j);
+        } else {  // a state made for another process' engines: never in the dataplane
+          *counters.failed += 1;
+        }
+        break;
+      case RecordEngine::kWolfCrypt:
+        if (j.seal) {
+          j.ok = j.cs->soft_tx.seal(j.record, j.plaintext_len, j.epoch, j.sequence) != 0;
+        } else {
+          j.ok = j.cs->soft_rx.open(j.rec, j.record, &j.plaintext);
+        }
+        break;
+      case RecordEngine::kCpuCrypto:
+      case RecordEngine::kQueuePair:
+        if (i >= kMaxJobs) {  // more jobs than one batch holds: never with our burst sizes
+          *counters.failed += 1;
+        } else if (j.cs->engine == RecordEngine::kCpuCrypto) {
+          cpu_jobs[n_cpu++] = static_cast<uint16_t>(i);
+        } else {
+          qp_jobs[n_qp++] = static_cast<uint16_t>(i);
+        }
+        break;
     }
   }
   if (n_cpu != 0) run_cpu_crypto(static_cast<uint8_t>(dev.dev_id), jobs, cpu_jobs, n_cpu, counters);

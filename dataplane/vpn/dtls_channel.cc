@@ -337,7 +337,7 @@ void DtlsChannel::finish(Handshake& h) {
   msg->tx_sequence = keys.tx_next_sequence;
   msg->max_inner = tun.max_inner;
   msg->cipher = cs;
-  const bool on_device = cs->dev_id >= 0;
+  const RecordEngine engine = cs->engine;
   keys.wipe();
   // A client that moved to another lcore (new source port after a reconnect): the old one
   // lets go first; the new one waits for that before it installs.
@@ -353,7 +353,7 @@ void DtlsChannel::finish(Handshake& h) {
   counters_.ok.add();
   OC_LOG("info", "msg=\"DTLS established\" worker=%u peer=%s:%u address=%s cipher=%s record_crypto=%s",
          worker_index_, ip_text(h.client_ip).c_str(), h.client_port, ip_text(tun.address).c_str(), cipher.c_str(),
-         on_device ? dp.crypto->name.c_str() : "wolfCrypt");
+         record_engine_name(engine));
 }
 
 void DtlsChannel::send_datagrams(const Handshake& h) {

@@ -62,7 +62,7 @@ class Env : public ::testing::Environment {
   }
 };
 
-enum class Backend { kCpuCrypto, kQueuePair, kWolfCrypt };
+enum class Backend { kIpsecMb, kCpuCrypto, kQueuePair, kWolfCrypt };
 
 // Every plain-PSK AEAD suite this wolfSSL build has, with each back end.
 using DtlsPathParam = std::tuple<std::string, Backend>;
@@ -80,6 +80,7 @@ class DtlsPath : public ::testing::TestWithParam<DtlsPathParam> {
     Dataplane& dp = b_->dp;
     ASSERT_NE(dp.dtls_slots, nullptr) << "DTLS is on by default: the fast path must exist";
     if (backend() != Backend::kWolfCrypt && dp.crypto->dev_id < 0) GTEST_SKIP() << "no cryptodev here";
+    if (backend() == Backend::kIpsecMb && dp.crypto->ipsec_mb == nullptr) GTEST_SKIP() << "no intel-ipsec-mb here";
     // DPDK 22.11's crypto_aesni_mb has RTE_CRYPTODEV_FF_SYM_CPU_CRYPTO: the default path.
     ASSERT_TRUE(dp.crypto->dev_id < 0 || dp.crypto->cpu_crypto) << dp.crypto->name << " without CPU crypto";
     neigh_ = std::make_unique<NeighbourTable>(64);
@@ -94,13 +95,27 @@ class DtlsPath : public ::testing::TestWithParam<DtlsPathParam> {
     ASSERT_TRUE(dp.sessions->bind(kPoolAddr, ref_));
     handshake();
   }
-  /// The record back end `b` as cipher_state_create sees it: the process' cryptodev (with
-  /// its CPU crypto API, or told to use its queue pair), or none (wolfCrypt).
+  /// The record back end `b` as cipher_state_create sees it: the process' engines
+  /// (dataplane.cryptodev "auto": intel-ipsec-mb for AES-GCM), its cryptodev alone (with its
+  /// CPU crypto API, or told to use its queue pair), or none (wolfCrypt).
   RecordCryptoDev dev_for(Backend b) const {
     if (b == Backend::kWolfCrypt) return RecordCryptoDev{};
     RecordCryptoDev d = *b_->dp.crypto;
+    if (b != Backend::kIpsecMb) d.ipsec_mb = nullptr;
     if (b == Backend::kQueuePair) d.cpu_crypto = false;
     return d;
+  }
+  /// The engine a session of `b` gets: intel-ipsec-mb has AES-GCM only, ChaCha20-Poly1305
+  /// stays on the cryptodev's CPU crypto.
+  RecordEngine engine_of(Backend b) const {
+    switch (b) {
+      case Backend::kIpsecMb:
+        return suite_.find("CHACHA") != std::string::npos ? RecordEngine::kCpuCrypto : RecordEngine::kIpsecMb;
+      case Backend::kCpuCrypto: return RecordEngine::kCpuCrypto;
+      case Backend::kQueuePair: return RecordEngine::kQueuePair;
+      case Backend::kWolfCrypt: break;
+    }
+    return RecordEngine::kWolfCrypt;
   }
   void TearDown() override {
     if (b_ == nullptr || ctx_ == nullptr) return;
@@ -156,8 +171,7 @@ class DtlsPath : public ::testing::TestWithParam<DtlsPathParam> {
     CipherState* cs = cipher_state_create(dev_for(b), keys, &error);
     EXPECT_NE(cs, nullptr) << error;
     if (cs == nullptr) return nullptr;
-    EXPECT_EQ(cs->dev_id >= 0, b != Backend::kWolfCrypt) << "the cryptodev has every suite";
-    EXPECT_EQ(cs->cpu_crypto, b == Backend::kCpuCrypto);
+    EXPECT_EQ(cs->engine, engine_of(b)) << "every engine has every suite it is given";
     const auto before = ctx_->stats->dtls_sessions;
     auto* msg = static_cast<DtlsCtlMsg*>(rte_zmalloc("test", sizeof(DtlsCtlMsg), 0));
     new (msg) DtlsCtlMsg();
@@ -562,8 +576,9 @@ TEST_P(DtlsPath, ALcoreHoldsMoreThan64Sessions) {
 // that a burst of return traffic to all the sessions is read by each wolfSSL client.
 TEST_P(DtlsPath, MixedBurstOfSessionsAndBackendsBothWays) {
   Dataplane& dp = b_->dp;
-  for (Backend b : {Backend::kCpuCrypto, Backend::kQueuePair, Backend::kWolfCrypt}) {
+  for (Backend b : {Backend::kIpsecMb, Backend::kCpuCrypto, Backend::kQueuePair, Backend::kWolfCrypt}) {
     if (b == backend() || (b != Backend::kWolfCrypt && dp.crypto->dev_id < 0)) continue;
+    if (b == Backend::kIpsecMb && dp.crypto->ipsec_mb == nullptr) continue;
     Peer p{b, kPoolAddr + 1 + static_cast<uint32_t>(peers_.size()), static_cast<uint16_t>(kClientPort + 1 + peers_.size()),
            SessionRef{1, 0x4243 + static_cast<uint32_t>(peers_.size())}, nullptr};
     ASSERT_TRUE(dp.sessions->bind(p.addr, p.ref));
@@ -678,7 +693,7 @@ TEST(RecordCryptoSetup, CpuCryptoOnlyWhereARecordGoesThrough) {
     CipherState* cs = cipher_state_create(dev, keys, &error);
     ASSERT_NE(cs, nullptr) << error;
     EXPECT_GE(cs->dev_id, 0);
-    EXPECT_EQ(cs->cpu_crypto, !chacha);
+    EXPECT_EQ(cs->engine, chacha ? RecordEngine::kQueuePair : RecordEngine::kCpuCrypto) << "a named device: no intel-ipsec-mb";
     rte_mbuf* m = rte_pktmbuf_alloc(g_bed->dp.pool);
     ASSERT_NE(m, nullptr);
     const Bytes pt = {0x00, 1, 2, 3, 4, 5, 6, 7, 8, 9};
@@ -710,14 +725,110 @@ TEST(RecordCryptoSetup, CpuCryptoOnlyWhereARecordGoesThrough) {
   }
 }
 
+// Test that "auto" gives AES-GCM to intel-ipsec-mb and ChaCha20-Poly1305 to the cryptodev,
+// and that intel-ipsec-mb's records are wolfCrypt's, byte for byte, both ways, for AES-128
+// and AES-256 and lengths around the block and the VAES code's 16-block boundaries (0: a
+// record of its tag only); a flipped tag bit, ciphertext bit or sequence number is refused.
+TEST(RecordCryptoSetup, IpsecMbRecordsAreWolfCryptsBothWays) {
+  if (g_bed == nullptr && geteuid() != 0) GTEST_SKIP() << g_bed_error;
+  ASSERT_NE(g_bed, nullptr) << g_bed_error;
+  const RecordCryptoDev& dev = *g_bed->dp.crypto;
+  ASSERT_NE(dev.ipsec_mb, nullptr) << "libIPSec_MB is linked in: \"auto\" always has it";
+  EXPECT_EQ(dev.engine_for(crypto::DtlsCipher::kAes128Gcm), RecordEngine::kIpsecMb);
+  EXPECT_EQ(dev.engine_for(crypto::DtlsCipher::kAes256Gcm), RecordEngine::kIpsecMb);
+  if (dev.dev_id >= 0) {
+    EXPECT_EQ(dev.engine_for(crypto::DtlsCipher::kChacha20Poly1305), RecordEngine::kCpuCrypto);
+  }
+  for (crypto::DtlsCipher cipher : {crypto::DtlsCipher::kAes128Gcm, crypto::DtlsCipher::kAes256Gcm}) {
+    SCOPED_TRACE(crypto::dtls_cipher_name(cipher));
+    crypto::DtlsRecordKeys keys;
+    keys.cipher = cipher;
+    keys.epoch = 1;
+    keys.rx.key_len = keys.tx.key_len = crypto::dtls_cipher_key_len(cipher);
+    keys.rx.iv_len = keys.tx.iv_len = crypto::dtls_cipher_iv_len(cipher);
+    for (size_t i = 0; i < keys.tx.key.size(); i++) keys.tx.key[i] = static_cast<uint8_t>(3 * i + 1);
+    for (size_t i = 0; i < keys.tx.iv.size(); i++) keys.tx.iv[i] = static_cast<uint8_t>(7 * i + 2);
+    for (size_t i = 0; i < keys.rx.key.size(); i++) keys.rx.key[i] = static_cast<uint8_t>(5 * i + 9);
+    for (size_t i = 0; i < keys.rx.iv.size(); i++) keys.rx.iv[i] = static_cast<uint8_t>(11 * i + 4);
+    crypto::RecordAead peer_open, peer_seal;  // the client: opens what we seal, seals what we open
+    ASSERT_TRUE(peer_open.init(cipher, keys.tx));
+    ASSERT_TRUE(peer_seal.init(cipher, keys.rx));
+    std::string error;
+    CipherState* cs = cipher_state_create(dev, keys, &error);
+    ASSERT_NE(cs, nullptr) << error;
+    EXPECT_EQ(cs->engine, RecordEngine::kIpsecMb);
+    EXPECT_LT(cs->dev_id, 0) << "no cryptodev session";
+    uint64_t enq = 0, deq = 0, failed = 0, depth = 0;
+    const RecordCryptoCounters counters{&enq, &deq, &failed, &depth};
+    uint64_t seq = 1;
+    for (uint16_t len : {0, 1, 15, 16, 17, 63, 64, 255, 256, 257, 767, 768, 1400}) {
+      SCOPED_TRACE(len);
+      Bytes pt(len);
+      for (size_t i = 0; i < pt.size(); i++) pt[i] = static_cast<uint8_t>(i * 13 + len);
+      // Sealed here, opened by wolfCrypt.
+      rte_mbuf* m = rte_pktmbuf_alloc(g_bed->dp.pool);
+      ASSERT_NE(m, nullptr);
+      auto* record = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(13 + cs->overhead + len)));
+      ASSERT_NE(record, nullptr);
+      std::memcpy(record + 13 + cs->explicit_nonce, pt.data(), len);
+      RecordJob job{};
+      job.m = m;
+      job.cs = cs;
+      job.record = record;
+      job.seal = true;
+      job.plaintext_len = len;
+      job.epoch = 1;
+      job.sequence = seq++;
+      record_crypto_run(dev, 0, &job, 1, counters);
+      EXPECT_TRUE(job.ok);
+      dtls::DtlsRecord rec;
+      ASSERT_EQ(dtls::dtls_record_parse({record, rte_pktmbuf_data_len(m)}, 0, &rec), dtls::DtlsParseError::kOk);
+      std::span<uint8_t> opened;
+      ASSERT_TRUE(peer_open.open(rec, record, &opened));
+      EXPECT_EQ(Bytes(opened.begin(), opened.end()), pt);
+      // Sealed by wolfCrypt, opened here; then with one bit flipped in the tag, the first
+      // ciphertext byte (when there is one) and the sequence number: refused.
+      for (int flip = 0; flip < 4; flip++) {
+        SCOPED_TRACE(flip);
+        if (flip == 2 && len == 0) continue;
+        std::memcpy(record + 13 + cs->explicit_nonce, pt.data(), len);
+        ASSERT_NE(peer_seal.seal(record, len, 1, seq), 0u);
+        if (flip == 1) record[13 + cs->overhead + len - 1] ^= 0x01;
+        if (flip == 2) record[13 + cs->explicit_nonce] ^= 0x80;
+        ASSERT_EQ(dtls::dtls_record_parse({record, rte_pktmbuf_data_len(m)}, 0, &rec), dtls::DtlsParseError::kOk);
+        if (flip == 3) {  // the AAD's seq_num is the header's
+          rec.sequence ^= 1;
+          record[10] ^= 1;
+        }
+        RecordJob open{};
+        open.m = m;
+        open.cs = cs;
+        open.record = record;
+        open.seal = false;
+        open.rec = rec;
+        record_crypto_run(dev, 0, &open, 1, counters);
+        EXPECT_EQ(open.ok, flip == 0);
+        if (flip == 0) {
+          EXPECT_EQ(Bytes(open.plaintext.begin(), open.plaintext.end()), pt);
+        }
+      }
+      seq++;
+      rte_pktmbuf_free(m);
+    }
+    EXPECT_EQ(failed + enq + deq, 0u) << "no device work, no failure";
+    cipher_state_free(cs);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(SuitesAndBackends, DtlsPath,
                          ::testing::Combine(::testing::ValuesIn(suites_of_this_build()),
-                                            ::testing::Values(Backend::kCpuCrypto, Backend::kQueuePair,
-                                                              Backend::kWolfCrypt)),
+                                            ::testing::Values(Backend::kIpsecMb, Backend::kCpuCrypto,
+                                                              Backend::kQueuePair, Backend::kWolfCrypt)),
                          [](const ::testing::TestParamInfo<DtlsPathParam>& i) {
                            std::string name;
                            for (char ch : std::get<0>(i.param)) name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
                            switch (std::get<1>(i.param)) {
+                             case Backend::kIpsecMb: return name + "_ipsecmb";
                              case Backend::kCpuCrypto: return name + "_cpucrypto";
                              case Backend::kQueuePair: return name + "_queuepair";
                              case Backend::kWolfCrypt: break;
