@@ -93,10 +93,11 @@ struct DataplaneConfig {
   /// outside address goes to the kernel through it; 1-15 of a-z 0-9 _ -.
   std::string exception_iface = "tg-exc";
   uint32_t tls_workers = 1;  ///< 1..16 TLS worker threads (not poll lcores: ordinary threads)
-  /// Record crypto of the DTLS fast path: "auto" (a crypto_aesni_mb vdev, else wolfCrypt
-  /// with a warning), "none" (wolfCrypt on the poll lcores), or a cryptodev vdev name
-  /// (crypto_aesni_mb, crypto_aesni_gcm, crypto_chacha20_poly1305, crypto_openssl, ...)
-  /// that must work.
+  /// Record crypto of the DTLS fast path: "auto" (AES-GCM through intel-ipsec-mb on the
+  /// poll lcores, the rest through a crypto_aesni_mb vdev, else wolfCrypt with a warning),
+  /// "none" (wolfCrypt on the poll lcores), or a cryptodev vdev name (crypto_aesni_mb,
+  /// crypto_aesni_gcm, crypto_chacha20_poly1305, crypto_openssl, ...) that must work and
+  /// then protects every cipher it has.
   std::string cryptodev = "auto";
   std::vector<PortConfig> ports;      ///< 1..8 ports
   std::vector<RouteConfig> routes;    ///< static routes
