@@ -662,6 +662,20 @@ TEST_P(DtlsPath, MixedBurstOfSessionsAndBackendsBothWays) {
   EXPECT_EQ(events().dtls_records_encrypted, from.size());
 }
 
+/// Epoch-1 record keys of `cipher`, a different fixed pattern per direction.
+crypto::DtlsRecordKeys fixed_keys(crypto::DtlsCipher cipher) {
+  crypto::DtlsRecordKeys keys;
+  keys.cipher = cipher;
+  keys.epoch = 1;
+  keys.rx.key_len = keys.tx.key_len = crypto::dtls_cipher_key_len(cipher);
+  keys.rx.iv_len = keys.tx.iv_len = crypto::dtls_cipher_iv_len(cipher);
+  for (size_t i = 0; i < keys.tx.key.size(); i++) keys.tx.key[i] = static_cast<uint8_t>(3 * i + 1);
+  for (size_t i = 0; i < keys.tx.iv.size(); i++) keys.tx.iv[i] = static_cast<uint8_t>(7 * i + 2);
+  for (size_t i = 0; i < keys.rx.key.size(); i++) keys.rx.key[i] = static_cast<uint8_t>(5 * i + 9);
+  for (size_t i = 0; i < keys.rx.iv.size(); i++) keys.rx.iv[i] = static_cast<uint8_t>(11 * i + 4);
+  return keys;
+}
+
 // Test that set-up believes RTE_CRYPTODEV_FF_SYM_CPU_CRYPTO only when a record goes through:
 // DPDK 22.11's crypto_chacha20_poly1305 sets the flag without implementing the call, so its
 // sessions use the queue pair (with a warning) and their records are right; crypto_aesni_gcm
@@ -680,13 +694,7 @@ TEST(RecordCryptoSetup, CpuCryptoOnlyWhereARecordGoesThrough) {
     EXPECT_EQ(warning.find("CPU crypto refused") != std::string::npos, chacha) << warning;
     // One record sealed through the device (either API) opens with wolfCrypt.
     const crypto::DtlsCipher cipher = chacha ? crypto::DtlsCipher::kChacha20Poly1305 : crypto::DtlsCipher::kAes128Gcm;
-    crypto::DtlsRecordKeys keys;
-    keys.cipher = cipher;
-    keys.epoch = 1;
-    keys.rx.key_len = keys.tx.key_len = crypto::dtls_cipher_key_len(cipher);
-    keys.rx.iv_len = keys.tx.iv_len = crypto::dtls_cipher_iv_len(cipher);
-    for (size_t i = 0; i < keys.tx.key.size(); i++) keys.tx.key[i] = static_cast<uint8_t>(3 * i + 1);
-    for (size_t i = 0; i < keys.tx.iv.size(); i++) keys.tx.iv[i] = static_cast<uint8_t>(7 * i + 2);
+    const crypto::DtlsRecordKeys keys = fixed_keys(cipher);
     crypto::RecordAead peer;
     ASSERT_TRUE(peer.init(cipher, keys.tx));
     std::string error;
@@ -741,15 +749,7 @@ TEST(RecordCryptoSetup, IpsecMbRecordsAreWolfCryptsBothWays) {
   }
   for (crypto::DtlsCipher cipher : {crypto::DtlsCipher::kAes128Gcm, crypto::DtlsCipher::kAes256Gcm}) {
     SCOPED_TRACE(crypto::dtls_cipher_name(cipher));
-    crypto::DtlsRecordKeys keys;
-    keys.cipher = cipher;
-    keys.epoch = 1;
-    keys.rx.key_len = keys.tx.key_len = crypto::dtls_cipher_key_len(cipher);
-    keys.rx.iv_len = keys.tx.iv_len = crypto::dtls_cipher_iv_len(cipher);
-    for (size_t i = 0; i < keys.tx.key.size(); i++) keys.tx.key[i] = static_cast<uint8_t>(3 * i + 1);
-    for (size_t i = 0; i < keys.tx.iv.size(); i++) keys.tx.iv[i] = static_cast<uint8_t>(7 * i + 2);
-    for (size_t i = 0; i < keys.rx.key.size(); i++) keys.rx.key[i] = static_cast<uint8_t>(5 * i + 9);
-    for (size_t i = 0; i < keys.rx.iv.size(); i++) keys.rx.iv[i] = static_cast<uint8_t>(11 * i + 4);
+    const crypto::DtlsRecordKeys keys = fixed_keys(cipher);
     crypto::RecordAead peer_open, peer_seal;  // the client: opens what we seal, seals what we open
     ASSERT_TRUE(peer_open.init(cipher, keys.tx));
     ASSERT_TRUE(peer_seal.init(cipher, keys.rx));
