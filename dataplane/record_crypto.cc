@@ -270,9 +270,10 @@ std::string record_crypto_setup(const std::string& spec, uint16_t n_queue_pairs,
       }
       if (status != 0) {
         dev->cpu_crypto = false;
-        *warning = "cryptodev " + driver + " has RTE_CRYPTODEV_FF_SYM_CPU_CRYPTO but its CPU crypto refused " +
-                   crypto::dtls_cipher_name(c) + " (status " + std::to_string(status) +
-                   "): DTLS records go through its queue pairs";
+        if (!warning->empty()) *warning += "; ";  // after intel-ipsec-mb's, if any
+        *warning += "cryptodev " + driver + " has RTE_CRYPTODEV_FF_SYM_CPU_CRYPTO but its CPU crypto refused " +
+                    crypto::dtls_cipher_name(c) + " (status " + std::to_string(status) +
+                    "): DTLS records go through its queue pairs";
       }
     }
   }
