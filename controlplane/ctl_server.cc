@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "controlplane/ctl_segment_mapping.h"
@@ -204,6 +205,26 @@ uint32_t CtlServer::serve_ring(uint32_t worker, Responder& responder) {
   return served;
 }
 
+void CtlServer::idle_wait(uint64_t now_ns, uint64_t until_ns) {
+  if (until_ns <= now_ns) return;
+  const uint64_t wait = std::min(until_ns - now_ns, options_.idle_wait_ns);
+  if (!mapping_) {
+    sleep_ns(wait);
+    return;
+  }
+  shm::CtlSegment& seg = mapping_->segment();
+  // The value first, then the rings: a request pushed after this load rings a new value,
+  // so the wait below returns at once or is woken (api/ctl_segment.h).
+  const uint32_t seen = seg.server.doorbell.load(std::memory_order_seq_cst);
+  for (uint32_t w = 0; w < mapping_->n_workers(); ++w)
+    if (seg.workers[w].requests.size() != 0) return;
+  {
+    const std::lock_guard<std::mutex> lock(tasks_mutex_);
+    if (!tasks_.empty()) return;
+  }
+  shm::ctl_doorbell_wait(seg, seen, wait);
+}
+
 void CtlServer::run() {
   Responder responder(*this);
   uint64_t next_remap_check = 0;
@@ -260,7 +281,7 @@ void CtlServer::run() {
       next_tick = now + options_.tick_interval_ns;
       handler_.on_tick(now);
     }
-    if (served == 0) sleep_ns(options_.idle_sleep_ns);
+    if (served == 0) idle_wait(now, std::min({next_beat, next_tick, next_remap_check}));
   }
   if (mapping_) {
     // release: workers that see 0 treat the control plane as down at once.

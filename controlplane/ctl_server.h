@@ -68,7 +68,9 @@ class CtlServer {
   struct Options {
     std::string instance;                       ///< names the segment
     uint64_t heartbeat_interval_ns = shm::kCtlHeartbeatIntervalNs;
-    uint64_t idle_sleep_ns = 500'000;           ///< sleep after a pass with no request
+    /// Longest wait on the doorbell after a pass with no request (api/ctl_segment.h), and
+    /// the sleep while no segment is mapped: how late a posted task (admin) may run.
+    uint64_t idle_wait_ns = shm::kCtlIdleWaitNs;
     uint64_t remap_interval_ns = 500'000'000;   ///< how often to look for a (new) segment
     uint64_t tick_interval_ns = 1'000'000'000;  ///< CtlHandler::on_tick period
     uint32_t batch_per_ring = 8;                ///< requests per ring per pass (fairness)
@@ -115,6 +117,9 @@ class CtlServer {
   uint32_t serve_ring(uint32_t worker, Responder& responder);
   void count(size_t type_slot, ctl::CtlResult result);
   void run_tasks(Responder& responder);
+  /// After a pass with no request: wait for the doorbell until `until_ns` (at most
+  /// idle_wait_ns), unless a request or a task is already waiting.
+  void idle_wait(uint64_t now_ns, uint64_t until_ns);
 
   Options options_;
   CtlHandler& handler_;

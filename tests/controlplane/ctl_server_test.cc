@@ -54,7 +54,7 @@ class EchoHandler final : public CtlHandler {
 };
 
 /// fork() a control plane that serves until SIGTERM (graceful) or SIGKILL.
-pid_t start_control_plane(const std::string& instance) {
+pid_t start_control_plane(CtlServer::Options options) {
   sigset_t term;
   sigemptyset(&term);
   sigaddset(&term, SIGTERM);
@@ -63,7 +63,7 @@ pid_t start_control_plane(const std::string& instance) {
   // Child: no gtest assertions here, only _exit codes.
   pthread_sigmask(SIG_BLOCK, &term, nullptr);
   EchoHandler handler;
-  CtlServer server({.instance = instance, .remap_interval_ns = 50'000'000}, handler);
+  CtlServer server(std::move(options), handler);
   server.start();
   int sig = 0;
   sigwait(&term, &sig);
@@ -95,8 +95,9 @@ class CtlServerProcessTest : public testing::Test {
   void TearDown() override {
     for (pid_t p : children_) stop_control_plane(p, SIGKILL);
   }
-  pid_t spawn() {
-    const pid_t p = start_control_plane(instance_);
+  pid_t spawn() { return spawn({.instance = instance_, .remap_interval_ns = 50'000'000}); }
+  pid_t spawn(CtlServer::Options options) {
+    const pid_t p = start_control_plane(std::move(options));
     children_.push_back(p);
     return p;
   }
@@ -126,6 +127,21 @@ class CtlServerProcessTest : public testing::Test {
   CtlSegmentOwner owner_;
   std::vector<pid_t> children_;
 };
+
+// Test that a request wakes an idle control plane through the segment's doorbell: with its
+// heartbeat, remap check, tick and idle wait all a minute apart, the control plane's only
+// reason to wake before a minute is the worker's ring of the doorbell.
+TEST_F(CtlServerProcessTest, ARequestWakesAnIdleControlPlane) {
+  constexpr uint64_t kMinute = 60'000'000'000;
+  spawn({.instance = instance_, .heartbeat_interval_ns = kMinute, .idle_wait_ns = kMinute,
+         .remap_interval_ns = kMinute, .tick_interval_ns = kMinute});
+  CtlClient c(*owner_.segment(), {.worker_id = 0, .heartbeat_timeout_ns = 2 * kMinute});
+  ASSERT_TRUE(wait_for([&] { return c.control_plane_up(ctl_monotonic_ns()); }, std::chrono::seconds(10)));
+  for (uint64_t i = 1; i <= 3; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // it is waiting again
+    EXPECT_TRUE(ping_round_trip(c, i, std::chrono::seconds(20))) << "request " << i;
+  }
+}
 
 TEST_F(CtlServerProcessTest, ControlPlaneDownIsRefusedAtOnce) {
   CtlClient c(*owner_.segment(), {.worker_id = 0});
