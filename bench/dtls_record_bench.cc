@@ -172,20 +172,19 @@ struct Session : BenchLcore {
   bool ok = false;
 
   Session(crypto::DtlsCipher c, int64_t backend, benchmark::State& state) : cipher(c) {
-    const bool use_cryptodev = backend != kWolfCrypt;
     Dataplane& dp = g_bed->dp;
     neigh->learn(neigh->find_or_insert(dp.ports[0].port_id, kClient), MacAddr{{2, 0, 0, 0, 0, 0x02}}, rte_rdtsc());
-    if (use_cryptodev && !dp.crypto->supports(c)) {
-      state.SkipWithError("the cryptodev lacks this cipher");
+    RecordCryptoDev dev;  // none: wolfCrypt
+    if (backend != kWolfCrypt) dev = *dp.crypto;
+    if (backend == kCpuCrypto || backend == kQueuePair) dev.ipsec_mb = nullptr;
+    if (backend == kQueuePair) dev.cpu_crypto = false;
+    if (backend != kWolfCrypt && dev.engine_for(c) == RecordEngine::kWolfCrypt) {
+      state.SkipWithError("no engine of this backend has this cipher");
       return;
     }
     const crypto::DtlsRecordKeys keys = session_keys(c);
     client_tx.init(c, keys.rx);
     std::string error;
-    RecordCryptoDev dev;  // none: wolfCrypt
-    if (use_cryptodev) dev = *dp.crypto;
-    if (backend == kCpuCrypto || backend == kQueuePair) dev.ipsec_mb = nullptr;
-    if (backend == kQueuePair) dev.cpu_crypto = false;
     CipherState* cs = cipher_state_create(dev, keys, &error);
     if (cs == nullptr || !dp.sessions->bind(kPoolAddr, kRef)) {
       state.SkipWithError(("session: " + error).c_str());

@@ -158,11 +158,11 @@ std::string ipsec_mb_setup(RecordCryptoDev* dev) {
     return why;
   }
   dev->ipsec_mb = mgr;
-  dev->ipsec_mb_lines[0] = {line_range(0, 2), line_range(0, 15)};
-  dev->ipsec_mb_lines[1] = {line_range(0, 3), line_range(0, 15)};
+  dev->ipsec_mb_layout.lines[0] = {line_range(0, 2), line_range(0, 15)};
+  dev->ipsec_mb_layout.lines[1] = {line_range(0, 3), line_range(0, 15)};
   // The 48-power layout (and the code that reads only the powers a record needs) is the
   // VAES one; the SSE/AVX2/AVX512 code keeps 8 powers in the first lines of the union.
-  dev->ipsec_mb_vaes_layout = arch == IMB_ARCH_AVX512 && (mgr->features & IMB_FEATURE_VAES) != 0 &&
+  dev->ipsec_mb_layout.vaes = arch == IMB_ARCH_AVX512 && (mgr->features & IMB_FEATURE_VAES) != 0 &&
                               (mgr->features & IMB_FEATURE_VPCLMULQDQ) != 0;
   return {};
 }
@@ -179,13 +179,10 @@ void cryptodev_teardown(RecordCryptoDev* dev) {
   rte_mempool_free(dev->op_pool);
   rte_mempool_free(dev->session_pool);
   IMB_MGR* const mgr = dev->ipsec_mb;
-  const KeyLines l0 = dev->ipsec_mb_lines[0], l1 = dev->ipsec_mb_lines[1];
-  const bool vaes = dev->ipsec_mb_vaes_layout;
+  const IpsecMbKeyLayout layout = dev->ipsec_mb_layout;
   *dev = RecordCryptoDev{};
   dev->ipsec_mb = mgr;
-  dev->ipsec_mb_lines[0] = l0;
-  dev->ipsec_mb_lines[1] = l1;
-  dev->ipsec_mb_vaes_layout = vaes;
+  dev->ipsec_mb_layout = layout;
 }
 
 }  // namespace

@@ -67,17 +67,22 @@ struct KeyLines {
   uint64_t long_record = 0;
 };
 
+/// What record_crypto_prefetch_key knows of an intel-ipsec-mb key (gcm_key_data).
+struct IpsecMbKeyLayout {
+  /// The lines of an AES-128 / AES-256 key a record reads, beyond the GHASH key powers the
+  /// record's length needs.
+  KeyLines lines[2];
+  /// GHASH key powers are laid out as intel-ipsec-mb 1.3's VAES code has them (48, the
+  /// lowest last): a record's length says which lines it reads. Else every line is prefetched.
+  bool vaes = false;
+};
+
 /// The process' record crypto engines. Set up by record_crypto_setup().
 struct RecordCryptoDev {
   /// intel-ipsec-mb for AES-GCM (nullptr: AES-GCM goes to the cryptodev). Its direct GCM
   /// calls only read the manager's function pointers: one manager serves every lcore.
   IMB_MGR* ipsec_mb = nullptr;
-  /// The lines of an intel-ipsec-mb AES-128/-256 key (gcm_key_data) a record reads, beyond
-  /// the GHASH key powers the record's length needs (record_crypto_prefetch_key).
-  KeyLines ipsec_mb_lines[2];
-  /// GHASH key powers are laid out as intel-ipsec-mb 1.3's VAES code has them (48, the
-  /// lowest last): a record's length says which lines it reads. Else every line is prefetched.
-  bool ipsec_mb_vaes_layout = false;
+  IpsecMbKeyLayout ipsec_mb_layout;
   int dev_id = -1;          ///< -1: no cryptodev, every session uses wolfCrypt (or intel-ipsec-mb)
   std::string name;         ///< driver name, for logs and metrics
   rte_mempool* session_pool = nullptr;
@@ -155,8 +160,8 @@ inline void record_crypto_prefetch_key(const RecordCryptoDev& dev, const CipherS
                                        size_t fragment_len) {
   uint64_t m;
   if (cs.engine == RecordEngine::kIpsecMb) {
-    const KeyLines& l = dev.ipsec_mb_lines[cs.cipher == crypto::DtlsCipher::kAes256Gcm ? 1 : 0];
-    if (dev.ipsec_mb_vaes_layout) {
+    const KeyLines& l = dev.ipsec_mb_layout.lines[cs.cipher == crypto::DtlsCipher::kAes256Gcm ? 1 : 0];
+    if (dev.ipsec_mb_layout.vaes) {
       // H^n..H^1 for a record of n blocks (the AAD's block and the lengths' use H^1), n at
       // most 48; H^k is at byte 240 + 16 * (48 - k) of the 1008.
       const size_t n = std::min<size_t>((fragment_len + 15) / 16, 48);

@@ -662,6 +662,16 @@ TEST_P(DtlsPath, MixedBurstOfSessionsAndBackendsBothWays) {
   EXPECT_EQ(events().dtls_records_encrypted, from.size());
 }
 
+/// A job for `record` in `m`; the caller sets what a seal or an open needs besides.
+RecordJob record_job(rte_mbuf* m, const CipherState* cs, uint8_t* record, bool seal) {
+  RecordJob job{};
+  job.m = m;
+  job.cs = cs;
+  job.record = record;
+  job.seal = seal;
+  return job;
+}
+
 /// Epoch-1 record keys of `cipher`, a different fixed pattern per direction.
 crypto::DtlsRecordKeys fixed_keys(crypto::DtlsCipher cipher) {
   crypto::DtlsRecordKeys keys;
@@ -771,11 +781,7 @@ TEST(RecordCryptoSetup, IpsecMbRecordsAreWolfCryptsBothWays) {
       auto* record = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(13 + cs->overhead + len)));
       ASSERT_NE(record, nullptr);
       std::memcpy(record + 13 + cs->explicit_nonce, pt.data(), len);
-      RecordJob job{};
-      job.m = m;
-      job.cs = cs;
-      job.record = record;
-      job.seal = true;
+      RecordJob job = record_job(m, cs, record, true);
       job.plaintext_len = len;
       job.epoch = 1;
       job.sequence = seq++;
@@ -800,11 +806,7 @@ TEST(RecordCryptoSetup, IpsecMbRecordsAreWolfCryptsBothWays) {
           rec.sequence ^= 1;
           record[10] ^= 1;
         }
-        RecordJob open{};
-        open.m = m;
-        open.cs = cs;
-        open.record = record;
-        open.seal = false;
+        RecordJob open = record_job(m, cs, record, false);
         open.rec = rec;
         record_crypto_run(dev, 0, &open, 1, counters);
         EXPECT_EQ(open.ok, flip == 0);
