@@ -90,6 +90,7 @@ constexpr unsigned kBurst = 32;
 struct Options {
   std::string server = "192.0.2.1";
   uint16_t port = 443;
+  std::string source;             // --source: local IPv4 address of every socket; empty = the kernel's choice
   uint32_t sessions = 1;
   uint32_t concurrency = 64;
   double rate = 0;                // logins started per second (0 = as fast as concurrency allows)
@@ -192,6 +193,8 @@ class Engine {
  private:
   // setup
   void start_session(Session& s, uint64_t now);
+  /// Opens the session's TCP connection (non-blocking connect). On an error it fails the
+  /// session itself, the reason naming the step, and returns false.
   bool open_tcp(Session& s);
   void fail(Session& s, const std::string& reason);
   void drive(Session& s, uint32_t events);
@@ -202,7 +205,7 @@ class Engine {
   void on_tunnel_up(Session& s, const TunnelConfig& config, std::string_view leftover);
   void start_dtls(Session& s, uint64_t now);
   void drive_dtls(Session& s, uint64_t now);
-  void dtls_failed(Session& s, const char* why);
+  void dtls_failed(Session& s, const std::string& why);
   void ready(Session& s, Channel channel, uint64_t now);
   void timers(uint64_t now);
   // tunnel
@@ -231,6 +234,7 @@ class Engine {
   WOLFSSL_CTX* dtls_ctx_ = nullptr;
   int epoll_ = -1;
   sockaddr_in server_{};
+  sockaddr_in source_{};                // --source, port 0; sin_family 0 when not given
   std::string host_header_;
   std::vector<Session> sessions_;
   std::map<std::string, uint64_t> failures_;
@@ -273,6 +277,8 @@ bool Engine::init(std::string* error) {
     *error = "--server must be an IPv4 address: " + opt_.server;
     return false;
   }
+  if (!opt_.source.empty() && inet_pton(AF_INET, opt_.source.c_str(), &source_.sin_addr) == 1)
+    source_.sin_family = AF_INET;  // parse_options refused anything else
   host_header_ = opt_.server + (opt_.port == 443 ? "" : ":" + std::to_string(opt_.port));
   tls_ctx_ = wolfSSL_CTX_new(wolfSSLv23_client_method());
   if (tls_ctx_ == nullptr) {
@@ -310,20 +316,32 @@ void Engine::update_epoll(Session& s) {
 }
 
 bool Engine::open_tcp(Session& s) {
+  const auto failed = [&](const std::string& step) {
+    fail(s, step + ": " + std::strerror(errno));
+    return false;
+  };
   s.tcp_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (s.tcp_fd < 0) return false;
+  if (s.tcp_fd < 0) return failed("connect");
   const int one = 1;
   setsockopt(s.tcp_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (source_.sin_family == AF_INET) {
+    // Port 0 with IP_BIND_ADDRESS_NO_PORT: the kernel picks the port at connect, knowing the
+    // 4-tuple, as for an unbound socket; a plain bind would reserve a port exclusively before
+    // the destination is known.
+    setsockopt(s.tcp_fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    if (bind(s.tcp_fd, reinterpret_cast<const sockaddr*>(&source_), sizeof source_) != 0)
+      return failed("bind " + opt_.source);
+  }
   if (connect(s.tcp_fd, reinterpret_cast<const sockaddr*>(&server_), sizeof server_) != 0 &&
       errno != EINPROGRESS)
-    return false;
+    return failed("connect");
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT;
   ev.data.u64 = static_cast<uint64_t>(s.index) << 1;
-  if (epoll_ctl(epoll_, EPOLL_CTL_ADD, s.tcp_fd, &ev) != 0) return false;
+  if (epoll_ctl(epoll_, EPOLL_CTL_ADD, s.tcp_fd, &ev) != 0) return failed("connect");
   s.want_tcp_write = true;
   s.tls = wolfSSL_new(tls_ctx_);
-  if (s.tls == nullptr || wolfSSL_set_fd(s.tls, s.tcp_fd) != WOLFSSL_SUCCESS) return false;
+  if (s.tls == nullptr || wolfSSL_set_fd(s.tls, s.tcp_fd) != WOLFSSL_SUCCESS) return failed("connect");
   s.state = State::kTcpConnecting;
   return true;
 }
@@ -336,7 +354,7 @@ void Engine::start_session(Session& s, uint64_t now) {
   ClientIdentity identity;
   identity.group_access = "https://" + host_header_ + "/";
   s.login->out = build_post({host_header_, ""}, "/", build_init(identity, ""));
-  if (!open_tcp(s)) fail(s, std::string("connect: ") + std::strerror(errno));
+  open_tcp(s);
 }
 
 void Engine::fail(Session& s, const std::string& reason) {
@@ -467,7 +485,7 @@ void Engine::send_request(Session& s, std::string request, bool new_connection) 
     s.tls = nullptr;
     close(s.tcp_fd);
     s.tcp_fd = -1;
-    if (!open_tcp(s)) return fail(s, std::string("connect: ") + std::strerror(errno));
+    open_tcp(s);
     return;
   }
   flush_out(s);
@@ -606,7 +624,13 @@ void Engine::start_dtls(Session& s, uint64_t now) {
   sockaddr_in peer = server_;
   peer.sin_port = htons(s.tunnel.dtls_port);
   const int buffer = 1 << 20;
-  if (s.udp_fd < 0 || connect(s.udp_fd, reinterpret_cast<const sockaddr*>(&peer), sizeof peer) != 0)
+  if (s.udp_fd < 0) return dtls_failed(s, "dtls: udp socket");
+  // Port 0: UDP takes its port at bind, one per socket and address (the range of
+  // ip_local_port_range), hence one --source per ~60k sessions.
+  if (source_.sin_family == AF_INET &&
+      bind(s.udp_fd, reinterpret_cast<const sockaddr*>(&source_), sizeof source_) != 0)
+    return dtls_failed(s, "dtls: bind " + opt_.source + ": " + std::strerror(errno));
+  if (connect(s.udp_fd, reinterpret_cast<const sockaddr*>(&peer), sizeof peer) != 0)
     return dtls_failed(s, "dtls: udp socket");
   setsockopt(s.udp_fd, SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
   setsockopt(s.udp_fd, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
@@ -658,9 +682,9 @@ void Engine::drive_dtls(Session& s, uint64_t now) {
   s.dtls_next_timer = now + static_cast<uint64_t>(timeout) * kNsPerSec;
 }
 
-void Engine::dtls_failed(Session& s, const char* why) {
+void Engine::dtls_failed(Session& s, const std::string& why) {
   ++failures_[why];
-  if (opt_.verbose) std::fprintf(stderr, "level=warn msg=\"DTLS failed, staying on CSTP\" session=%u reason=\"%s\"\n", s.index, why);
+  if (opt_.verbose) std::fprintf(stderr, "level=warn msg=\"DTLS failed, staying on CSTP\" session=%u reason=\"%s\"\n", s.index, why.c_str());
   if (s.dtls != nullptr) wolfSSL_free(s.dtls);
   s.dtls = nullptr;
   s.dtls_tx.reset();
@@ -1070,7 +1094,7 @@ int Engine::run() {
         retry_queue_.pop_front();
         if (s.login) {  // a CONNECT to send again: a new connection only
           ++in_progress_;
-          if (!open_tcp(s)) fail(s, std::string("connect: ") + std::strerror(errno));
+          open_tcp(s);
         } else {
           start_session(s, now);
         }
@@ -1247,9 +1271,10 @@ void Engine::report_all(const Options& opt, const std::vector<std::unique_ptr<En
       ok > 0 && rss_after_setup > rss_before ? static_cast<double>(rss_after_setup - rss_before) / ok : 0;
 
   if (opt.json) {
-    std::printf("{\"server\":\"%s:%u\",\"sessions\":{\"requested\":%u,\"established\":%u,\"failed\":%" PRIu64
+    const std::string source = opt.source.empty() ? "null" : "\"" + json_escape(opt.source) + "\"";
+    std::printf("{\"server\":\"%s:%u\",\"source\":%s,\"sessions\":{\"requested\":%u,\"established\":%u,\"failed\":%" PRIu64
                 ",\"retried\":%" PRIu64 ",\"dtls\":%u,\"cstp\":%u,\"logged_out\":%u,\"setup_seconds\":%.3f,\"setup_per_second\":%.1f},",
-                opt.server.c_str(), opt.port, opt.sessions, ok, failed, retried, on_dtls, on_cstp, logged_out,
+                opt.server.c_str(), opt.port, source.c_str(), opt.sessions, ok, failed, retried, on_dtls, on_cstp, logged_out,
                 setup_s, setup_s > 0 ? ok / setup_s : 0);
     // CLOCK_MONOTONIC boundaries of the phases, so a caller sampling the gateway's CPU can
     // cut its samples at them (bench/loadgen/compare-ocserv).
@@ -1287,7 +1312,8 @@ void Engine::report_all(const Options& opt, const std::vector<std::unique_ptr<En
                 loss_up, loss_total, h.count(), us(h.quantile(0.5)), us(h.quantile(0.9)), us(h.quantile(0.99)), us(h.max()));
     return;
   }
-  std::printf("tunnelgate-loadgen against %s:%u\n", opt.server.c_str(), opt.port);
+  std::printf("tunnelgate-loadgen against %s:%u%s%s\n", opt.server.c_str(), opt.port, opt.source.empty() ? "" : " from ",
+              opt.source.c_str());
   std::printf("sessions   requested %u  established %u (DTLS %u, CSTP %u)  failed %" PRIu64 "  retried %" PRIu64 "  logged out %u\n",
               opt.sessions, ok, on_dtls, on_cstp, failed, retried, logged_out);
   for (const auto& [reason, count] : failures) std::printf("  failure  %-40s %" PRIu64 "\n", reason.c_str(), count);
@@ -1316,7 +1342,7 @@ void Engine::report_all(const Options& opt, const std::vector<std::unique_ptr<En
 
 void usage() {
   std::fputs(
-      "usage: tunnelgate-loadgen --server IP [--port 443] --sessions N [--concurrency 64] [--rate R]\n"
+      "usage: tunnelgate-loadgen --server IP [--port 443] [--source IP] --sessions N [--concurrency 64] [--rate R]\n"
       "         (--user U --password P [--authgroup G] | --user U --token JWT [--authgroup G] | --cert PEM --key PEM)\n"
       "         [--no-dtls] [--dtls-timeout 5] [--dtls-attempts 2] [--login-timeout 30] [--retries 0]\n"
       "         [--target IP:PORT [--pps 0] [--size 512 | --imix] [--duration 5]]\n"
@@ -1325,7 +1351,9 @@ void usage() {
       "  --pps 0 offers as fast as the generator can; --hold keeps the sessions up after the\n"
       "  traffic until SIGUSR1 (or the time runs out), then logs them out (BYE 0xb0).\n"
       "  --retries N starts a login answered 503 (try again) over, up to N times.\n"
-      "  --threads N runs N epoll loops, the sessions and rates split between them.\n",
+      "  --threads N runs N epoll loops, the sessions and rates split between them.\n"
+      "  --source IP binds every TCP and UDP socket to this local address (one address gives\n"
+      "  ~64k ports per protocol: run one generator per address past that).\n",
       stderr);
 }
 
@@ -1337,6 +1365,7 @@ std::string read_first_line(const std::string& path) {
 }
 
 bool parse_options(int argc, char** argv, Options* o, std::string* error) {
+  bool source_given = false;  // `--source ""` is an error, not "no --source"
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const auto value = [&]() -> std::string {
@@ -1346,6 +1375,7 @@ bool parse_options(int argc, char** argv, Options* o, std::string* error) {
     try {
       if (a == "--server") o->server = value();
       else if (a == "--port") o->port = static_cast<uint16_t>(std::stoul(value()));
+      else if (a == "--source") { o->source = value(); source_given = true; }
       else if (a == "--sessions") o->sessions = static_cast<uint32_t>(std::stoul(value()));
       else if (a == "--concurrency") o->concurrency = static_cast<uint32_t>(std::stoul(value()));
       else if (a == "--rate") o->rate = std::stod(value());
@@ -1384,6 +1414,10 @@ bool parse_options(int argc, char** argv, Options* o, std::string* error) {
   if (o->sessions == 0 || o->concurrency == 0) { *error = "--sessions and --concurrency must be > 0"; return false; }
   if (o->threads == 0 || o->threads > 64) { *error = "--threads must be 1..64"; return false; }
   if (o->cert.empty() != o->key.empty()) { *error = "--cert and --key go together"; return false; }
+  if (in_addr source{}; source_given && inet_pton(AF_INET, o->source.c_str(), &source) != 1) {
+    *error = "--source must be an IPv4 address: " + o->source;
+    return false;
+  }
   if (o->size < kMinProbePacketBytes || o->size > kMaxPacketBytes) {
     *error = "--size must be " + std::to_string(kMinProbePacketBytes) + ".." + std::to_string(kMaxPacketBytes);
     return false;

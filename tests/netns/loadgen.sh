@@ -4,7 +4,8 @@
 # tunnelgate-loadgen-echo on a backend, which returns it; the gateway shows the sessions
 # while they are held, the traffic arrived both ways, and the logout (BYE 0xb0) frees them.
 # Then the same over CSTP only (--no-dtls), with bearer-token and certificate logins, and
-# logins against a second bed with an RSA-2048 server certificate. Behaviour only: the
+# logins against a second bed with an RSA-2048 server certificate, and a generator bound to a
+# second client address (--source, TG_CLIENT_EXTRA_ADDRS). Behaviour only: the
 # figures are printed, never compared with a speed.
 #
 #  client ns                     gateway ns                      backend ns
@@ -20,6 +21,7 @@ LOADGEN=$TG_BUILD_DIR/bench/loadgen/tunnelgate-loadgen
 ECHO=$TG_BUILD_DIR/bench/loadgen/tunnelgate-loadgen-echo
 for b in "$LOADGEN" "$ECHO"; do [ -x "$b" ] || { echo "SKIP: $b not built (benchmarks disabled?)"; exit 77; }; done
 export TG_LAB_FORWARDING=0
+export TG_CLIENT_EXTRA_ADDRS=1  # 192.0.2.10 besides 192.0.2.2, for --source
 tg_testbed_up
 echo "test bed $TG_RUN_ID up (state $TG_STATE_DIR)"
 read -r -a BACKENDS <<< "$TG_BACKEND_ADDRS"
@@ -157,6 +159,33 @@ sed 's/^/    | /' "$LG_JSON"
 tg_check "3 token sessions on DTLS" test "$(json_get "$LG_JSON" 'r["sessions"]["dtls"]')" -eq 3
 tg_check "token sessions carried traffic" test "$(json_get "$LG_JSON" 'r["traffic"]["down_delivered_packets"]')" -gt 0
 tg_check "token sessions ended" tg_wait_metric 10 tunnelgate_sessions_active -eq 0
+
+# Test --source: a generator bound to the bed's second client address logs in, the gateway
+# holds its TLS connections from that address only and reaches it over DTLS (its fast path
+# resolves the address on the outside link); an address the namespace does not have is a
+# failed session naming the bind, and one that is not IPv4 a usage error.
+read -r -a CLIENT_ADDRS <<< "$TG_CLIENT_ADDRS"
+tg_check "the bed has a second client address" test "${#CLIENT_ADDRS[@]}" -eq 2
+if run_loadgen source --sessions 4 --concurrency 4 --retries 20 --source "${CLIENT_ADDRS[1]}" --user token-user \
+     --token "$TG_APP2_TOKEN" --authgroup "$TG_DEFAULT_GROUP" --pps 500 --duration 1; then
+  tg_pass "loadgen --source ${CLIENT_ADDRS[1]} logged in"
+else
+  tg_fail "loadgen --source ${CLIENT_ADDRS[1]} logged in"; sed 's/^/    | /' "$TG_STATE_DIR/source.log"
+fi
+tls_peers() { tg_gx ss -Htn state established "sport = :$TG_TLS_PORT" | awk '{sub(/:[0-9]+$/, "", $NF); print $NF}' | sort -u; }
+tg_check "the gateway's TLS connections all come from ${CLIENT_ADDRS[1]}" test "$(tls_peers)" = "${CLIENT_ADDRS[1]}"
+if stop_loadgen; then tg_pass "the --source run ends"; else tg_fail "the --source run ends"; fi
+tg_check "4 --source sessions on DTLS" test "$(json_get "$LG_JSON" 'r["sessions"]["dtls"]')" -eq 4
+tg_check "--source sessions carried traffic over DTLS" test "$(json_get "$LG_JSON" 'r["traffic"]["down_on_dtls"]')" -gt 0
+tg_check "--source sessions ended" tg_wait_metric 10 tunnelgate_sessions_active -eq 0
+run_loadgen nosource --sessions 2 --source 192.0.2.250 --user token-user --token "$TG_APP2_TOKEN" \
+  --authgroup "$TG_DEFAULT_GROUP" --duration 0 || true
+if stop_loadgen; then tg_pass "the run from a missing address ends"; else tg_fail "the run from a missing address ends"; fi
+tg_check "--source not in the namespace: 2 failed sessions" test "$(json_get "$LG_JSON" 'r["sessions"]["failed"]')" -eq 2
+tg_check "--source not in the namespace: reason names the bind" \
+  test "$(json_get "$LG_JSON" 'r["failures"].get("bind 192.0.2.250: Cannot assign requested address", 0)')" -eq 2
+exits_2() { local rc=0; "$@" > /dev/null 2>&1 || rc=$?; [ $rc -eq 2 ]; }
+tg_check "--source 192.0.2 (not an IPv4 address) exits 2" exits_2 tg_cx "$LOADGEN" --server "$TG_GW_ADDR" --source 192.0.2 --sessions 1
 
 # Test certificate logins: the TLS client certificate of TG_USER; the generator reconnects
 # after the first answer and CONNECTs on a new TLS connection, as openconnect (PROTOCOL.md §3.8).
