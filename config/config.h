@@ -93,6 +93,11 @@ struct DataplaneConfig {
   /// outside address goes to the kernel through it; 1-15 of a-z 0-9 _ -.
   std::string exception_iface = "tg-exc";
   uint32_t tls_workers = 1;  ///< 1..16 TLS worker threads (not poll lcores: ordinary threads)
+  /// How the TLS workers hold their sockets: "epoll" (file descriptors, each counted by
+  /// RLIMIT_NOFILE), "io_uring" (slots of one io_uring file table per worker, each table as
+  /// large as RLIMIT_NOFILE: tls_workers x RLIMIT_NOFILE connections), or "auto" (epoll when
+  /// the descriptor limit holds limits.max_sessions, io_uring when it does not).
+  std::string tls_io = "auto";
   /// Record crypto of the DTLS fast path: "auto" (AES-GCM through intel-ipsec-mb on the
   /// poll lcores, the rest through a crypto_aesni_mb vdev, else wolfCrypt with a warning),
   /// "none" (wolfCrypt on the poll lcores), or a cryptodev vdev name (crypto_aesni_mb,

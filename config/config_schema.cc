@@ -191,6 +191,8 @@ void read_dataplane(const Setting& g, const std::string& path, DataplaneConfig& 
   r.read_uint("idle_sleep_us", dp.idle_sleep_us, 0, 1000);
   r.read_bool("lab_forwarding", dp.lab_forwarding);
   r.read_uint("tls_workers", dp.tls_workers, 1, kMaxTlsWorkers);
+  if (r.read_string("tls_io", dp.tls_io) && dp.tls_io != "auto" && dp.tls_io != "epoll" && dp.tls_io != "io_uring")
+    r.reject("tls_io", quote(dp.tls_io) + " is not a socket model (expected \"auto\", \"epoll\" or \"io_uring\")");
   if (r.read_string("cryptodev", dp.cryptodev) && dp.cryptodev != "auto" && dp.cryptodev != "none" &&
       !(dp.cryptodev.starts_with("crypto_") && is_lower_name(dp.cryptodev, 63)))
     r.reject("cryptodev", quote(dp.cryptodev) +

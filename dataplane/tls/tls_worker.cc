@@ -26,6 +26,7 @@ namespace {
 // epoll user data: connection ids never reach these (48-bit sequence under a 16-bit index).
 constexpr uint64_t kListenerTag = ~uint64_t{0};
 constexpr uint64_t kWakeTag = ~uint64_t{0} - 1;
+constexpr uint64_t kRingTag = ~uint64_t{0} - 4;  // the SocketRing has completions (its own tags: -2, -3)
 constexpr int kMaxEvents = 64;
 // Output buffers above this are freed once they drain (a burst must not pin memory).
 constexpr size_t kKeepOutputCapacity = 64 * 1024;
@@ -106,21 +107,18 @@ std::string_view help_text(CloseReason reason) {
 struct ConnectionIo {
   static int recv(WOLFSSL* /*ssl*/, char* buf, int size, void* arg) {
     auto& c = *static_cast<Connection*>(arg);
-    for (;;) {
-      const ssize_t n = ::recv(c.fd_, buf, static_cast<size_t>(size), 0);
-      if (n > 0) {
-        c.worker_.counters_.wire_bytes_in.add(static_cast<uint64_t>(n));
-        return static_cast<int>(n);
-      }
-      if (n == 0) {
-        c.peer_eof_ = true;
-        return WOLFSSL_CBIO_ERR_CONN_CLOSE;
-      }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return WOLFSSL_CBIO_ERR_WANT_READ;
-      c.io_errno_ = errno;
-      return errno == ECONNRESET ? WOLFSSL_CBIO_ERR_CONN_RST : WOLFSSL_CBIO_ERR_GENERAL;
+    const ssize_t n = c.worker_.socket_recv(c, buf, static_cast<size_t>(size));
+    if (n > 0) {
+      c.worker_.counters_.wire_bytes_in.add(static_cast<uint64_t>(n));
+      return static_cast<int>(n);
     }
+    if (n == 0) {
+      c.peer_eof_ = true;
+      return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+    }
+    if (n == -EAGAIN || n == -EWOULDBLOCK) return WOLFSSL_CBIO_ERR_WANT_READ;
+    c.io_errno_ = static_cast<int>(-n);
+    return n == -ECONNRESET ? WOLFSSL_CBIO_ERR_CONN_RST : WOLFSSL_CBIO_ERR_GENERAL;
   }
 
   static int send(WOLFSSL* /*ssl*/, char* buf, int size, void* arg) {
@@ -140,7 +138,7 @@ Connection::Connection(TlsWorker& worker, ConnectionId id, int fd, PeerAddress p
 Connection::~Connection() {
   // destroy() normally released both; this covers a worker destroyed without run().
   if (ssl_ != nullptr) wolfSSL_free(ssl_);
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0 && !worker_.ring_) ::close(fd_);  // a ring's slots close with the ring
 }
 
 bool Connection::is_open() const { return state_ == State::open && !close_requested_; }
@@ -189,6 +187,14 @@ uint64_t tls_connections_max(uint32_t max_sessions) {
   return uint64_t{max_sessions} + max_sessions / 16 + 64;
 }
 
+std::string_view to_string(TlsIo io) { return io == TlsIo::io_uring ? "io_uring" : "epoll"; }
+
+TlsIo tls_io_for(const config::Config& config, uint64_t nofile, uint64_t reserved) {
+  if (config.dataplane.tls_io == "io_uring") return TlsIo::io_uring;
+  if (config.dataplane.tls_io == "epoll") return TlsIo::epoll;
+  return nofile >= tls_connections_max(config.limits.max_sessions) + reserved ? TlsIo::epoll : TlsIo::io_uring;
+}
+
 TlsWorkerOptions TlsWorkerOptions::from_config(const config::Config& config, uint32_t worker_index,
                                                uint32_t worker_count) {
   TlsWorkerOptions options;
@@ -196,6 +202,7 @@ TlsWorkerOptions TlsWorkerOptions::from_config(const config::Config& config, uin
   const uint32_t workers = std::max<uint32_t>(worker_count, 1);
   options.max_connections = static_cast<uint32_t>(tls_connections_max(config.limits.max_sessions) / workers + 1);
   options.request_timeout = std::chrono::seconds(config.limits.request_timeout_s);
+  options.io = config.dataplane.tls_io == "io_uring" ? TlsIo::io_uring : TlsIo::epoll;
   return options;
 }
 
@@ -223,8 +230,10 @@ ListenResult tls_listen(const config::IpAddr& address, uint16_t port, int backlo
     return result;
   }
   const int one = 1;
+  // TCP_NODELAY: records, not a byte stream; accepted sockets inherit it.
   if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-      ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) {
     result.error = "listen " + where + ": setsockopt: " + std::strerror(errno);
     ::close(fd);
     return result;
@@ -270,6 +279,20 @@ TlsWorkerResult TlsWorker::create(const TlsWorkerOptions& options,
     result.error = std::string("tls worker: epoll_ctl(eventfd): ") + std::strerror(errno);
     return result;
   }
+  if (options.io == TlsIo::io_uring) {
+    std::string error;
+    worker->ring_ = SocketRing::create(options.max_connections, error);
+    if (!worker->ring_) {
+      result.error = "tls worker: " + error;
+      return result;
+    }
+    ev.events = EPOLLIN;
+    ev.data.u64 = kRingTag;
+    if (::epoll_ctl(worker->epoll_fd_, EPOLL_CTL_ADD, worker->ring_->ring_fd(), &ev) != 0) {
+      result.error = std::string("tls worker: epoll_ctl(io_uring): ") + std::strerror(errno);
+      return result;
+    }
+  }
   if (listen_fd >= 0) {
     ev.events = EPOLLIN;
     ev.data.u64 = kListenerTag;
@@ -284,6 +307,7 @@ TlsWorkerResult TlsWorker::create(const TlsWorkerOptions& options,
 
 TlsWorker::~TlsWorker() {
   connections_.clear();  // Connection's destructor frees the session and closes the socket
+  ring_.reset();         // closes the sockets still in its table
   if (listen_fd_ >= 0) ::close(listen_fd_);
   if (wake_fd_ >= 0) ::close(wake_fd_);
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
@@ -322,7 +346,8 @@ void TlsWorker::run() {
 
   while (!stop_requested_.load(std::memory_order_acquire)) {
     int timeout_ms = 0;
-    if (ready_.empty()) {
+    if (ring_) ring_->submit();  // the polls armed during the last pass
+    if (ready_.empty() && !(ring_ && ring_->has_events())) {
       const Clock::duration until_tick = next_tick - now_;
       const Clock::duration sleep = awaiting ? std::min(until_tick, options_.await_poll) : until_tick;
       const auto sleep_ms = std::chrono::ceil<std::chrono::milliseconds>(sleep);
@@ -347,10 +372,13 @@ void TlsWorker::run() {
         [[maybe_unused]] const ssize_t r = ::read(wake_fd_, &count, sizeof count);
       } else if (tag == kListenerTag) {
         accept_ready(now_);
+      } else if (tag == kRingTag) {
+        // ring_events() below, for every pass: calls may have collected completions too.
       } else if (auto it = connections_.find(tag); it != connections_.end()) {
         dispatch(*it->second, events[i].events);
       }
     }
+    if (ring_) ring_events();
     // acquire: what the waker wrote before wake() is visible to on_wake.
     if (wake_pending_.exchange(false, std::memory_order_acquire)) {
       counters_.wakeups.add();
@@ -440,8 +468,18 @@ bool TlsWorker::adopt(int fd, const PeerAddress& peer) {
     ::close(fd);
     return false;
   }
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // records, not a byte stream
+  const int one = 1;  // the listener's sockets inherit it; adopt() also takes others
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (ring_) {
+    // From here on the connection is a slot, not a descriptor (socket_ring.h).
+    const int slot = ring_->install(fd);
+    ::close(fd);
+    if (slot < 0) {
+      counters_.accept_errors.add();
+      return false;
+    }
+    fd = slot;
+  }
 
   // A SessionRef with app 0 (dataplane/session_table.h): worker in the top byte.
   const ConnectionId id = (uint64_t{options_.worker_index} << 56) | next_sequence_++;
@@ -451,7 +489,8 @@ bool TlsWorker::adopt(int fd, const PeerAddress& peer) {
   c.ssl_ = c.context_ ? wolfSSL_new(c.context_->native()) : nullptr;
   if (c.ssl_ == nullptr) {
     counters_.handshakes_failed[static_cast<size_t>(HandshakeFailure::out_of_memory)].add();
-    return false;  // `owned` closes the socket
+    socket_close(c);
+    return false;
   }
   wolfSSL_SSLSetIORecv(c.ssl_, &ConnectionIo::recv);
   wolfSSL_SSLSetIOSend(c.ssl_, &ConnectionIo::send);
@@ -460,12 +499,17 @@ bool TlsWorker::adopt(int fd, const PeerAddress& peer) {
   tls_session_attach(c.ssl_, &c.verdict_);
   if (options_.keep_handshake_arrays) wolfSSL_KeepArrays(c.ssl_);
 
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = id;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-    counters_.accept_errors.add();
-    return false;
+  if (ring_) {
+    ring_->arm(fd, id, EPOLLIN);
+    c.poll_armed_ = true;
+  } else {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = id;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      counters_.accept_errors.add();
+      return false;  // `owned` closes the socket
+    }
   }
   c.epoll_events_ = EPOLLIN;
   c.deadline_ = now_ + options_.request_timeout;
@@ -584,10 +628,9 @@ void TlsWorker::drain_after_shutdown(Connection& c) {
   // Our write side is shut; read and discard until the client closes, so closing never
   // turns unread input into an RST that could destroy the response we just sent.
   for (;;) {
-    const ssize_t n = ::recv(c.fd_, read_buffer_.data(), read_buffer_.size(), 0);
+    const ssize_t n = socket_recv(c, read_buffer_.data(), read_buffer_.size());
     if (n > 0) continue;
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n == -EAGAIN || n == -EWOULDBLOCK) return;
     destroy(c, std::nullopt);  // EOF or error: done
     return;
   }
@@ -595,16 +638,14 @@ void TlsWorker::drain_after_shutdown(Connection& c) {
 
 void TlsWorker::flush(Connection& c) {
   while (c.pending_output() > 0 && c.io_errno_ == 0) {
-    const ssize_t n = ::send(c.fd_, c.out_.data() + c.out_head_, c.pending_output(),
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
+    const ssize_t n = socket_send(c, c.out_.data() + c.out_head_, c.pending_output());
     if (n > 0) {
       counters_.wire_bytes_out.add(static_cast<uint64_t>(n));
       c.out_head_ += static_cast<size_t>(n);
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    c.io_errno_ = n < 0 ? errno : EPIPE;
+    if (n == -EAGAIN || n == -EWOULDBLOCK) break;
+    c.io_errno_ = n < 0 ? static_cast<int>(-n) : EPIPE;
   }
   if (c.out_head_ == c.out_.size()) {
     c.out_head_ = 0;
@@ -666,9 +707,7 @@ void TlsWorker::destroy(Connection& c, std::optional<CloseReason> reason) {
     handler_.on_close(c, why);
   }
   c.state_ = Connection::State::dead;
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd_, nullptr);
-  ::close(c.fd_);
-  c.fd_ = -1;
+  socket_close(c);
   wolfSSL_free(c.ssl_);
   c.ssl_ = nullptr;
   c.context_.reset();
@@ -695,7 +734,7 @@ void TlsWorker::settle(Connection& c) {
       if (c.io_errno_ != 0) continue;
     }
     if (c.state_ == Connection::State::closing && c.pending_output() == 0) {
-      ::shutdown(c.fd_, SHUT_WR);
+      socket_shutdown_write(c);
       c.state_ = Connection::State::draining;
       if (c.peer_eof_) {
         destroy(c, std::nullopt);
@@ -744,12 +783,74 @@ void TlsWorker::update_interest(Connection& c) {
     case Connection::State::dead: return;
   }
   if (c.pending_output() > 0) want |= EPOLLOUT;
+  if (ring_) {
+    // One-shot polls, re-armed after each completion: level-triggered, as epoll here.
+    if (!c.poll_armed_) {
+      ring_->arm(c.fd_, c.id_, want);
+      c.poll_armed_ = true;
+    } else if (want != c.epoll_events_) {
+      ring_->rearm(c.id_, want);
+    }
+    c.epoll_events_ = want;
+    return;
+  }
   if (want == c.epoll_events_) return;
   epoll_event ev{};
   ev.events = want;
   ev.data.u64 = c.id_;
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd_, &ev);
   c.epoll_events_ = want;
+}
+
+ssize_t TlsWorker::socket_recv(Connection& c, void* buf, size_t len) {
+  if (ring_) return ring_->recv(c.fd_, buf, len);
+  for (;;) {
+    const ssize_t n = ::recv(c.fd_, buf, len, 0);
+    if (n >= 0) return n;
+    if (errno != EINTR) return -errno;
+  }
+}
+
+ssize_t TlsWorker::socket_send(Connection& c, const void* buf, size_t len) {
+  if (ring_) return ring_->send(c.fd_, buf, len);
+  for (;;) {
+    const ssize_t n = ::send(c.fd_, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) return n;
+    if (errno != EINTR) return -errno;
+  }
+}
+
+void TlsWorker::socket_shutdown_write(Connection& c) {
+  if (ring_) {
+    ring_->shutdown_write(c.fd_);
+  } else {
+    ::shutdown(c.fd_, SHUT_WR);
+  }
+}
+
+void TlsWorker::socket_close(Connection& c) {
+  if (c.fd_ < 0) return;
+  if (ring_) {
+    ring_->close(c.fd_, c.id_, c.poll_armed_);
+    c.poll_armed_ = false;
+  } else {
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd_, nullptr);
+    ::close(c.fd_);
+  }
+  c.fd_ = -1;
+}
+
+void TlsWorker::ring_events() {
+  // One batch per pass, as one epoll_wait: what the calls below collect waits for the next
+  // pass (which then does not sleep), so wakes and ticks are not starved.
+  ring_batch_.clear();
+  ring_->take_events(ring_batch_);
+  for (const SocketRing::Event& event : ring_batch_) {
+    auto it = connections_.find(event.tag);
+    if (it == connections_.end()) continue;  // closed since (its poll was cancelled)
+    it->second->poll_armed_ = false;
+    dispatch(*it->second, event.events);
+  }
 }
 
 void TlsWorker::mark_dirty(Connection& c) {

@@ -1,5 +1,7 @@
 // One TLS worker thread of tunnelgate-dataplane: an epoll loop over a listening TCP socket,
-// the connections it accepted, an eventfd for cross-thread wakeups and a timer tick.
+// the connections it accepted, an eventfd for cross-thread wakeups and a timer tick. The
+// connections are descriptors in that epoll set, or (TlsIo::io_uring) slots of the worker's
+// io_uring file table, which RLIMIT_NOFILE does not count (socket_ring.h).
 // wolfSSL does the TLS (non-blocking); a TlsHandler (the OpenConnect HTTP/CSTP glue) sees
 // per-connection events. See README.md for the threading and wake protocol.
 //
@@ -25,6 +27,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "dataplane/tls/socket_ring.h"
 #include "dataplane/tls/tls_context.h"
 
 namespace tg::dp::tls {
@@ -197,7 +200,7 @@ class Connection {
 
   TlsWorker& worker_;
   const ConnectionId id_;
-  int fd_;
+  int fd_;                    // descriptor (epoll) or slot of the worker's SocketRing (io_uring)
   PeerAddress peer_;
   State state_ = State::handshaking;
   bool watched_ = false;      // on the worker's watch list (a deadline, handshake or linger)
@@ -228,6 +231,7 @@ class Connection {
   bool in_dirty_list_ = false;
   bool in_ready_list_ = false;
   uint32_t epoll_events_ = 0;    // interest currently registered
+  bool poll_armed_ = false;      // io_uring: a one-shot poll is in the kernel
 };
 
 /// Per-connection events and worker hooks, called on the worker thread. A callback may call
@@ -262,6 +266,13 @@ class TlsHandler {
 /// connection closed at accept (found holding 19,744 sessions: the last 56 logins failed).
 uint64_t tls_connections_max(uint32_t max_sessions);
 
+/// How a worker holds its sockets (dataplane.tls_io).
+enum class TlsIo : uint8_t {
+  epoll,     ///< descriptors in the worker's epoll set
+  io_uring,  ///< slots of the worker's io_uring file table (SocketRing): not descriptors
+};
+std::string_view to_string(TlsIo io);
+
 /// Worker parameters. from_config() derives them from the configuration.
 struct TlsWorkerOptions {
   uint32_t worker_index = 0;        ///< 0..65535; the high bits of connection ids
@@ -279,8 +290,11 @@ struct TlsWorkerOptions {
   /// Call wolfSSL_KeepArrays() on every session so wolfSSL_get_keys() works after the
   /// handshake (TLS 1.2 master secret and randoms); costs the arrays' memory per session.
   bool keep_handshake_arrays = false;
+  /// TlsIo::io_uring: the file table has max_connections slots (at most RLIMIT_NOFILE).
+  TlsIo io = TlsIo::epoll;
 
-  /// limits.request_timeout_s; max_connections = tls_connections_max(limits.max_sessions) / worker_count + 1.
+  /// limits.request_timeout_s; max_connections = tls_connections_max(limits.max_sessions) / worker_count + 1;
+  /// io from dataplane.tls_io ("auto" gives epoll here: the caller decides, tls_io_for()).
   static TlsWorkerOptions from_config(const config::Config& config, uint32_t worker_index,
                                       uint32_t worker_count);
 };
@@ -297,6 +311,11 @@ struct ListenResult {
 /// port and the kernel spreads connections across them (see README for why).
 /// @param port 0 picks a free port (the others then bind ListenResult::port).
 ListenResult tls_listen(const config::IpAddr& address, uint16_t port, int backlog = 1024);
+
+/// dataplane.tls_io resolved for `nofile` (the soft RLIMIT_NOFILE, after raising it to the
+/// hard one): "auto" is epoll when the descriptors hold every connection and `reserved`
+/// more, io_uring when they do not.
+TlsIo tls_io_for(const config::Config& config, uint64_t nofile, uint64_t reserved);
 
 struct TlsWorkerResult;
 
@@ -352,6 +371,14 @@ class TlsWorker {
   void fail_handshake(Connection& c, HandshakeFailure failure);
   void destroy(Connection& c, std::optional<CloseReason> reason);
   void update_interest(Connection& c);
+  // The socket calls, on a descriptor or a SocketRing slot: bytes or -errno, never waiting.
+  ssize_t socket_recv(Connection& c, void* buf, size_t len);
+  ssize_t socket_send(Connection& c, const void* buf, size_t len);
+  void socket_shutdown_write(Connection& c);
+  /// Stop watching and close the socket (fd_ = -1).
+  void socket_close(Connection& c);
+  /// The poll completions of the SocketRing: dispatch each to its connection.
+  void ring_events();
   void tick(Clock::time_point now);
   /// Puts `c` on the list tick() checks (once): it has a deadline, a handshake or a linger.
   void watch(Connection& c);
@@ -370,6 +397,8 @@ class TlsWorker {
   int listen_fd_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
+  std::unique_ptr<SocketRing> ring_;              // TlsIo::io_uring only
+  std::vector<SocketRing::Event> ring_batch_;
   bool accept_paused_ = false;   // EMFILE & co: retried at the next tick
   // Heap given back after a burst of handshakes or closes (see trim_heap()).
   uint64_t churn_since_trim_ = 0;

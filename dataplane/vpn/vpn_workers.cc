@@ -34,31 +34,58 @@ cpu_set_t tls_worker_cpus(const config::Config& cfg) {
   if (CPU_COUNT(&set) == 0) set = rte_lcore_cpuset(cfg.dataplane.main_lcore);
   return set;
 }
-/// Each TLS connection is a descriptor of this process (the TCP socket the workers read),
-/// so the descriptor limit bounds the tunnels: raise the soft limit to the hard one, and say
-/// so at start when even that cannot hold limits.max_sessions (systemd's LimitNOFILE, or a
-/// container's limit) instead of letting the first accept past it fail with EMFILE.
-void raise_descriptor_limit(const config::Config& cfg) {
+/// Each TLS connection is a descriptor of this process (the TCP socket the workers read)
+/// unless the workers keep their sockets in io_uring file tables (dataplane.tls_io), so the
+/// descriptor limit bounds the tunnels: raise the soft limit to the hard one, choose the
+/// socket model, and say so at start when the connections cannot all be held (systemd's
+/// LimitNOFILE, or a container's limit) instead of letting the first accept past it fail.
+struct SocketModel {
+  tls::TlsIo io = tls::TlsIo::epoll;
+  uint64_t nofile = 0;  ///< RLIMIT_NOFILE after raising (UINT64_MAX: unlimited)
+};
+SocketModel choose_socket_model(const config::Config& cfg) {
   rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
-  if (limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &limit);
-    getrlimit(RLIMIT_NOFILE, &limit);
+  SocketModel model;
+  model.nofile = UINT64_MAX;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    if (limit.rlim_cur < limit.rlim_max) {
+      limit.rlim_cur = limit.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &limit);
+      getrlimit(RLIMIT_NOFILE, &limit);
+    }
+    if (limit.rlim_cur != RLIM_INFINITY) model.nofile = limit.rlim_cur;
   }
   // Besides the connections: EAL (with --in-memory one per 2 MB hugepage), ports, the
   // exception path's tap, the segments, epoll and eventfds, the listeners, logs, files read
   // on reload.
-  constexpr rlim_t kReserved = 1024;
-  const rlim_t wanted = tls::tls_connections_max(cfg.limits.max_sessions) + kReserved;
-  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
-    const unsigned long long room = limit.rlim_cur > kReserved ? limit.rlim_cur - kReserved : 0;
+  constexpr uint64_t kReserved = 1024;
+  const uint64_t connections = tls::tls_connections_max(cfg.limits.max_sessions);
+  model.io = tls::tls_io_for(cfg, model.nofile, kReserved);
+  if (model.io == tls::TlsIo::io_uring && cfg.dataplane.tls_io == "auto") {
+    std::string error;
+    if (!tls::SocketRing::create(1, error)) {
+      TG_WARN("msg=\"io_uring unavailable: the TLS workers use descriptors\" err=\"%s\"", error.c_str());
+      model.io = tls::TlsIo::epoll;
+    }
+  }
+  if (model.io == tls::TlsIo::epoll && model.nofile < connections + kReserved) {
+    const unsigned long long room = model.nofile > kReserved ? model.nofile - kReserved : 0;
     TG_WARN("msg=\"descriptor limit below limits.max_sessions: connections past it are refused at accept "
             "(tunnelgate_tls_accept_errors_total)\" nofile=%llu max_sessions=%u connections_max=%llu "
-            "fix=\"raise LimitNOFILE (systemd) or ulimit -n to at least %llu\"",
-            static_cast<unsigned long long>(limit.rlim_cur), cfg.limits.max_sessions, room,
-            static_cast<unsigned long long>(wanted));
+            "fix=\"raise LimitNOFILE (systemd) or ulimit -n to at least %llu, or dataplane.tls_io = io_uring\"",
+            static_cast<unsigned long long>(model.nofile), cfg.limits.max_sessions, room,
+            static_cast<unsigned long long>(connections + kReserved));
   }
+  const uint64_t per_worker = connections / cfg.dataplane.tls_workers + 1;
+  if (model.io == tls::TlsIo::io_uring && per_worker > model.nofile) {
+    TG_WARN("msg=\"an io_uring file table may not exceed RLIMIT_NOFILE: connections past it are refused at "
+            "accept (tunnelgate_tls_connections_over_limit_total)\" nofile=%llu tls_workers=%u "
+            "connections_max=%llu fix=\"dataplane.tls_workers = %llu or more, or raise LimitNOFILE\"",
+            static_cast<unsigned long long>(model.nofile), cfg.dataplane.tls_workers,
+            static_cast<unsigned long long>(model.nofile * cfg.dataplane.tls_workers),
+            static_cast<unsigned long long>((connections + model.nofile - 1) / model.nofile));
+  }
+  return model;
 }
 }  // namespace
 
@@ -74,7 +101,7 @@ std::string VpnWorkers::start(const config::Config& cfg, Dataplane& dp, uint16_t
       break;
     }
   if (outside == nullptr || !dp.has_exception) return "no outside port and exception path for the TLS listener";
-  raise_descriptor_limit(cfg);
+  const SocketModel sockets = choose_socket_model(cfg);
   const uint32_t n = cfg.dataplane.tls_workers;
   if (n > dp.n_workers && dp.n_workers != 0) return "fewer worker mailboxes than tls_workers";
 
@@ -111,8 +138,11 @@ std::string VpnWorkers::start(const config::Config& cfg, Dataplane& dp, uint16_t
       stop();
       return "TLS listener: " + listener.error;
     }
-    tls::TlsWorkerResult created = tls::TlsWorker::create(
-        tls::TlsWorkerOptions::from_config(cfg, w, n), *contexts_, *worker->handler, listener.fd);
+    tls::TlsWorkerOptions options = tls::TlsWorkerOptions::from_config(cfg, w, n);
+    options.io = sockets.io;
+    if (options.io == tls::TlsIo::io_uring && options.max_connections > sockets.nofile)
+      options.max_connections = static_cast<uint32_t>(sockets.nofile);  // the table's bound (warned above)
+    tls::TlsWorkerResult created = tls::TlsWorker::create(options, *contexts_, *worker->handler, listener.fd);
     if (!created.ok()) {
       stop();
       return "TLS worker: " + created.error;
@@ -139,8 +169,9 @@ std::string VpnWorkers::start(const config::Config& cfg, Dataplane& dp, uint16_t
     });
     workers_.push_back(std::move(worker));
   }
-  TG_INFO("msg=\"TLS listening\" address=%s port=%u workers=%u", config::to_string(outside->address.addr).c_str(),
-          cfg.listeners.tls_port, n);
+  TG_INFO("msg=\"TLS listening\" address=%s port=%u workers=%u tls_io=%s connections_per_worker=%u",
+          config::to_string(outside->address.addr).c_str(), cfg.listeners.tls_port, n,
+          std::string(tls::to_string(sockets.io)).c_str(), workers_.front()->tls->options().max_connections);
   return {};
 }
 

@@ -149,6 +149,8 @@ TEST(ConfigInvalid, OutOfRangeValuesShowTheRange) {
                        "out of range (expected 64..16384)"));
   EXPECT_TRUE(HasError(load(with_dataplane("  idle_sleep_us = 1001;")), 2,
                        "dataplane.idle_sleep_us", "out of range"));
+  EXPECT_TRUE(HasError(load(with_dataplane("  tls_io = \"uring\";")), 2, "dataplane.tls_io",
+                       "\"uring\" is not a socket model (expected \"auto\", \"epoll\" or \"io_uring\")"));
   EXPECT_TRUE(HasError(load(with_dataplane("  main_lcore = 64;")), 2, "dataplane.main_lcore",
                        "out of range (expected 0..63)"));
   EXPECT_TRUE(HasError(load(with_dataplane("  neighbour = { resolve_retries = 0; };")), 2,

@@ -9,6 +9,8 @@
 #   and packets with another session's source (no cross-session leakage) · replayed DTLS
 #   records · an ARP flood
 #   from random senders · an ICMP echo flood
+# The TLS worker holds its sockets as io_uring file-table slots (dataplane.tls_io), so the
+# hostile TCP clients meet that socket model; the other tests use descriptors.
 # (tools/testbed, docs/testbed.md). Needs root; else exit 77.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -19,7 +21,9 @@ command -v openconnect > /dev/null || { echo "SKIP: openconnect not installed"; 
 tg_test_init tghst
 export TG_LAB_FORWARDING=0
 export TG_REQUEST_TIMEOUT_S=3
+export TG_TLS_IO=io_uring
 tg_testbed_up
+tg_check "the TLS worker holds its sockets in an io_uring table" grep -q 'msg="TLS listening".*tls_io=io_uring' "$TG_DATAPLANE_LOG"
 echo "test bed $TG_RUN_ID up (state $TG_STATE_DIR)"
 read -r -a BACKENDS <<< "$TG_BACKEND_ADDRS"
 HOSTILE="python3 $REPO/tests/netns/hostile_client.py"

@@ -1,7 +1,9 @@
 #!/bin/bash
 # tests/netns/openconnect_cstp.sh -- the real openconnect client (--no-dtls) logs in with a
 # password, gets an address from the pool and split-include routes, and reaches the
-# backends through the DPDK dataplane with the data on the TLS channel (CSTP).
+# backends through the DPDK dataplane with the data on the TLS channel (CSTP). The TLS worker
+# holds its sockets as io_uring file-table slots here (dataplane.tls_io = io_uring; the other
+# tests use descriptors), so every byte of this test goes through that socket model.
 #
 #  client ns                          gateway ns                                   backend ns
 #  openconnect ── tun tgc-* ┐
@@ -21,8 +23,10 @@ command -v openconnect > /dev/null || { echo "SKIP: openconnect not installed"; 
 tg_test_init tgoc
 export TG_LAB_FORWARDING=0   # production setting: only tunnelled traffic reaches the inside
 export TG_RECONNECT_S=3      # limits.reconnect_s: how long a lost tunnel's address is kept
+export TG_TLS_IO=io_uring
 tg_testbed_up
 echo "test bed $TG_RUN_ID up (state $TG_STATE_DIR)"
+tg_check "the TLS worker holds its sockets in an io_uring table" grep -q 'msg="TLS listening".*tls_io=io_uring' "$TG_DATAPLANE_LOG"
 read -r -a BACKENDS <<< "$TG_BACKEND_ADDRS"
 read -r -a URLS <<< "$TG_BACKEND_URLS"
 

@@ -3,6 +3,7 @@
 // Every test checks that the fds it opened are closed again (TlsWorkerTest::TearDown).
 #include "dataplane/tls/tls_worker.h"
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -141,7 +142,8 @@ class TestHandler : public TlsHandler {
   size_t refused_ = 0;
 };
 
-class TlsWorkerTest : public ::testing::Test {
+// Every case runs on both socket models: descriptors in epoll, and io_uring file-table slots.
+class TlsWorkerTest : public ::testing::TestWithParam<TlsIo> {
  protected:
   static void SetUpTestSuite() { ASSERT_NE(test::test_pki(), nullptr); }
   void SetUp() override {
@@ -156,8 +158,9 @@ class TlsWorkerTest : public ::testing::Test {
     EXPECT_EQ(test::count_open_fds(), fds_before_) << "file descriptors leaked";
   }
 
-  static TlsWorkerOptions fast_options() {
+  TlsWorkerOptions fast_options() const {
     TlsWorkerOptions options;
+    options.io = GetParam();
     options.tick = 10ms;
     options.request_timeout = 5s;
     options.linger = 500ms;
@@ -180,7 +183,7 @@ class TlsWorkerTest : public ::testing::Test {
 
 // ------------------------------------------------------------------ misbehaving clients
 
-TEST_F(TlsWorkerTest, GarbageInsteadOfClientHelloFailsAndIsCounted) {
+TEST_P(TlsWorkerTest, GarbageInsteadOfClientHelloFailsAndIsCounted) {
   TestHandler handler;
   WorkerThread w(test::ec_server_config(), {}, fast_options(), handler);
   ASSERT_TRUE(w.ok()) << w.error();
@@ -212,7 +215,7 @@ TEST_F(TlsWorkerTest, GarbageInsteadOfClientHelloFailsAndIsCounted) {
   EXPECT_TRUE(handler.closes().empty());  // no on_close without on_open
 }
 
-TEST_F(TlsWorkerTest, SilentClientIsClosedAtTheHandshakeTimeout) {
+TEST_P(TlsWorkerTest, SilentClientIsClosedAtTheHandshakeTimeout) {
   TestHandler handler;
   TlsWorkerOptions options = fast_options();
   options.request_timeout = 300ms;
@@ -231,7 +234,7 @@ TEST_F(TlsWorkerTest, SilentClientIsClosedAtTheHandshakeTimeout) {
   EXPECT_TRUE(test::wait_until([&] { return w.counters().connections.get() == 0; }));
 }
 
-TEST_F(TlsWorkerTest, ClientClosingMidHandshakeIsCounted) {
+TEST_P(TlsWorkerTest, ClientClosingMidHandshakeIsCounted) {
   TestHandler handler;
   WorkerThread w(test::ec_server_config(), {}, fast_options(), handler);
   ASSERT_TRUE(w.ok()) << w.error();
@@ -242,7 +245,7 @@ TEST_F(TlsWorkerTest, ClientClosingMidHandshakeIsCounted) {
   EXPECT_TRUE(test::wait_until([&] { return failed(w.counters(), HandshakeFailure::peer_closed) == 1; }));
 }
 
-TEST_F(TlsWorkerTest, ConnectionsOverTheLimitAreClosedAtOnce) {
+TEST_P(TlsWorkerTest, ConnectionsOverTheLimitAreClosedAtOnce) {
   TestHandler handler;
   TlsWorkerOptions options = fast_options();
   options.max_connections = 2;
@@ -265,7 +268,7 @@ TEST_F(TlsWorkerTest, ConnectionsOverTheLimitAreClosedAtOnce) {
   EXPECT_TRUE(client.handshake_ok()) << client.last_error();
 }
 
-TEST_F(TlsWorkerTest, VersionBelowMinimumIsRefused) {
+TEST_P(TlsWorkerTest, VersionBelowMinimumIsRefused) {
   TestHandler handler;
   config::TlsConfig tls = test::ec_server_config();
   tls.min_version = "1.3";
@@ -281,7 +284,7 @@ TEST_F(TlsWorkerTest, VersionBelowMinimumIsRefused) {
   EXPECT_TRUE(client.handshake_ok());
 }
 
-TEST_F(TlsWorkerTest, NoSharedCipherIsCounted) {
+TEST_P(TlsWorkerTest, NoSharedCipherIsCounted) {
   TestHandler handler;
   WorkerThread w(test::ec_server_config(), {}, fast_options(), handler);
   ASSERT_TRUE(w.ok()) << w.error();
@@ -294,7 +297,7 @@ TEST_F(TlsWorkerTest, NoSharedCipherIsCounted) {
 
 // ------------------------------------------------------------------ real clients
 
-TEST_F(TlsWorkerTest, OpensslClientEchoesOneMegabyteBothVersions) {
+TEST_P(TlsWorkerTest, OpensslClientEchoesOneMegabyteBothVersions) {
   for (const char* version : {"-tls1_2", "-tls1_3"}) {
     SCOPED_TRACE(version);
     constexpr size_t kSize = 1 << 20;
@@ -325,7 +328,7 @@ TEST_F(TlsWorkerTest, OpensslClientEchoesOneMegabyteBothVersions) {
   }
 }
 
-TEST_F(TlsWorkerTest, RsaCertificateWorks) {
+TEST_P(TlsWorkerTest, RsaCertificateWorks) {
   TestHandler handler;
   WorkerThread w(test::rsa_server_config(), {}, fast_options(), handler);
   ASSERT_TRUE(w.ok()) << w.error();
@@ -336,7 +339,7 @@ TEST_F(TlsWorkerTest, RsaCertificateWorks) {
   EXPECT_EQ(client.read_exact(4), "ping");
 }
 
-TEST_F(TlsWorkerTest, CurlGetsAnHttpResponse) {
+TEST_P(TlsWorkerTest, CurlGetsAnHttpResponse) {
   TestHandler handler(TestHandler::Mode::http);
   WorkerThread w(test::ec_server_config(), {}, fast_options(), handler);
   ASSERT_TRUE(w.ok()) << w.error();
@@ -349,7 +352,7 @@ TEST_F(TlsWorkerTest, CurlGetsAnHttpResponse) {
   EXPECT_TRUE(test::wait_until([&] { return w.counters().connections.get() == 0; }));
 }
 
-TEST_F(TlsWorkerTest, ExporterMatchesOpensslAndWolfsslClients) {
+TEST_P(TlsWorkerTest, ExporterMatchesOpensslAndWolfsslClients) {
   for (const char* version : {"-tls1_2", "-tls1_3"}) {
     SCOPED_TRACE(version);
     TestHandler handler;
@@ -382,7 +385,7 @@ TEST_F(TlsWorkerTest, ExporterMatchesOpensslAndWolfsslClients) {
   }
 }
 
-TEST_F(TlsWorkerTest, ClientCertificateVerdictAndDer) {
+TEST_P(TlsWorkerTest, ClientCertificateVerdictAndDer) {
   const std::string client_der = test::read_file(pki_->client_der);
   ASSERT_FALSE(client_der.empty());
   struct Case {
@@ -441,7 +444,7 @@ TEST_F(TlsWorkerTest, ClientCertificateVerdictAndDer) {
 
 // ------------------------------------------------------------------ flow control, timers
 
-TEST_F(TlsWorkerTest, BackpressureBoundsTheOutputOfAClientThatDoesNotRead) {
+TEST_P(TlsWorkerTest, BackpressureBoundsTheOutputOfAClientThatDoesNotRead) {
   TestHandler handler;
   TlsWorkerOptions options = fast_options();
   options.max_pending_output = 64 * 1024;
@@ -479,7 +482,7 @@ TEST_F(TlsWorkerTest, BackpressureBoundsTheOutputOfAClientThatDoesNotRead) {
   EXPECT_GE(handler.writable_calls_.load(), 1u);
 }
 
-TEST_F(TlsWorkerTest, RequestDeadlineAndIdleTimeoutClose) {
+TEST_P(TlsWorkerTest, RequestDeadlineAndIdleTimeoutClose) {
   {
     TestHandler handler;
     handler.keep_request_deadline = true;
@@ -515,7 +518,7 @@ TEST_F(TlsWorkerTest, RequestDeadlineAndIdleTimeoutClose) {
 // Idle timeouts are swept a slice per tick (each connection about once a second), and open
 // connections leave the per-tick watch list once their deadline is cleared: with many
 // connections every one must still time out, each exactly once.
-TEST_F(TlsWorkerTest, IdleSweepClosesEveryConnection) {
+TEST_P(TlsWorkerTest, IdleSweepClosesEveryConnection) {
   constexpr size_t kClients = 120;  // > ticks per second: several per tick, swap-removals
   TestHandler handler;
   handler.idle_timeout = 300ms;
@@ -531,7 +534,7 @@ TEST_F(TlsWorkerTest, IdleSweepClosesEveryConnection) {
   for (CloseReason r : handler.closes()) EXPECT_EQ(r, CloseReason::idle_timeout);
 }
 
-TEST_F(TlsWorkerTest, PeerCloseNotifyIsReported) {
+TEST_P(TlsWorkerTest, PeerCloseNotifyIsReported) {
   TestHandler handler;
   WorkerThread w(test::ec_server_config(), {}, fast_options(), handler);
   ASSERT_TRUE(w.ok());
@@ -548,7 +551,7 @@ TEST_F(TlsWorkerTest, PeerCloseNotifyIsReported) {
 
 // ------------------------------------------------------------------ threads
 
-TEST_F(TlsWorkerTest, WakeFromAnotherThreadDelivers) {
+TEST_P(TlsWorkerTest, WakeFromAnotherThreadDelivers) {
   TestHandler handler;
   WorkerThread w(test::ec_server_config(), {}, fast_options(), handler);
   ASSERT_TRUE(w.ok());
@@ -569,7 +572,7 @@ TEST_F(TlsWorkerTest, WakeFromAnotherThreadDelivers) {
   // matter (the tick here is 10 ms; use a long tick to tell them apart).
 }
 
-TEST_F(TlsWorkerTest, WakeInterruptsASleepingWorker) {
+TEST_P(TlsWorkerTest, WakeInterruptsASleepingWorker) {
   TestHandler handler;
   TlsWorkerOptions options = fast_options();
   options.tick = 5s;  // without the eventfd, on_wake would wait for this
@@ -584,7 +587,7 @@ TEST_F(TlsWorkerTest, WakeInterruptsASleepingWorker) {
   w.stop();  // also interrupts the 5 s sleep
 }
 
-TEST_F(TlsWorkerTest, AwaitingHandlerIsPolledBetweenTicks) {
+TEST_P(TlsWorkerTest, AwaitingHandlerIsPolledBetweenTicks) {
   // A handler awaiting answers that cannot wake the worker (the control plane's ctl ring)
   // sees them after at most await_poll, not at the next tick.
   TestHandler handler;
@@ -602,7 +605,7 @@ TEST_F(TlsWorkerTest, AwaitingHandlerIsPolledBetweenTicks) {
   w.stop();
 }
 
-TEST_F(TlsWorkerTest, StopClosesEverythingAndReturns) {
+TEST_P(TlsWorkerTest, StopClosesEverythingAndReturns) {
   TestHandler handler;
   WorkerThread w(test::ec_server_config(), {}, fast_options(), handler);
   ASSERT_TRUE(w.ok());
@@ -623,7 +626,7 @@ TEST_F(TlsWorkerTest, StopClosesEverythingAndReturns) {
   EXPECT_LT(test::connect_tcp(w.port()), 0);
 }
 
-TEST_F(TlsWorkerTest, ContextSwapAffectsOnlyNewHandshakes) {
+TEST_P(TlsWorkerTest, ContextSwapAffectsOnlyNewHandshakes) {
   TestHandler handler;
   WorkerThread w(test::ec_server_config(), {}, fast_options(), handler);
   ASSERT_TRUE(w.ok());
@@ -643,7 +646,7 @@ TEST_F(TlsWorkerTest, ContextSwapAffectsOnlyNewHandshakes) {
   EXPECT_EQ(before.read_exact(10), "still here");
 }
 
-TEST_F(TlsWorkerTest, SeveralWorkersShareThePortWithReusePort) {
+TEST_P(TlsWorkerTest, SeveralWorkersShareThePortWithReusePort) {
   TestHandler handler_a, handler_b;
   TlsContextResult context = tls_context_create(test::ec_server_config(), {});
   ASSERT_TRUE(context.ok());
@@ -675,6 +678,94 @@ TEST_F(TlsWorkerTest, SeveralWorkersShareThePortWithReusePort) {
   b.worker->stop();
   ta.join();
   tb.join();
+}
+
+
+INSTANTIATE_TEST_SUITE_P(SocketModels, TlsWorkerTest, ::testing::Values(TlsIo::epoll, TlsIo::io_uring),
+                         [](const ::testing::TestParamInfo<TlsIo>& info) { return std::string(to_string(info.param)); });
+
+// ------------------------------------------------------------------ io_uring file tables
+
+TEST(TlsWorkerIoUring, ConnectionsHoldNoDescriptorOfTheProcess) {
+  // The point of TlsIo::io_uring: a connection is a slot of the ring's table, not a
+  // descriptor, so RLIMIT_NOFILE does not bound the tunnels. The clients here are in this
+  // process, one descriptor each; the worker's side must add none.
+  ASSERT_NE(test::test_pki(), nullptr);
+  (void)tls_context_create(test::ec_server_config(), {});
+  for (TlsIo io : {TlsIo::epoll, TlsIo::io_uring}) {
+    TestHandler handler;
+    TlsWorkerOptions options;
+    options.io = io;
+    WorkerThread w(test::ec_server_config(), {}, options, handler);
+    ASSERT_TRUE(w.ok()) << w.error();
+    const int before = test::count_open_fds();
+    constexpr int kClients = 24;
+    {
+      std::vector<std::unique_ptr<TestClient>> clients;
+      for (int i = 0; i < kClients; ++i) {
+        clients.push_back(std::make_unique<TestClient>(w.port()));
+        ASSERT_TRUE(clients.back()->handshake_ok()) << clients.back()->last_error();
+      }
+      ASSERT_TRUE(test::wait_until([&] { return handler.opens().size() == kClients; }));
+      const int added = test::count_open_fds() - before;
+      EXPECT_EQ(added, io == TlsIo::io_uring ? kClients : 2 * kClients) << to_string(io);
+      // Still working connections: an echo through one of them.
+      ASSERT_TRUE(clients.front()->write_all("slot"));
+      EXPECT_EQ(clients.front()->read_exact(4), "slot");
+    }
+    // Clients gone: the worker closes its side and frees the slots for new connections.
+    ASSERT_TRUE(test::wait_until([&] { return w.counters().connections.get() == 0; })) << to_string(io);
+    TestClient again(w.port());
+    EXPECT_TRUE(again.handshake_ok()) << again.last_error();
+  }
+}
+
+TEST(TlsWorkerIoUring, ATableLargerThanTheDescriptorLimitIsRefusedWithTheReason) {
+  // The kernel bounds each ring's table by RLIMIT_NOFILE (liburing first raises the soft
+  // limit to the hard one), so W workers hold W x the limit. A hard limit cannot be raised
+  // back without CAP_SYS_RESOURCE: lowered in a child process.
+  TlsContextResult context = tls_context_create(test::ec_server_config(), {});
+  ASSERT_TRUE(context.ok());
+  TlsContextHolder holder(context.context);
+  const auto child = [&] {
+    TestHandler handler;
+    const rlimit low{512, 512};
+    if (setrlimit(RLIMIT_NOFILE, &low) != 0) _exit(10);
+    TlsWorkerOptions options;
+    options.io = TlsIo::io_uring;
+    options.max_connections = 2000;
+    TlsWorkerResult too_big = TlsWorker::create(options, holder, handler, -1);
+    if (too_big.ok()) _exit(11);
+    if (too_big.error.find("2000 slots") == std::string::npos ||
+        too_big.error.find("RLIMIT_NOFILE") == std::string::npos) {
+      fprintf(stderr, "error: %s\n", too_big.error.c_str());
+      _exit(12);
+    }
+    options.max_connections = 500;
+    TlsWorkerResult a = TlsWorker::create(options, holder, handler, -1);
+    options.worker_index = 1;
+    TlsWorkerResult b = TlsWorker::create(options, holder, handler, -1);
+    _exit(a.ok() && b.ok() ? 0 : 13);  // 1000 slots together under a limit of 512
+  };
+  EXPECT_EXIT(child(), ::testing::ExitedWithCode(0), "");
+}
+
+TEST(TlsIoChoice, AutoUsesDescriptorsWhileTheLimitHoldsEveryConnection) {
+  config::Config cfg;
+  cfg.limits.max_sessions = 10000;  // 10000 + 625 + 64 connections
+  const uint64_t reserved = 1024;
+  EXPECT_EQ(tls_io_for(cfg, 1048576, reserved), TlsIo::epoll);
+  EXPECT_EQ(tls_io_for(cfg, 10689 + reserved, reserved), TlsIo::epoll);
+  EXPECT_EQ(tls_io_for(cfg, 10688 + reserved, reserved), TlsIo::io_uring);
+  EXPECT_EQ(tls_io_for(cfg, 20000, reserved), TlsIo::epoll);
+  cfg.limits.max_sessions = 100000;
+  EXPECT_EQ(tls_io_for(cfg, 20000, reserved), TlsIo::io_uring);
+  cfg.dataplane.tls_io = "epoll";
+  EXPECT_EQ(tls_io_for(cfg, 20000, reserved), TlsIo::epoll);
+  cfg.dataplane.tls_io = "io_uring";
+  cfg.limits.max_sessions = 10;
+  EXPECT_EQ(tls_io_for(cfg, 1048576, reserved), TlsIo::io_uring);
+  EXPECT_EQ(TlsWorkerOptions::from_config(cfg, 0, 1).io, TlsIo::io_uring);
 }
 
 }  // namespace
