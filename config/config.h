@@ -169,7 +169,7 @@ struct AuthConfig {
 struct PoolConfig {
   SourcePos pos;
   std::string name;  ///< unique
-  IpPrefix prefix;   ///< client addresses, /16../30; host bits zero; disjoint from each other and ports
+  IpPrefix prefix;   ///< client addresses, /14../30; host bits zero; disjoint from each other and ports
 };
 
 struct PortRange {

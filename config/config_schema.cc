@@ -24,7 +24,7 @@ constexpr uint32_t kMaxLcoreId = 63;  // lcore ids are < 64: one 64-bit mask cov
 constexpr size_t kMaxPollLcores = 64;
 constexpr size_t kMaxPorts = 8;
 constexpr uint32_t kMaxTlsWorkers = 16;
-constexpr uint8_t kMinPoolPrefixLen = 16;  // 65536 addresses: 512 KiB of session slots
+constexpr uint8_t kMinPoolPrefixLen = 14;  // 262144 addresses (100k tunnels need a /15): 2 MiB of session slots, 64 MiB of DTLS slots
 constexpr uint8_t kMaxPoolPrefixLen = 30;  // network, gateway, one client, broadcast
 constexpr uint32_t kMaxTcpUdpPort = 65535;
 
@@ -309,7 +309,7 @@ void read_pool(const Setting& g, const std::string& path, PoolConfig& pool, Diag
       // The dataplane keeps one session slot per pool address (8 bytes each).
       if (p->len < kMinPoolPrefixLen || p->len > kMaxPoolPrefixLen)
         r.reject("prefix", quote(prefix) + " is a /" + std::to_string(p->len) +
-                               " (expected a pool of /16 to /30)");
+                               " (expected a pool of /14 to /30)");
     } else {
       r.reject("prefix", error);
     }

@@ -2,8 +2,8 @@
 // inner address to its session, for return traffic (destination) and for anti-spoofing
 // (source of what a client sends).
 //
-// One 64-bit slot per address of every configured pool (pools are /16../30, so at most
-// 512 KiB per pool), indexed directly: no hash, no probing. A slot holds 0 (free) or a
+// One 64-bit slot per address of every configured pool (pools are /14../30, so at most
+// 2 MiB per pool), indexed directly: no hash, no probing. A slot holds 0 (free) or a
 // SessionRef packed into 64 bits. Slots are atomics written only by the TLS workers (bind
 // when a tunnel opens, unbind when it closes) and read by the poll lcores; nothing is ever
 // freed, so readers need no RCU. A reader that races an unbind may deliver one last

@@ -268,6 +268,15 @@ TEST(ConfigInvalid, ErrorTextMatchesTheDocumentedForm) {
             "(expected a.b.c.d/0-32)");
 }
 
+TEST(ConfigInvalid, PoolSizeIsBounded) {
+  // Every pool address has its session and DTLS slots in DPDK memory, used or not: /14 is
+  // the largest (100k tunnels need a /15), /30 the smallest with a client address.
+  EXPECT_TRUE(HasError(load(with_top("pools = ( { name = \"p\"; prefix = \"100.64.0.0/13\"; } );")), 7,
+                       "pools.[0].prefix", "\"100.64.0.0/13\" is a /13 (expected a pool of /14 to /30)"));
+  EXPECT_TRUE(HasError(load(with_top("pools = ( { name = \"p\"; prefix = \"198.51.100.0/31\"; } );")), 7,
+                       "pools.[0].prefix", "is a /31 (expected a pool of /14 to /30)"));
+}
+
 TEST(ConfigInvalid, HostBitsMustBeZeroInNetworks) {
   EXPECT_TRUE(HasError(
       load(with_top("pools = ( { name = \"p\"; prefix = \"198.51.100.1/24\"; } );")), 7,
