@@ -19,7 +19,7 @@
 namespace tg::shm {
 
 inline constexpr uint32_t kStatsMagic = 0x31534754;  // "TGS1" little-endian
-inline constexpr uint32_t kStatsVersion = 10;
+inline constexpr uint32_t kStatsVersion = 11;
 inline constexpr unsigned kMaxLcores = 64;
 /// Up to 8 configured ports plus the exception-path port (always the last one).
 inline constexpr unsigned kMaxPorts = 9;
@@ -297,6 +297,7 @@ struct alignas(64) TlsWorkerStats {
   uint64_t accept_errors;           ///< accept() failed: out of descriptors (EMFILE/ENFILE) or memory
   uint64_t connections_over_limit;  ///< accepted, then closed at once: limits.max_sessions connections held
   uint64_t ctl_requests_queued;     ///< logins/CONNECTs that waited for room in the ctl client (not a 503)
+  uint64_t dtls_removes_deferred;   ///< a closed tunnel's DTLS remove waited for room in a lcore's ring
 };
 
 /// Written by the dataplane's main lcore.

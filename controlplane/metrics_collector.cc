@@ -430,6 +430,9 @@ MetricFamily port_counter(const StatsSnapshot& s, std::string name, std::string 
          &W::dtls_handshakes_active},
         {"tunnelgate_dtls_tunnels_active", "Tunnels whose DTLS channel is keyed.", MetricType::Gauge,
          &W::dtls_established},
+        {"tunnelgate_dtls_removes_deferred_total",
+         "Closed tunnels whose DTLS keys waited for room in a poll lcore's control ring (sent later, in order).",
+         MetricType::Counter, &W::dtls_removes_deferred},
     };
     for (const WorkerMetric& m : kWorkerMetrics) {
       MetricFamily f = make_family(m.name, m.help, m.type);

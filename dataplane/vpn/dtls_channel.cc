@@ -83,6 +83,8 @@ DtlsChannel::DtlsChannel(const OcShared& shared, uint16_t worker_index)
 }
 
 DtlsChannel::~DtlsChannel() {
+  for (auto& queue : deferred_)
+    for (DtlsCtlMsg* msg : queue) rte_free(msg);
   if (rng_ != nullptr) wc_rng_free(rng_);
 }
 
@@ -119,7 +121,19 @@ void DtlsChannel::send_remove(const Tunnel& t) {
   msg->kind = DtlsCtlMsg::Kind::remove;
   msg->slot = t.slot;
   msg->ref = t.ref;
-  if (rte_ring_enqueue(shared_.dp->dtls_ctl[t.owner_queue], msg) != 0) rte_free(msg);
+  if (deferred_.size() <= static_cast<size_t>(t.owner_queue)) deferred_.resize(static_cast<size_t>(t.owner_queue) + 1);
+  std::deque<DtlsCtlMsg*>& waiting = deferred_[static_cast<size_t>(t.owner_queue)];
+  if (!waiting.empty() || rte_ring_enqueue(shared_.dp->dtls_ctl[t.owner_queue], msg) != 0) {
+    waiting.push_back(msg);
+    counters_.removes_deferred.add();
+  }
+}
+
+void DtlsChannel::flush_deferred() {
+  for (size_t q = 0; q < deferred_.size(); q++) {
+    std::deque<DtlsCtlMsg*>& waiting = deferred_[q];
+    while (!waiting.empty() && rte_ring_enqueue(shared_.dp->dtls_ctl[q], waiting.front()) == 0) waiting.pop_front();
+  }
 }
 
 DtlsChannel::Live DtlsChannel::live(tls::ConnectionId conn) const {
@@ -174,6 +188,7 @@ void DtlsChannel::on_cstp_data(uint32_t address) {
 }
 
 void DtlsChannel::drain(tls::TlsWorker& worker) {
+  flush_deferred();
   const Dataplane& dp = *shared_.dp;
   rte_ring* ring = dp.workers[worker_index_].dtls_ring;
   if (ring == nullptr) return;
@@ -342,7 +357,11 @@ void DtlsChannel::finish(Handshake& h) {
   // A client that moved to another lcore (new source port after a reconnect): the old one
   // lets go first; the new one waits for that before it installs.
   if (tun.owner_queue >= 0 && tun.owner_queue != h.queue) send_remove(tun);
-  if (rte_ring_enqueue(dp.dtls_ctl[h.queue], msg) != 0) {
+  // An install must not overtake a remove still waiting for that lcore (the same slot may
+  // be in both): treated as a full ring.
+  flush_deferred();
+  const bool behind = h.queue < deferred_.size() && !deferred_[h.queue].empty();
+  if (behind || rte_ring_enqueue(dp.dtls_ctl[h.queue], msg) != 0) {
     cipher_state_free(cs);
     rte_free(msg);
     counters_.failed[static_cast<size_t>(DtlsHandshakeFailure::internal)].add();

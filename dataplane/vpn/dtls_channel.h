@@ -18,6 +18,7 @@
 
 #include <array>
 #include <chrono>
+#include <deque>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -33,6 +34,10 @@
 struct rte_mbuf;
 struct WC_RNG;
 
+namespace tg::dp {
+struct DtlsCtlMsg;
+}
+
 namespace tg::dp::vpn {
 
 struct OcShared;
@@ -43,6 +48,7 @@ struct DtlsCounters {
   std::array<tls::RelaxedCounter, shm::kDtlsHandshakeFailureCount> failed;  ///< by DtlsHandshakeFailure
   tls::RelaxedCounter active;        ///< gauge: handshakes under way
   tls::RelaxedCounter established;   ///< gauge: tunnels whose DTLS keys are on a lcore
+  tls::RelaxedCounter removes_deferred;  ///< a lcore's control ring was full: the remove waited
 };
 
 class DtlsChannel {
@@ -120,6 +126,8 @@ class DtlsChannel {
   void fail(uint64_t flow, shm::DtlsHandshakeFailure why, const char* detail);
   void send_datagrams(const Handshake& h);
   void send_remove(const Tunnel& t);
+  /// Send the deferred removes, oldest first, as far as the lcores' rings take them.
+  void flush_deferred();
 
   const OcShared& shared_;
   const uint16_t worker_index_;
@@ -129,6 +137,11 @@ class DtlsChannel {
   std::unordered_map<tls::ConnectionId, AppId> app_id_of_;
   std::unordered_map<uint64_t, Handshake> handshakes_;  ///< by flow (client ip << 16 | port)
   std::vector<std::vector<uint8_t>> out_;               ///< scratch: datagrams to send
+  /// Removes a lcore's control ring had no room for (a burst of closes: 100,000 logouts
+  /// filled a 4096-entry ring), by lcore queue. Dropping one would leave the session's keys
+  /// on the lcore until its address is bound again; so they wait here, in order, and
+  /// nothing else goes to that lcore before them.
+  std::vector<std::deque<DtlsCtlMsg*>> deferred_;
   DtlsCounters counters_;
   WC_RNG* rng_ = nullptr;  ///< App-IDs
 };

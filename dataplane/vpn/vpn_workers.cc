@@ -266,6 +266,7 @@ void VpnWorkers::publish(shm::StatsSegment& segment) const {
     for (size_t i = 0; i < shm::kDtlsHandshakeFailureCount; i++) s.dtls_handshakes_failed[i] = d.failed[i].get();
     s.dtls_handshakes_active = d.active.get();
     s.dtls_established = d.established.get();
+    s.dtls_removes_deferred = d.removes_deferred.get();
     s.accept_errors = t.accept_errors.get();
     s.connections_over_limit = t.rejected_over_limit.get();
     s.ctl_requests_queued = o.ctl_queued.get();
