@@ -117,7 +117,9 @@ class OcHandler final : public tls::TlsHandler {
   /// Writes the tunnel's live record (api/session_shm.h): channel and traffic so far, or a
   /// free record when `closing`. Only the worker holding the address binding writes it.
   void publish_live(const tls::Connection& c, const Session& s, bool closing);
-  void publish_live_all();
+  /// Refresh a slice of the tunnels' live records (each about once a second, at most
+  /// kLivePublishPerTick a tick).
+  void publish_live_slice();
 
   const OcShared& shared_;
   dataplane::CtlClient& ctl_;
@@ -163,7 +165,10 @@ class OcHandler final : public tls::TlsHandler {
   /// Send a bearer token to the control plane (AUTH_TOKEN).
   void submit_token(tls::Connection& c, Session& s, std::string_view token);
   std::unique_ptr<DtlsChannel> dtls_;
-  tls::Clock::time_point next_live_publish_{};  ///< live records are refreshed once a second
+  /// Tunnels whose live record publish_live_slice() refreshes, by connection (swap-removed
+  /// when found closed; ids are never reused), and where the next slice starts.
+  std::vector<tls::ConnectionId> live_;
+  size_t live_cursor_ = 0;
   uint64_t dtls_churn_seen_ = 0;  ///< DtlsChannel::handshake_heap_churn() at the last tick
 };
 
