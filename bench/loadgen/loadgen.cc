@@ -160,6 +160,7 @@ struct Session {
   uint64_t t_start = 0, t_tls = 0, t_cookie = 0, t_connect = 0, t_ready = 0;
   uint64_t dtls_start = 0, dtls_next_timer = 0;
   uint32_t dpd_seconds = 0;
+  uint64_t next_dpd = 0;         // CLOCK_MONOTONIC ns of the next DPD request on CSTP
   std::unique_ptr<Login> login;
   std::unique_ptr<tunnel::CstpDecoder> cstp;
   /// The client_write key of the DTLS session: the generator seals its records itself (as
@@ -221,7 +222,9 @@ class Engine {
   /// Seals [type][payload] (payload at `payload`, kHeadroom bytes free in front, kTailroom
   /// behind) into one DTLS record and sends it. false when the socket is full.
   bool dtls_send(Session& s, uint8_t type, uint8_t* payload, size_t payload_len);
-  void send_control(Session& s, uint8_t type, std::span<const uint8_t> payload);
+  /// A control frame on the session's channel (DTLS when it carries the data), or on CSTP
+  /// when `cstp` is set.
+  void send_control(Session& s, uint8_t type, std::span<const uint8_t> payload, bool cstp = false);
   void traffic_tick(uint64_t now);
   size_t next_size();
   void logout(Session& s);
@@ -703,6 +706,7 @@ void Engine::ready(Session& s, Channel channel, uint64_t now) {
   }
   s.channel = channel;
   s.t_ready = now;
+  s.next_dpd = now + static_cast<uint64_t>(s.dpd_seconds) * kNsPerSec / 2;
   if (opt_.verbose)
     std::fprintf(stderr, "level=debug msg=\"session up\" session=%u channel=%s dtls_offered=%d\n", s.index,
                  channel == Channel::kDtls ? "dtls" : "cstp", s.tunnel.dtls ? 1 : 0);
@@ -755,9 +759,9 @@ bool Engine::dtls_send(Session& s, uint8_t type, uint8_t* payload, size_t payloa
   return send(s.udp_fd, record, len, MSG_DONTWAIT) == static_cast<ssize_t>(len);
 }
 
-void Engine::send_control(Session& s, uint8_t type, std::span<const uint8_t> payload) {
+void Engine::send_control(Session& s, uint8_t type, std::span<const uint8_t> payload, bool cstp) {
   alignas(64) uint8_t frame[kHeadroom + 2048 + kTailroom];
-  if (s.channel == Channel::kDtls && s.dtls_tx != nullptr && payload.size() <= 2048) {
+  if (!cstp && s.channel == Channel::kDtls && s.dtls_tx != nullptr && payload.size() <= 2048) {
     std::memcpy(frame + kHeadroom, payload.data(), payload.size());
     dtls_send(s, type, frame + kHeadroom, payload.size());
     return;
@@ -1131,15 +1135,20 @@ int Engine::run() {
       if (now >= phase_end || g_release || g_stop) phase = Phase::kDone;
     }
     timers(now);
-    // Keep idle tunnels alive: a DPD request per session every X-CSTP-DPD seconds.
+    // Keep idle tunnels alive: a DPD request on CSTP per session every X-CSTP-DPD / 2
+    // seconds, as openconnect, which sends CSTP DPDs while DTLS carries the data (PROTOCOL.md
+    // "Timers"): a gateway closes a tunnel whose TCP side was silent for 3 x DPD (+ 5 s).
+    // These once went over DTLS, which kept the TCP side silent: 32,673 of 100,000 tunnels
+    // were closed by the gateway during a fill longer than that.
     if (phase == Phase::kHold || phase == Phase::kSetup) {
       if (now - last_dpd_ > kNsPerSec) {
         last_dpd_ = now;
         for (uint32_t idx : active_) {
           Session& s = sessions_[idx];
-          if (s.state == State::kTunnel && s.dpd_seconds > 0 &&
-              ((now - s.t_ready) / kNsPerSec) % s.dpd_seconds == s.dpd_seconds / 2)
-            send_control(s, static_cast<uint8_t>(tunnel::CstpType::kDpdRequest), {});
+          if (s.state == State::kTunnel && s.dpd_seconds > 0 && now >= s.next_dpd) {
+            s.next_dpd = now + static_cast<uint64_t>(s.dpd_seconds) * kNsPerSec / 2;
+            send_control(s, static_cast<uint8_t>(tunnel::CstpType::kDpdRequest), {}, true);
+          }
         }
       }
     }
