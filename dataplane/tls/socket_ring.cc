@@ -100,28 +100,28 @@ int SocketRing::install(int fd) {
   return slot;
 }
 
+int SocketRing::call_on_slot(io_uring_sqe* sqe) {
+  sqe->flags |= IOSQE_FIXED_FILE;  // the fd argument of the prep was a slot
+  sqe->user_data = kCallTag;
+  return call();
+}
+
 ssize_t SocketRing::recv(int slot, void* buf, size_t len) {
   io_uring_sqe* sqe = entry();
   io_uring_prep_recv(sqe, slot, buf, len, MSG_DONTWAIT);
-  sqe->flags |= IOSQE_FIXED_FILE;
-  sqe->user_data = kCallTag;
-  return call();
+  return call_on_slot(sqe);
 }
 
 ssize_t SocketRing::send(int slot, const void* buf, size_t len) {
   io_uring_sqe* sqe = entry();
   io_uring_prep_send(sqe, slot, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-  sqe->flags |= IOSQE_FIXED_FILE;
-  sqe->user_data = kCallTag;
-  return call();
+  return call_on_slot(sqe);
 }
 
 int SocketRing::shutdown_write(int slot) {
   io_uring_sqe* sqe = entry();
   io_uring_prep_shutdown(sqe, slot, SHUT_WR);
-  sqe->flags |= IOSQE_FIXED_FILE;
-  sqe->user_data = kCallTag;
-  return call();
+  return call_on_slot(sqe);
 }
 
 void SocketRing::close(int slot, uint64_t tag, bool poll_armed) {

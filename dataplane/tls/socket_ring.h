@@ -82,6 +82,8 @@ class SocketRing {
   SocketRing() = default;
   /// Run the queued entry (tagged kCallTag) now and return its result.
   int call();
+  /// call() for an entry prepared with a slot where a descriptor goes.
+  int call_on_slot(io_uring_sqe* sqe);
   /// A free submission entry (submits the queue when it is full).
   io_uring_sqe* entry();
   /// One completion: a call's result is returned through `call_result`; others are kept.

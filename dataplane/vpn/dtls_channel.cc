@@ -59,7 +59,7 @@ size_t DtlsChannel::AppIdHash::operator()(const AppId& a) const {
 }
 
 DtlsChannel::DtlsChannel(const OcShared& shared, uint16_t worker_index)
-    : shared_(shared), worker_index_(worker_index) {
+    : shared_(shared), worker_index_(worker_index), deferred_(std::max(1u, shared.n_lcores)) {
   const Dataplane& dp = *shared.dp;
   if (!shared.cfg->listeners.dtls || dp.dtls_slots == nullptr || dp.workers == nullptr ||
       dp.workers[worker_index].dtls_ring == nullptr)
@@ -121,7 +121,6 @@ void DtlsChannel::send_remove(const Tunnel& t) {
   msg->kind = DtlsCtlMsg::Kind::remove;
   msg->slot = t.slot;
   msg->ref = t.ref;
-  if (deferred_.size() <= static_cast<size_t>(t.owner_queue)) deferred_.resize(static_cast<size_t>(t.owner_queue) + 1);
   std::deque<DtlsCtlMsg*>& waiting = deferred_[static_cast<size_t>(t.owner_queue)];
   if (!waiting.empty() || rte_ring_enqueue(shared_.dp->dtls_ctl[t.owner_queue], msg) != 0) {
     waiting.push_back(msg);
@@ -360,7 +359,7 @@ void DtlsChannel::finish(Handshake& h) {
   // An install must not overtake a remove still waiting for that lcore (the same slot may
   // be in both): treated as a full ring.
   flush_deferred();
-  const bool behind = h.queue < deferred_.size() && !deferred_[h.queue].empty();
+  const bool behind = !deferred_[h.queue].empty();
   if (behind || rte_ring_enqueue(dp.dtls_ctl[h.queue], msg) != 0) {
     cipher_state_free(cs);
     rte_free(msg);
