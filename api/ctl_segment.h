@@ -16,11 +16,16 @@
 // consumer, so api/shm_ring.h's SPSC ring is enough and no lock is shared between processes:
 // the simplest correct design for several worker threads, at the cost of polling 16 rings.
 //
-// Wake-up: a worker bumps `server.doorbell` after each request it pushes and wakes a futex
-// waiter on it (FUTEX_WAKE, not private: the word is in a shared mapping); an idle control
-// plane waits on it (FUTEX_WAIT with the value it read before it last found every request
-// ring empty) for at most kCtlIdleWaitNs, so it answers at once and an idle one costs ~50
-// wake-ups a second instead of a poll every 500 us (3.5 % of a core).
+// Wake-up: a worker bumps `server.doorbell` after each request it pushes and, if the control
+// plane says it is about to sleep (`server.sleeping`), wakes it (FUTEX_WAKE, not private: the
+// word is in a shared mapping). An idle control plane sets `sleeping`, reads the doorbell,
+// finds every request ring empty and waits on the value it read (FUTEX_WAIT) for at most
+// kCtlIdleWaitNs: it answers at once, and an idle one costs ~50 wake-ups a second instead of
+// a poll every 500 us (3.5 % of a core). A busy one costs the workers no system call.
+// Every access to both words is seq_cst: either the worker's load of `sleeping` follows the
+// control plane's store of 1 (it wakes the waiter), or its bump of the doorbell precedes the
+// control plane's read of it (which then finds the request in the ring, or a moved doorbell
+// and FUTEX_WAIT returns at once).
 //
 // Liveness: a worker treats a heartbeat older than kCtlHeartbeatTimeoutNs, or a heartbeat of
 // 0 (no control plane seen since the segment was made), as "control plane down" and answers
@@ -45,7 +50,7 @@
 namespace tg::shm {
 
 inline constexpr uint32_t kCtlSegmentMagic = 0x31435354;  // "TSC1" little-endian
-inline constexpr uint32_t kCtlSegmentVersion = 2;  ///< 2: server.doorbell
+inline constexpr uint32_t kCtlSegmentVersion = 3;  ///< 2: server.doorbell; 3: server.sleeping
 inline constexpr uint32_t kCtlMaxWorkers = ctl::kCtlMaxWorkers;
 
 /// Slots per ring. A worker keeps at most kCtlMaxInFlight requests outstanding, so answers
@@ -94,6 +99,9 @@ struct alignas(kCacheLine) CtlServerBlock {
   /// Bumped by the workers (any number of them) after each request they push; the control
   /// plane's futex word (header comment).
   std::atomic<uint32_t> doorbell;
+  /// 1 while the control plane is in (or about to enter) its wait on the doorbell; written
+  /// by the control plane only. Workers skip FUTEX_WAKE while it is 0 (header comment).
+  std::atomic<uint32_t> sleeping;
 };
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 static_assert(sizeof(std::atomic<uint32_t>) == 4 && std::atomic<uint32_t>::is_always_lock_free,
@@ -133,21 +141,35 @@ inline bool ctl_server_alive(const CtlSegment& seg, uint64_t now_ns,
   return beat != 0 && (beat >= now_ns || now_ns - beat <= timeout_ns);
 }
 
-/// Worker, after pushing a request: bump the doorbell and wake the control plane if it waits.
-inline void ctl_doorbell_ring(CtlSegment& seg) {
+/// After pushing a request (a worker) or posting work (the control plane's own threads):
+/// bump the doorbell and wake the control plane if it sleeps on it.
+inline void ctl_doorbell_ring(CtlServerBlock& server) {
   // seq_cst: after the ring's release of head in program order, so a control plane that
-  // reads the new value also sees the request (header comment).
-  seg.server.doorbell.fetch_add(1, std::memory_order_seq_cst);
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&seg.server.doorbell), FUTEX_WAKE, 1, nullptr, nullptr, 0);
+  // reads the new value also sees the request; and ordered with its store of `sleeping`
+  // (header comment).
+  server.doorbell.fetch_add(1, std::memory_order_seq_cst);
+  if (server.sleeping.load(std::memory_order_seq_cst) != 0)
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&server.doorbell), FUTEX_WAKE, 1, nullptr, nullptr, 0);
+}
+
+/// Control plane, before it looks for work one last time: say it is about to sleep, and
+/// read the doorbell value to sleep on (ctl_doorbell_wait).
+inline uint32_t ctl_doorbell_prepare_wait(CtlServerBlock& server) {
+  server.sleeping.store(1, std::memory_order_seq_cst);
+  return server.doorbell.load(std::memory_order_seq_cst);
 }
 
 /// Control plane: sleep until the doorbell is no longer `seen` (a request was pushed since
-/// it was read), or `timeout_ns` passed, or a signal. Returns at once if it already moved.
-inline void ctl_doorbell_wait(CtlSegment& seg, uint32_t seen, uint64_t timeout_ns) {
-  timespec ts{};
-  ts.tv_sec = static_cast<time_t>(timeout_ns / 1'000'000'000);
-  ts.tv_nsec = static_cast<long>(timeout_ns % 1'000'000'000);
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&seg.server.doorbell), FUTEX_WAIT, seen, &ts, nullptr, 0);
+/// it was read), or `timeout_ns` passed, or a signal; returns at once if it already moved.
+/// Ends the `sleeping` state of ctl_doorbell_prepare_wait (call it even when not waiting).
+inline void ctl_doorbell_wait(CtlServerBlock& server, uint32_t seen, uint64_t timeout_ns) {
+  if (timeout_ns != 0) {
+    timespec ts{};
+    ts.tv_sec = static_cast<time_t>(timeout_ns / 1'000'000'000);
+    ts.tv_nsec = static_cast<long>(timeout_ns % 1'000'000'000);
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&server.doorbell), FUTEX_WAIT, seen, &ts, nullptr, 0);
+  }
+  server.sleeping.store(0, std::memory_order_seq_cst);
 }
 
 }  // namespace tg::shm

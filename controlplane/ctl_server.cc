@@ -112,6 +112,11 @@ void CtlServer::start() { thread_ = std::thread([this] { run(); }); }
 
 void CtlServer::stop() {
   stop_.store(true, std::memory_order_relaxed);
+  {
+    // Not left to the end of the server thread's wait on the doorbell (idle_wait_ns).
+    const std::lock_guard<std::mutex> lock(tasks_mutex_);
+    if (doorbell_ != nullptr) shm::ctl_doorbell_ring(*doorbell_);
+  }
   if (thread_.joinable()) thread_.join();
 }
 
@@ -131,6 +136,14 @@ const char* CtlServer::type_slot_name(size_t type_slot) {
 void CtlServer::post(Task task) {
   const std::lock_guard<std::mutex> lock(tasks_mutex_);
   tasks_.push_back(std::move(task));
+  // Wake the server thread if it sleeps on the segment's doorbell (idle_wait), instead of
+  // leaving the task for the end of its wait (up to idle_wait_ns).
+  if (doorbell_ != nullptr) shm::ctl_doorbell_ring(*doorbell_);
+}
+
+void CtlServer::set_doorbell(shm::CtlServerBlock* server) {
+  const std::lock_guard<std::mutex> lock(tasks_mutex_);
+  doorbell_ = server;
 }
 
 void CtlServer::run_tasks(Responder& responder) {
@@ -213,16 +226,17 @@ void CtlServer::idle_wait(uint64_t now_ns, uint64_t until_ns) {
     return;
   }
   shm::CtlSegment& seg = mapping_->segment();
-  // The value first, then the rings: a request pushed after this load rings a new value,
-  // so the wait below returns at once or is woken (api/ctl_segment.h).
-  const uint32_t seen = seg.server.doorbell.load(std::memory_order_seq_cst);
-  for (uint32_t w = 0; w < mapping_->n_workers(); ++w)
-    if (seg.workers[w].requests.size() != 0) return;
-  {
+  // The value first, then the rings and tasks: a request pushed (or a task posted) after
+  // this load rings a new value, so the wait below returns at once or is woken
+  // (api/ctl_segment.h).
+  const uint32_t seen = shm::ctl_doorbell_prepare_wait(seg.server);
+  bool work = false;
+  for (uint32_t w = 0; w < mapping_->n_workers() && !work; ++w) work = seg.workers[w].requests.size() != 0;
+  if (!work) {
     const std::lock_guard<std::mutex> lock(tasks_mutex_);
-    if (!tasks_.empty()) return;
+    work = !tasks_.empty();
   }
-  shm::ctl_doorbell_wait(seg, seen, wait);
+  shm::ctl_doorbell_wait(seg.server, seen, work ? 0 : wait);
 }
 
 void CtlServer::run() {
@@ -238,6 +252,7 @@ void CtlServer::run() {
       if (mapping_ && !mapping_->still_current()) {
         log_line("info", "ctl segment replaced or removed: re-mapping",
                  {{"segment", shm::ctl_shm_name(options_.instance)}});
+        set_doorbell(nullptr);
         mapping_.reset();
         attached_.store(false, std::memory_order_relaxed);
       }
@@ -246,6 +261,7 @@ void CtlServer::run() {
         if (opened) {
           mapping_ = std::move(*opened);
           shm::CtlServerBlock& sb = mapping_->segment().server;
+          set_doorbell(&sb);
           // relaxed: diagnostics only; the heartbeat below is what workers act on.
           sb.pid.store(static_cast<uint32_t>(getpid()), std::memory_order_relaxed);
           sb.start_ns.store(now, std::memory_order_relaxed);
@@ -286,6 +302,7 @@ void CtlServer::run() {
   if (mapping_) {
     // release: workers that see 0 treat the control plane as down at once.
     mapping_->segment().server.heartbeat_ns.store(0, std::memory_order_release);
+    set_doorbell(nullptr);
     mapping_.reset();
     attached_.store(false, std::memory_order_relaxed);
   }

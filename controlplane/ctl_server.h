@@ -120,6 +120,8 @@ class CtlServer {
   /// After a pass with no request: wait for the doorbell until `until_ns` (at most
   /// idle_wait_ns), unless a request or a task is already waiting.
   void idle_wait(uint64_t now_ns, uint64_t until_ns);
+  /// The mapped segment's server block (nullptr: none) for post() to ring; server thread.
+  void set_doorbell(shm::CtlServerBlock* server);
 
   Options options_;
   CtlHandler& handler_;
@@ -133,6 +135,9 @@ class CtlServer {
   std::atomic<uint64_t> remaps_{0};
   std::mutex tasks_mutex_;
   std::vector<Task> tasks_;  ///< guarded by tasks_mutex_
+  /// The doorbell of mapping_'s segment, for post(); guarded by tasks_mutex_ (set before a
+  /// segment is used, cleared before it is unmapped).
+  shm::CtlServerBlock* doorbell_ = nullptr;
   std::array<uint8_t, shm::CtlRequestRing::kMaxMessageBytes> pop_buffer_{};
   ctl::CtlMessage request_{};
 };

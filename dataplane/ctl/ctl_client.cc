@@ -67,7 +67,7 @@ CtlClient::Submit CtlClient::submit(ctl::CtlMessage& msg, uint64_t now_ns) {
     ++counters_.refused_ring_full;
     return Submit::ring_full;
   }
-  shm::ctl_doorbell_ring(segment_);
+  shm::ctl_doorbell_ring(segment_.server);
   ++next_request_id_;  // never 0: 2^64 requests do not happen
   *slot = Pending{msg.header.request_id, now_ns + options_.request_timeout_ns, type};
   ++in_flight_;

@@ -143,6 +143,42 @@ TEST_F(CtlServerProcessTest, ARequestWakesAnIdleControlPlane) {
   }
 }
 
+// Test that work posted by another thread of the control plane (the admin socket's) wakes
+// the server thread waiting on the doorbell, instead of waiting for the end of its wait:
+// here a minute, as above. Also that the server says it sleeps while it waits, and that
+// the task's responder reaches the mapped segment's workers, and that stop() does not wait
+// for the end of the wait either.
+TEST_F(CtlServerProcessTest, APostedTaskWakesAnIdleControlPlane) {
+  constexpr uint64_t kMinute = 60'000'000'000;
+  EchoHandler handler;
+  CtlServer server({.instance = instance_, .heartbeat_interval_ns = kMinute, .idle_wait_ns = kMinute,
+                    .remap_interval_ns = kMinute, .tick_interval_ns = kMinute}, handler);
+  server.start();
+  CtlClient c(*owner_.segment(), {.worker_id = 0, .heartbeat_timeout_ns = 2 * kMinute});
+  ASSERT_TRUE(wait_for([&] { return c.control_plane_up(ctl_monotonic_ns()); }, std::chrono::seconds(10)));
+  for (int i = 1; i <= 3; i++) {
+    ASSERT_TRUE(wait_for([&] { return owner_.segment()->server.sleeping.load() == 1; }, std::chrono::seconds(10)))
+        << "the server never waits on the doorbell";
+    std::atomic<bool> ran{false};
+    server.post([&, i](CtlResponder& r) {
+      ctl::CtlMessage m;
+      ctl::ctl_message_init(m, ctl::CtlType::session_terminate);
+      m.header.session_id = static_cast<uint64_t>(i);
+      ran = r.notify(0, m);
+    });
+    EXPECT_TRUE(wait_for([&] { return ran.load(); }, std::chrono::seconds(20))) << "task " << i;
+    uint64_t got = 0;
+    EXPECT_TRUE(wait_for([&] {
+      c.poll([&](const ctl::CtlMessage& r) { got = r.header.session_id; });
+      return got == static_cast<uint64_t>(i);
+    }, std::chrono::seconds(2))) << "notice " << i;
+  }
+  ASSERT_TRUE(wait_for([&] { return owner_.segment()->server.sleeping.load() == 1; }, std::chrono::seconds(10)));
+  const auto t0 = std::chrono::steady_clock::now();
+  server.stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30)) << "stop() waited for the idle wait's end";
+}
+
 TEST_F(CtlServerProcessTest, ControlPlaneDownIsRefusedAtOnce) {
   CtlClient c(*owner_.segment(), {.worker_id = 0});
   ctl::CtlMessage m;
