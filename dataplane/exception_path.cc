@@ -7,7 +7,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 
 #include <rte_fib.h>
@@ -22,6 +25,26 @@ std::string ioctl_error(const char* what, const std::string& iface) {
   return std::string(what) + " " + iface + ": " + std::strerror(errno);
 }
 }  // namespace
+
+namespace {
+sigset_t realtime_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  // SIGRTMIN() is above the two glibc keeps for itself (thread cancellation, setxid).
+  for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++) sigaddset(&set, sig);
+  return set;
+}
+}  // namespace
+
+void exception_signals_block() {
+  const sigset_t set = realtime_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+void exception_signals_take() {
+  const sigset_t set = realtime_signals();
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+}
 
 std::string exception_iface_configure(const std::string& iface, const config::IpPrefix& address,
                                       uint16_t mtu) {

@@ -1,5 +1,9 @@
 // The poll loop of one lcore: RX bursts from every port's queue `queue_id`, the stages,
 // one TX flush per iteration, and a ~1 ms timer for the neighbour hold queue.
+#include <time.h>
+
+#include <cerrno>
+
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_ring.h>
@@ -21,6 +25,13 @@ namespace {
 // 3 % with this; the first packet after a quiet spell waits at most 32 x 20 us.
 constexpr unsigned kIdleSleepMaxShift = 5;
 
+// One nap, ended early by a signal: the exception port's (exception_path.h) says the
+// kernel has queued a packet for this lcore to read. rte_delay_us_sleep() would sleep on.
+void idle_nap(unsigned us) {
+  timespec ts{.tv_sec = us / 1'000'000, .tv_nsec = static_cast<long>(us % 1'000'000) * 1000};
+  nanosleep(&ts, nullptr);
+}
+
 }  // namespace
 
 int lcore_poll_loop(void* arg) {
@@ -38,6 +49,7 @@ int lcore_poll_loop(void* arg) {
   }
 
   if (dp.crypto != nullptr) record_crypto_lcore_init(*dp.crypto);
+  if (dp.idle_sleep_us) exception_signals_take();  // its signal ends a nap (exception_path.h)
   rte_mbuf* pkts[kBurst];
   unsigned idle_shift = 0;  // empty polls in a row so far, up to kIdleSleepMaxShift
   policy_lcore_online(dp.policy, c.queue_id);
@@ -92,7 +104,7 @@ int lcore_poll_loop(void* arg) {
       st.busy_cycles += loop_end - loop_start;
       idle_shift = 0;
     } else if (dp.idle_sleep_us) {
-      rte_delay_us_sleep(dp.idle_sleep_us << idle_shift);
+      idle_nap(dp.idle_sleep_us << idle_shift);
       if (idle_shift < kIdleSleepMaxShift) idle_shift++;
     }
   }

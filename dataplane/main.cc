@@ -165,6 +165,7 @@ int run(const config::Config& cfg, const std::vector<std::string>& extra_eal) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  exception_signals_block();  // before EAL's threads: every thread inherits it (exception_path.h)
   if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) {
     std::fprintf(stderr, "level=error msg=\"EAL init failed\" err=\"%s\"\n", rte_strerror(rte_errno));
     return 1;
@@ -322,6 +323,9 @@ int run(const config::Config& cfg, const std::vector<std::string>& extra_eal) {
         dp->stop.store(true);
       }
     }
+    // Busy-polling lcores leave the exception port's signal to this thread; the TLS workers
+    // (started above) were made with it blocked. Napping lcores take it themselves.
+    if (dcfg.idle_sleep_us == 0) exception_signals_take();
     TG_INFO("msg=\"running\" instance=%s lcores=%zu ports=%u lab_forwarding=%d", cfg.instance.c_str(),
             ctxs.size(), dp->n_ports, dcfg.lab_forwarding ? 1 : 0);
     while (!g_signalled.load(std::memory_order_relaxed) && !dp->stop.load(std::memory_order_relaxed)) {

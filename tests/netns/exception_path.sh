@@ -58,4 +58,31 @@ tg_check "TCP :22 counted as local_unhandled" \
 # Test that the kernel never spoke from a foreign address.
 tg_check "no exception_bad_source drops" \
   tg_wait_metric 2 tunnelgate_dataplane_drops_total reason=exception_bad_source -eq 0
+# Test that the tun port's receive signal (a real-time signal the PMD sends per packet the
+# kernel queues, dataplane/exception_path.h) is taken by the poll lcore, which naps on this
+# bed (idle_sleep_us) and must read the packet, and blocked in every other thread: it used
+# to wake the sleeping main thread once per packet.
+tap_signal_routing() {
+  local pid=$TG_DATAPLANE_PID caught sig="" n bit t name blk takers="" bad=""
+  caught=$((16#$(awk '/^SigCgt:/ {print $2}' "/proc/$pid/status")))
+  for n in $(seq 35 64); do  # SIGRTMIN+1 .. SIGRTMAX: where the PMD looks for a free one
+    if (( (caught >> (n - 1)) & 1 )); then sig=$n; break; fi
+  done
+  [ -n "$sig" ] || { echo "no real-time signal handler in the dataplane" >&2; return 1; }
+  bit=$((1 << (sig - 1)))
+  for t in /proc/"$pid"/task/*; do
+    name=$(cat "$t/comm")
+    blk=$((16#$(awk '/^SigBlk:/ {print $2}' "$t/status")))
+    if (( blk & bit )); then
+      [[ $name == rte-worker-* ]] && bad+=" $name"
+    else
+      takers+=" $name"
+      [[ $name == rte-worker-* ]] || bad+=" $name"
+    fi
+  done
+  echo "signal $sig taken by:${takers:- none}; wrong:${bad:- none}"
+  [ -n "$takers" ] && [ -z "$bad" ]
+}
+tg_check "the tun port's signal goes to the napping poll lcore only" tap_signal_routing
+
 tg_summary
