@@ -74,28 +74,4 @@ void ipv4_header_write(uint8_t* ip, uint8_t tos, uint16_t total_len, uint16_t fr
   store_be16(ip + 10, static_cast<uint16_t>(~ones_complement_sum(ip, wire::kIpv4MinHdrLen)));
 }
 
-DropReason parse_ipv4(const uint8_t* l3, uint32_t len, Ipv4Info* out) {
-  if (len < wire::kIpv4MinHdrLen) return DropReason::runt;
-  if ((l3[0] >> 4) != 4) return DropReason::ipv4_bad_header;
-  const uint32_t hdr_len = uint32_t{l3[0] & 0x0fu} * 4;
-  const uint32_t total_len = load_be16(l3 + 2);
-  if (hdr_len < wire::kIpv4MinHdrLen || hdr_len > len || total_len < hdr_len || total_len > len) {
-    return DropReason::ipv4_bad_header;
-  }
-  if (ones_complement_sum(l3, hdr_len) != 0xffff) return DropReason::ipv4_bad_checksum;
-  out->hdr_len = static_cast<uint16_t>(hdr_len);
-  out->total_len = static_cast<uint16_t>(total_len);
-  out->frag_field = load_be16(l3 + 6);
-  out->ttl = l3[8];
-  out->proto = l3[9];
-  out->src = load_be32(l3 + 12);
-  out->dst = load_be32(l3 + 16);
-  const uint8_t src_net = static_cast<uint8_t>(out->src >> 24);
-  const uint8_t dst_net = static_cast<uint8_t>(out->dst >> 24);
-  if (src_net == 0 || src_net == 127 || src_net >= 224 || dst_net == 0 || dst_net == 127) {
-    return DropReason::ipv4_martian;
-  }
-  return kPass;
-}
-
 }  // namespace tg::dp
