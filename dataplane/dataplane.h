@@ -43,6 +43,7 @@ struct PortRuntime {
   uint32_t net = 0;      ///< connected subnet
   uint32_t mask = 0;
   uint16_t mtu = 1500;
+  bool rx_ipv4_cksum = false;  ///< the NIC checks IPv4 header checksums (RX offload on)
   bool owns(uint32_t a) const { return a == addr; }
   bool on_link(uint32_t a) const { return (a & mask) == net; }
   uint32_t broadcast() const { return net | ~mask; }

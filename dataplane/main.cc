@@ -245,9 +245,10 @@ int run(const config::Config& cfg, const std::vector<std::string>& extra_eal) {
       std::memcpy(info.mac, port.mac.b, 6);
       info.ipv4_host = port.addr;
       info.prefix_len = pc.address.len;
-      TG_INFO("msg=\"port up\" port=%s dpdk_port=%u mac=%02x:%02x:%02x:%02x:%02x:%02x address=%s mtu=%u",
+      TG_INFO("msg=\"port up\" port=%s dpdk_port=%u mac=%02x:%02x:%02x:%02x:%02x:%02x address=%s mtu=%u "
+              "rx_ipv4_cksum=%d",
               pc.name.c_str(), port.port_id, port.mac.b[0], port.mac.b[1], port.mac.b[2], port.mac.b[3],
-              port.mac.b[4], port.mac.b[5], config::to_string(pc.address).c_str(), port.mtu);
+              port.mac.b[4], port.mac.b[5], config::to_string(pc.address).c_str(), port.mtu, port.rx_ipv4_cksum ? 1 : 0);
     }
     if (!ports_ok) break;
     if (std::string err = exception_setup(cfg, n_queues, *dp); !err.empty()) {

@@ -33,6 +33,10 @@ std::string port_setup(const config::PortConfig& pc, uint16_t n_queues, uint16_t
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_hf = info.flow_type_rss_offloads & RTE_ETH_RSS_IP;
   }
+  // The NIC checks each IPv4 header's checksum where it can (SR-IOV VFs, physical NICs):
+  // l2_input then trusts its verdict instead of summing the header itself.
+  const bool rx_ipv4_cksum = (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) != 0;
+  if (rx_ipv4_cksum) conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
   rc = rte_eth_dev_configure(port_id, n_queues, n_queues, &conf);
   if (rc != 0) return rc_error("rte_eth_dev_configure", rc);
   rc = rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rx_desc, &tx_desc);
@@ -63,6 +67,7 @@ std::string port_setup(const config::PortConfig& pc, uint16_t n_queues, uint16_t
   out->mask = pc.address.len == 0 ? 0 : ~uint32_t{0} << (32 - pc.address.len);
   out->net = out->addr & out->mask;
   out->mtu = mtu;
+  out->rx_ipv4_cksum = rx_ipv4_cksum;
   return {};
 }
 

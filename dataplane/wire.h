@@ -121,7 +121,9 @@ inline uint16_t ipv4_header_sum(const uint8_t* l3, uint32_t hdr_len) {
 /// IPv4 header: version, IHL, total length against the bytes present, header checksum,
 /// and martian addresses (RFC 1812 5.3.7: 0/8, 127/8 and class E/multicast/broadcast
 /// sources; 0/8 and 127/8 destinations). Inline: on every packet, twice on the decrypt path.
-inline DropReason parse_ipv4(const uint8_t* l3, uint32_t len, Ipv4Info* out) {
+/// `nic_checked`: the port's NIC verified the header checksum (RX offload; l2_input), so it
+/// is not summed again.
+inline DropReason parse_ipv4(const uint8_t* l3, uint32_t len, Ipv4Info* out, bool nic_checked = false) {
   if (len < wire::kIpv4MinHdrLen) return DropReason::runt;
   if ((l3[0] >> 4) != 4) return DropReason::ipv4_bad_header;
   const uint32_t hdr_len = uint32_t{l3[0] & 0x0fu} * 4;
@@ -129,7 +131,7 @@ inline DropReason parse_ipv4(const uint8_t* l3, uint32_t len, Ipv4Info* out) {
   if (hdr_len < wire::kIpv4MinHdrLen || hdr_len > len || total_len < hdr_len || total_len > len) {
     return DropReason::ipv4_bad_header;
   }
-  if (ipv4_header_sum(l3, hdr_len) != 0xffff) return DropReason::ipv4_bad_checksum;
+  if (!nic_checked && ipv4_header_sum(l3, hdr_len) != 0xffff) return DropReason::ipv4_bad_checksum;
   out->hdr_len = static_cast<uint16_t>(hdr_len);
   out->total_len = static_cast<uint16_t>(total_len);
   out->frag_field = load_be16(l3 + 6);

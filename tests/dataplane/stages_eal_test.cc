@@ -233,6 +233,31 @@ TEST_F(Stages, MalformedFramesHaveReasons) {
   EXPECT_EQ(drops(DropReason::local_unhandled), 1u);
 }
 
+// Test that a NIC's verdict on the IPv4 header checksum (RX offload, mbuf ol_flags) is
+// taken: "good" is not summed again (a wrong checksum passes: the NIC saw the frame as it
+// was on the wire), "bad" is dropped as a bad checksum even when the sum is right, and
+// "unknown" (the ports without the offload) is summed as before.
+TEST_F(Stages, NicChecksumVerdictIsTaken) {
+  auto with_flags = [&](std::vector<uint8_t> l3, uint64_t flags) {
+    rte_mbuf* m = frame(mac(0), kClientMac, wire::kEtherTypeIpv4, std::move(l3));
+    m->ol_flags |= flags;
+    return m;
+  };
+  auto bad_sum = ipv4(1, kClient, kOutAddr, 64, echo_request());
+  bad_sum[10] ^= 0x55;
+  inject(0, {with_flags(bad_sum, RTE_MBUF_F_RX_IP_CKSUM_GOOD)});
+  auto out = sent(0);
+  ASSERT_EQ(out.size(), 1u) << "a header the NIC passed is answered";
+  rte_pktmbuf_free(out[0]);
+  EXPECT_EQ(drops(DropReason::ipv4_bad_checksum), 0u);
+  inject(0, {with_flags(ipv4(1, kClient, kOutAddr, 64, echo_request()), RTE_MBUF_F_RX_IP_CKSUM_BAD),
+             with_flags(bad_sum, RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN),
+             with_flags(bad_sum, RTE_MBUF_F_RX_IP_CKSUM_NONE)});
+  EXPECT_TRUE(sent(0).empty());
+  EXPECT_EQ(drops(DropReason::ipv4_bad_checksum), 3u);
+  EXPECT_EQ(events().icmp_echo_replies, 1u);
+}
+
 // Test that with forwarding off, a routable packet is dropped and counted.
 TEST_F(Stages, ForwardingOffDropsPlainPackets) {
   b_->dp.lab_forwarding = false;
