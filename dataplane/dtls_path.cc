@@ -8,8 +8,6 @@
 #include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_fib.h>
-#include <rte_hash.h>
-#include <rte_hash_crc.h>
 #include <rte_jhash.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
@@ -36,15 +34,6 @@ constexpr unsigned kCtlBurst = 8;
 /// dies and it falls back to CSTP).
 constexpr uint32_t kMaxInstallRetries = 100000;
 
-// rte_hash's key compare: 0 when equal.
-int flow_key_differs(const void* a, const void* b, size_t /*len*/) {
-  static_assert(sizeof(DtlsFlowKey) == sizeof(uint64_t));
-  uint64_t x, y;
-  std::memcpy(&x, a, sizeof x);
-  std::memcpy(&y, b, sizeof y);
-  return x != y;
-}
-
 uint32_t flow_hash(uint32_t ip, uint16_t port) {
   return rte_jhash_2words(ip, port, 0x7467646c);
 }
@@ -63,11 +52,9 @@ void release_slot(LcoreCtx& c, uint32_t slot) {
   Dataplane& dp = *c.dp;
   DtlsSlot& s = dp.dtls_slots[slot];
   if (s.cipher == nullptr) return;
-  const DtlsFlowKey key{s.client_ip, s.client_port, 0};
-  void* data = nullptr;
+  const uint64_t key = DtlsFlowKey{s.client_ip, s.client_port, 0}.word();
   // The flow may already point at a newer session of the same client (same ip:port).
-  if (rte_hash_lookup_data(c.dtls->flows, &key, &data) >= 0 && reinterpret_cast<uintptr_t>(data) == slot)
-    rte_hash_del_key(c.dtls->flows, &key);
+  if (c.dtls->flows->lookup(key) == slot) c.dtls->flows->remove(key);
   cipher_state_free(s.cipher);
   s.cipher = nullptr;
   s.ref = 0;
@@ -111,8 +98,7 @@ bool apply_ctl(LcoreCtx& c, DtlsCtlMsg& msg) {
       n->store(0, std::memory_order_relaxed);
     s.traffic_ref = msg.ref;
   }
-  const DtlsFlowKey key{msg.client_ip, msg.client_port, 0};
-  if (rte_hash_add_key_data(c.dtls->flows, &key, reinterpret_cast<void*>(uintptr_t{msg.slot})) < 0) {
+  if (!c.dtls->flows->add(DtlsFlowKey{msg.client_ip, msg.client_port, 0}.word(), msg.slot)) {
     // The table has room for a key per slot, so this should not happen; if it does (a table
     // sized wrong once held 64), it is counted, never silent: the client stays on CSTP.
     cipher_state_free(s.cipher);
@@ -151,20 +137,18 @@ void rx_process(LcoreCtx& c) {
   uint32_t slots[kBurst];
   unsigned n = 0;
   // With many sessions every packet's state is likely out of cache: put all the misses of
-  // the burst in flight before the first is needed. rte_hash's bulk lookup pipelines its
-  // bucket reads; then the two lines of each session's DTLS slot a record reads, and below,
+  // the burst in flight before the first is needed. The flow table's bulk lookup pipelines
+  // its bucket reads; then the two lines of each session's DTLS slot a record reads, and below,
   // as its checks pass, its cipher state and the lines of its cryptodev session the AEAD
   // reads (record_crypto_run). Each line costs: a burst of records of 32 sessions keeps the
   // core's line fill buffers full (bench/dtls_record_bench, BM_DtlsDecryptSessions).
-  const void* keys[kBurst];
-  void* found[kBurst];
-  uint64_t hits = 0;
-  for (uint16_t i = 0; i < d.n_rx; i++) keys[i] = &d.rx[i].key;
-  rte_hash_lookup_bulk_data(d.flows, keys, d.n_rx, &hits, found);
-  uint32_t slot_of[kBurst];  // the flow's DTLS slot (found's data), for hits only
+  uint64_t keys[kBurst];
+  for (uint16_t i = 0; i < d.n_rx; i++) keys[i] = d.rx[i].key.word();
+  uint32_t slot_of[kBurst];  // the flow's DTLS slot, or FlowTable::kMiss
+  d.flows->lookup_bulk(keys, d.n_rx, slot_of);
   for (uint16_t i = 0; i < d.n_rx; i++) {
-    if (((hits >> i) & 1) == 0) continue;
-    const uint32_t slot = slot_of[i] = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(found[i]));
+    if (slot_of[i] == FlowTable::kMiss) continue;
+    const uint32_t slot = slot_of[i];
     const DtlsSlot& s = dp.dtls_slots[slot];
     rte_prefetch0(&s);
     rte_prefetch0(s.window.word_of(d.rx[i].rec.sequence));
@@ -174,7 +158,7 @@ void rx_process(LcoreCtx& c) {
   unsigned n_passed = 0;
   for (uint16_t i = 0; i < d.n_rx; i++) {
     const DtlsLcore::RxItem& it = d.rx[i];
-    if (((hits >> i) & 1) == 0) {
+    if (slot_of[i] == FlowTable::kMiss) {
       drop_packet(c, it.m, DropReason::dtls_unknown_session);
       continue;
     }
@@ -404,30 +388,25 @@ DtlsLcore* dtls_lcore_create(const Dataplane& dp, unsigned queue_id, std::string
     return nullptr;
   }
   auto* d = new (mem) DtlsLcore();
-  const std::string name = "tg_dtls_flows" + std::to_string(queue_id);
-  rte_hash_parameters p{};
-  p.name = name.c_str();
-  p.entries = std::max<uint32_t>(dp.n_dtls_slots, 64);
-  p.key_len = sizeof(DtlsFlowKey);
-  // CRC32-C (one instruction for the 8-byte key, as DPDK's l3fwd hashes its flows) with a
-  // seed of this run, and the key compared as one word: rte_hash's default compare for an
-  // 8-byte key is a call to memcmp.
-  p.hash_func = rte_hash_crc;
-  p.hash_func_init_val = static_cast<uint32_t>(rte_rand());
-  p.socket_id = static_cast<int>(rte_socket_id());
-  d->flows = rte_hash_create(&p);  // single writer and reader: its lcore
-  if (d->flows == nullptr) {
-    *error = "hash " + name + ": " + rte_strerror(rte_errno);
+  // A key per slot at most: every session of the pool could be on this lcore. The seed is
+  // this run's (flow_table.h).
+  const uint32_t capacity = std::max<uint32_t>(dp.n_dtls_slots, 64);
+  d->flows_mem = rte_zmalloc_socket("tg_dtls_flows", FlowTable::bytes_for(capacity), RTE_CACHE_LINE_SIZE,
+                                    static_cast<int>(rte_socket_id()));
+  if (d->flows_mem == nullptr) {
+    *error = "out of memory for the DTLS flow table of lcore queue " + std::to_string(queue_id) + " (" +
+             std::to_string(FlowTable::bytes_for(capacity)) + " bytes)";
     dtls_lcore_free(d);
     return nullptr;
   }
-  rte_hash_set_cmp_func(d->flows, flow_key_differs);
+  d->flows.emplace(d->flows_mem, capacity, rte_rand());
   return d;
 }
 
 void dtls_lcore_free(DtlsLcore* d) {
   if (d == nullptr) return;
-  rte_hash_free(d->flows);
+  d->flows.reset();
+  rte_free(d->flows_mem);
   d->~DtlsLcore();
   rte_free(d);
 }

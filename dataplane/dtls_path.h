@@ -24,12 +24,14 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <optional>
 
 #include "dataplane/dataplane.h"
+#include "dataplane/flow_table.h"
 #include "dataplane/dtls/dtls_record.h"
 #include "dataplane/dtls/replay_window.h"
 
-struct rte_hash;
 struct rte_mbuf;
 
 namespace tg::dp {
@@ -91,8 +93,15 @@ struct DtlsCtlMsg {
 struct DtlsFlowKey {
   uint32_t ip;    ///< host order
   uint16_t port;  ///< host order
-  uint16_t zero;  ///< always 0 (hashed)
+  uint16_t zero;  ///< always 0 (FlowTable keeps its top bit)
+  /// As FlowTable's 64-bit key.
+  uint64_t word() const {
+    uint64_t w;
+    std::memcpy(&w, this, sizeof w);
+    return w;
+  }
 };
+static_assert(sizeof(DtlsFlowKey) == sizeof(uint64_t));
 
 inline constexpr unsigned kDtlsPendingSlots = 1024;  ///< per lcore, power of two
 /// Entries per bucket of the pending table: a flow's bucket is its hash, and any of its
@@ -102,7 +111,9 @@ inline constexpr unsigned kDtlsPendingWays = 4;
 
 /// Everything DTLS a poll lcore owns.
 struct DtlsLcore {
-  rte_hash* flows = nullptr;       ///< DtlsFlowKey → slot index, for the sessions it owns
+  /// DtlsFlowKey → slot index, for the sessions it owns; in flows_mem (hugepages).
+  std::optional<FlowTable> flows;
+  void* flows_mem = nullptr;
   /// Handshakes under way: which TLS worker gets the next datagrams of a flow. Buckets of
   /// kDtlsPendingWays entries chosen by flow hash; a new flow takes a free or expired way,
   /// or, when all are live, the one expiring first (that client retries).
