@@ -213,6 +213,18 @@ std::optional<std::string> scrape_when_ready(Child& child, uint16_t port,
   return std::nullopt;
 }
 
+/// The child's stderr once it holds `text`, or as it is after `timeout` (it logs a line
+/// after its servers start: a scrape can be answered before the line is written).
+std::string err_when_it_has(Child& child, const std::string& text, std::chrono::milliseconds timeout = 10s) {
+  const auto deadline = Clock::now() + timeout;
+  std::string err = child.err();
+  while (err.find(text) == std::string::npos && Clock::now() < deadline && child.running()) {
+    child.wait(20ms);
+    err = child.err();
+  }
+  return err;
+}
+
 bool has_line(const std::string& text, const std::string& line) {
   return text.find("\n" + line + "\n") != std::string::npos;
 }
@@ -319,12 +331,12 @@ TEST_F(ControlplaneE2e, ServesMetricsAndFollowsTheSegment) {
   EXPECT_TRUE(has_line(*first, "tunnelgate_stats_segment_errors_total{error=\"bad_magic\"} 0"));
   EXPECT_EQ(first->find("tunnelgate_port_info"), std::string::npos);
 
-  // The listening line names the URL and the instance.
-  const std::string log = c.err();
-  EXPECT_NE(log.find("level=info msg=\"listening\" metrics=http://127.0.0.1:" +
-                     std::to_string(port) + "/metrics instance=" + instance),
-            std::string::npos)
-      << log;
+  // The listening line names the URL and the instance (written after the servers start,
+  // so it may come a moment after the first scrape was answered).
+  const std::string listening = "level=info msg=\"listening\" metrics=http://127.0.0.1:" +
+                                std::to_string(port) + "/metrics instance=" + instance;
+  const std::string log = err_when_it_has(c, listening);
+  EXPECT_NE(log.find(listening), std::string::npos) << log;
 
   // The dataplane starts: its segment appears and the next scrape shows it.
   {
