@@ -24,9 +24,7 @@ namespace {
 std::string ioctl_error(const char* what, const std::string& iface) {
   return std::string(what) + " " + iface + ": " + std::strerror(errno);
 }
-}  // namespace
 
-namespace {
 sigset_t realtime_signals() {
   sigset_t set;
   sigemptyset(&set);

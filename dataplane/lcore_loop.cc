@@ -2,8 +2,6 @@
 // one TX flush per iteration, and a ~1 ms timer for the neighbour hold queue.
 #include <time.h>
 
-#include <cerrno>
-
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_ring.h>
