@@ -113,9 +113,8 @@ void CtlServer::start() { thread_ = std::thread([this] { run(); }); }
 void CtlServer::stop() {
   stop_.store(true, std::memory_order_relaxed);
   {
-    // Not left to the end of the server thread's wait on the doorbell (idle_wait_ns).
     const std::lock_guard<std::mutex> lock(tasks_mutex_);
-    if (doorbell_ != nullptr) shm::ctl_doorbell_ring(*doorbell_);
+    wake_locked();
   }
   if (thread_.joinable()) thread_.join();
 }
@@ -136,8 +135,12 @@ const char* CtlServer::type_slot_name(size_t type_slot) {
 void CtlServer::post(Task task) {
   const std::lock_guard<std::mutex> lock(tasks_mutex_);
   tasks_.push_back(std::move(task));
-  // Wake the server thread if it sleeps on the segment's doorbell (idle_wait), instead of
-  // leaving the task for the end of its wait (up to idle_wait_ns).
+  wake_locked();
+}
+
+void CtlServer::wake_locked() {
+  // The server thread may sleep on the segment's doorbell (idle_wait): wake it instead of
+  // leaving a task or a stop for the end of its wait (up to idle_wait_ns).
   if (doorbell_ != nullptr) shm::ctl_doorbell_ring(*doorbell_);
 }
 

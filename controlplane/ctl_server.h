@@ -122,6 +122,8 @@ class CtlServer {
   void idle_wait(uint64_t now_ns, uint64_t until_ns);
   /// The mapped segment's server block (nullptr: none) for post() to ring; server thread.
   void set_doorbell(shm::CtlServerBlock* server);
+  /// Ring the mapped segment's doorbell, if any; tasks_mutex_ held.
+  void wake_locked();
 
   Options options_;
   CtlHandler& handler_;

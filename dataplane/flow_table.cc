@@ -27,29 +27,20 @@ FlowTable::FlowTable(void* mem, uint32_t capacity, uint64_t seed)
 
 bool FlowTable::add(uint64_t key, uint32_t slot) {
   if (key & kUsed) return false;
-  const uint64_t want = key | kUsed;
+  const uint32_t start = home(key);
   // Already there: a new slot for the same flow (a reconnect from the same ip:port).
-  uint32_t b = home(key);
-  for (uint32_t probes = 0; probes <= mask_; probes++) {
-    Bucket& bk = buckets_[b];
-    for (unsigned w = 0; w < kWays; w++) {
-      if (bk.key[w] == want) {
-        bk.slot[w] = slot;
-        return true;
-      }
-    }
-    if (bk.overflow == 0) break;
-    b = (b + 1) & mask_;
+  if (const Where at = find(key | kUsed, start); at.bucket != nullptr) {
+    at.bucket->slot[at.way] = slot;
+    return true;
   }
   if (size_ >= capacity_) return false;
   // The first free way from the home bucket on; the buckets passed count the key as theirs.
-  const uint32_t start = home(key);
-  b = start;
+  uint32_t b = start;
   for (uint32_t probes = 0; probes <= mask_; probes++) {
     Bucket& bk = buckets_[b];
     for (unsigned w = 0; w < kWays; w++) {
       if (bk.key[w] == 0) {
-        bk.key[w] = want;
+        bk.key[w] = key | kUsed;
         bk.slot[w] = slot;
         for (uint32_t p = start; p != b; p = (p + 1) & mask_) buckets_[p].overflow++;
         size_++;
@@ -63,24 +54,15 @@ bool FlowTable::add(uint64_t key, uint32_t slot) {
 
 bool FlowTable::remove(uint64_t key) {
   if (key & kUsed) return false;
-  const uint64_t want = key | kUsed;
   const uint32_t start = home(key);
-  uint32_t b = start;
-  for (uint32_t probes = 0; probes <= mask_; probes++) {
-    Bucket& bk = buckets_[b];
-    for (unsigned w = 0; w < kWays; w++) {
-      if (bk.key[w] == want) {
-        bk.key[w] = 0;
-        bk.slot[w] = 0;
-        for (uint32_t p = start; p != b; p = (p + 1) & mask_) buckets_[p].overflow--;
-        size_--;
-        return true;
-      }
-    }
-    if (bk.overflow == 0) return false;
-    b = (b + 1) & mask_;
-  }
-  return false;
+  const Where at = find(key | kUsed, start);
+  if (at.bucket == nullptr) return false;
+  at.bucket->key[at.way] = 0;
+  at.bucket->slot[at.way] = 0;
+  const auto b = static_cast<uint32_t>(at.bucket - buckets_);
+  for (uint32_t p = start; p != b; p = (p + 1) & mask_) buckets_[p].overflow--;
+  size_--;
+  return true;
 }
 
 void FlowTable::lookup_bulk(const uint64_t* keys, unsigned n, uint32_t* slots) const {
@@ -93,17 +75,9 @@ void FlowTable::lookup_bulk(const uint64_t* keys, unsigned n, uint32_t* slots) c
       prefetch(&buckets_[homes[i]]);
     }
     for (unsigned i = 0; i < m; i++) {
-      const uint64_t want = keys[i0 + i] | kUsed;
-      uint32_t b = homes[i];
-      uint32_t found = kMiss;
-      for (uint32_t probes = 0; probes <= mask_ && found == kMiss; probes++) {
-        const Bucket& bk = buckets_[b];
-        for (unsigned w = 0; w < kWays; w++)
-          if (bk.key[w] == want) found = bk.slot[w];
-        if (bk.overflow == 0) break;
-        b = (b + 1) & mask_;
-      }
-      slots[i0 + i] = (keys[i0 + i] & kUsed) ? kMiss : found;
+      const uint64_t key = keys[i0 + i];
+      const Where at = (key & kUsed) ? Where{nullptr, 0} : find(key | kUsed, homes[i]);
+      slots[i0 + i] = at.bucket == nullptr ? kMiss : at.bucket->slot[at.way];
     }
   }
 }

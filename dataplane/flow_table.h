@@ -56,16 +56,8 @@ class FlowTable {
   /// The slot of `key`, or kMiss.
   uint32_t lookup(uint64_t key) const {
     if (key & kUsed) return kMiss;
-    const uint64_t want = key | kUsed;
-    uint32_t b = home(key);
-    for (uint32_t probes = 0; probes <= mask_; probes++) {
-      const Bucket& bk = buckets_[b];
-      for (unsigned w = 0; w < kWays; w++)
-        if (bk.key[w] == want) return bk.slot[w];
-      if (bk.overflow == 0) return kMiss;
-      b = (b + 1) & mask_;
-    }
-    return kMiss;
+    const Where at = find(key | kUsed, home(key));
+    return at.bucket == nullptr ? kMiss : at.bucket->slot[at.way];
   }
   /// lookup() of n keys, their home buckets put in flight first (with many flows each is a
   /// cache miss; the misses of a burst overlap).
@@ -75,6 +67,22 @@ class FlowTable {
   uint32_t capacity() const { return capacity_; }
 
  private:
+  struct Where {
+    Bucket* bucket;  ///< nullptr: absent
+    unsigned way;
+  };
+  /// Where the stored key `want` (key | kUsed) is, probing from its home bucket `b` until
+  /// a bucket no key probed past.
+  Where find(uint64_t want, uint32_t b) const {
+    for (uint32_t probes = 0; probes <= mask_; probes++) {
+      Bucket& bk = buckets_[b];
+      for (unsigned w = 0; w < kWays; w++)
+        if (bk.key[w] == want) return {&bk, w};
+      if (bk.overflow == 0) break;
+      b = (b + 1) & mask_;
+    }
+    return {nullptr, 0};
+  }
   uint32_t home(uint64_t key) const {
     // splitmix64's finalizer over the seeded key: every key bit moves every bucket bit.
     uint64_t h = (key ^ seed_) * 0xbf58476d1ce4e5b9ULL;

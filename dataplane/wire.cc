@@ -53,10 +53,7 @@ uint16_t ones_complement_sum(const uint8_t* data, uint32_t len) {
     std::memcpy(&w, pad, 2);
     sum += w;
   }
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  auto s = static_cast<uint16_t>(sum);
-  if constexpr (std::endian::native == std::endian::little) s = static_cast<uint16_t>((s >> 8) | (s << 8));
-  return s;
+  return ones_complement_finish(sum);
 }
 
 void ipv4_header_write(uint8_t* ip, uint8_t tos, uint16_t total_len, uint16_t frag, uint8_t proto,

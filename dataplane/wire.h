@@ -98,24 +98,26 @@ void ipv4_header_write(uint8_t* ip, uint8_t tos, uint16_t total_len, uint16_t fr
 /// One's-complement sum of `len` bytes folded to 16 bits (RFC 1071), not inverted.
 uint16_t ones_complement_sum(const uint8_t* data, uint32_t len);
 
+/// The end of a sum of host-order words: folded to 16 bits, then one byte swap gives the
+/// big-endian sum (RFC 1071 §2(B): the sum does not depend on byte order).
+inline uint16_t ones_complement_finish(uint64_t sum) {
+  while (sum >> 16) sum = (sum & 0xffffu) + (sum >> 16);
+  auto s = static_cast<uint16_t>(sum);
+  if constexpr (std::endian::native == std::endian::little) s = static_cast<uint16_t>((s >> 8) | (s << 8));
+  return s;
+}
+
 /// ones_complement_sum() of an IPv4 header of `hdr_len` bytes (20..60, a multiple of 4).
 /// Every packet's header is checked, twice on the decrypt path (the outer one and the
-/// tunnel's): the usual 20 bytes are five 32-bit loads and two folds here, inlined, where
+/// tunnel's): the usual 20 bytes are five 32-bit loads and the folds here, inlined, where
 /// the general loop of ones_complement_sum() was a call, its loop and tail tests
 /// (bench/dtls_record_bench).
 inline uint16_t ipv4_header_sum(const uint8_t* l3, uint32_t hdr_len) {
   if (hdr_len != wire::kIpv4MinHdrLen) return ones_complement_sum(l3, hdr_len);
   uint32_t w[5];
   std::memcpy(w, l3, sizeof w);
-  // Host-order words, swapped once at the end (RFC 1071 §2(B)), as ones_complement_sum.
-  uint64_t sum = uint64_t{w[0]} + w[1] + w[2] + w[3] + w[4];
-  sum = (sum & 0xffffffffu) + (sum >> 32);  // < 2^33
-  sum = (sum & 0xffffu) + (sum >> 16);      // < 2^16 + 2^17
-  sum = (sum & 0xffffu) + (sum >> 16);      // <= 2^16 + 1
-  sum = (sum & 0xffffu) + (sum >> 16);      // < 2^16
-  auto s = static_cast<uint16_t>(sum);
-  if constexpr (std::endian::native == std::endian::little) s = static_cast<uint16_t>((s >> 8) | (s << 8));
-  return s;
+  // Host-order words, as ones_complement_sum; the fold loop runs at most three times here.
+  return ones_complement_finish(uint64_t{w[0]} + w[1] + w[2] + w[3] + w[4]);
 }
 
 /// IPv4 header: version, IHL, total length against the bytes present, header checksum,
