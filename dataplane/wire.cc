@@ -65,10 +65,18 @@ void ipv4_header_write(uint8_t* ip, uint8_t tos, uint16_t total_len, uint16_t fr
   store_be16(ip + 6, frag);
   ip[8] = wire::kDefaultTtl;
   ip[9] = proto;
-  store_be16(ip + 10, 0);
-  store_be32(ip + 12, src);
-  store_be32(ip + 16, dst);
-  store_be16(ip + 10, static_cast<uint16_t>(~ones_complement_sum(ip, wire::kIpv4MinHdrLen)));
+  store_be16(ip + 12, static_cast<uint16_t>(src >> 16));
+  store_be16(ip + 14, static_cast<uint16_t>(src));
+  store_be16(ip + 16, static_cast<uint16_t>(dst >> 16));
+  store_be16(ip + 18, static_cast<uint16_t>(dst));
+  // The checksum from the values, not from the bytes just stored: summing those read them
+  // back in wider loads than they were written with, which wait for the stores to drain
+  // (a tenth of the encrypt path's cycles at 64 B: perf on bench/dtls_record_bench).
+  uint32_t sum = (0x4500u | tos) + total_len + frag + (uint32_t{wire::kDefaultTtl} << 8 | proto) + (src >> 16) +
+                 (src & 0xffffu) + (dst >> 16) + (dst & 0xffffu);
+  sum = (sum & 0xffffu) + (sum >> 16);
+  sum = (sum & 0xffffu) + (sum >> 16);
+  store_be16(ip + 10, static_cast<uint16_t>(~sum));
 }
 
 }  // namespace tg::dp

@@ -5,34 +5,6 @@
 
 namespace tg::dtls {
 
-namespace {
-
-constexpr uint32_t kBitsPerByte = 8;
-
-uint64_t load_be48(const uint8_t* p) {
-  uint64_t value = 0;
-  for (size_t i = 0; i < wire::kSequenceBytes; i++) value = value << kBitsPerByte | p[i];
-  return value;
-}
-
-bool content_type_known(uint8_t type) {
-  switch (static_cast<ContentType>(type)) {
-    case ContentType::kChangeCipherSpec:
-    case ContentType::kAlert:
-    case ContentType::kHandshake:
-    case ContentType::kApplicationData:
-      return true;
-  }
-  return false;
-}
-
-bool version_allowed(ContentType type, uint16_t version) {
-  if (version == wire::kVersionDtls12) return true;
-  return version == wire::kVersionDtls10 &&
-         (type == ContentType::kHandshake || type == ContentType::kAlert);
-}
-
-}  // namespace
 
 const char* dtls_parse_error_name(DtlsParseError error) {
   switch (error) {
@@ -45,34 +17,6 @@ const char* dtls_parse_error_name(DtlsParseError error) {
       break;
   }
   return "dtls_unknown_error";
-}
-
-DtlsParseError dtls_record_parse(std::span<const uint8_t> datagram, size_t offset,
-                                 DtlsRecord* out) {
-  // Written as "what is left" so that no sum can overflow, whatever offset is.
-  if (offset > datagram.size() || datagram.size() - offset < wire::kRecordHeaderBytes)
-    return DtlsParseError::kTruncatedHeader;
-  const size_t available = datagram.size() - offset - wire::kRecordHeaderBytes;
-  const uint8_t* header = datagram.data() + offset;
-
-  const uint8_t type_byte = header[wire::kTypeOffset];
-  if (!content_type_known(type_byte)) return DtlsParseError::kUnknownContentType;
-  const auto type = static_cast<ContentType>(type_byte);
-  const uint16_t version = dp::load_be16(header + wire::kVersionOffset);
-  if (!version_allowed(type, version)) return DtlsParseError::kBadVersion;
-  const size_t length = dp::load_be16(header + wire::kLengthOffset);
-  if (length == 0) return DtlsParseError::kEmptyRecord;
-  if (length > wire::kMaxFragmentBytes) return DtlsParseError::kRecordTooLong;
-  if (length > available) return DtlsParseError::kLengthBeyondDatagram;
-
-  out->type = type;
-  out->version = version;
-  out->epoch = dp::load_be16(header + wire::kEpochOffset);
-  out->sequence = load_be48(header + wire::kSequenceOffset);
-  out->record = datagram.subspan(offset, wire::kRecordHeaderBytes + length);
-  out->fragment = datagram.subspan(offset + wire::kRecordHeaderBytes, length);
-  out->next_offset = offset + wire::kRecordHeaderBytes + length;
-  return DtlsParseError::kOk;
 }
 
 DtlsParseError dtls_inner_parse(std::span<const uint8_t> plaintext, DtlsInner* out) {

@@ -185,5 +185,33 @@ TEST(Wire, OnesComplementSumMatchesTheBigEndianDefinition) {
   }
 }
 
+// ipv4_header_write sums the field values instead of the bytes it wrote: the header must
+// still verify (parse_ipv4) and carry the sum ones_complement_sum gives, for field values
+// whose sums carry (addresses and lengths near 0xffff, every TOS and flag word).
+TEST(Wire, Ipv4HeaderWriteChecksumsItsOwnFields) {
+  uint32_t x = 777;
+  const auto next = [&x] { return x = x * 1103515245u + 12345u; };
+  for (int round = 0; round < 2000; round++) {
+    const auto tos = static_cast<uint8_t>(next() >> 24);
+    const auto total = static_cast<uint16_t>(20 + (next() >> 16) % (0xffff - 20));
+    const auto frag = static_cast<uint16_t>(next() >> 16);
+    const auto proto = static_cast<uint8_t>(next() >> 24);
+    const uint32_t src = round % 3 == 0 ? 0xfffffffe : next();
+    const uint32_t dst = round % 5 == 0 ? 0xfffeffff : next();
+    std::vector<uint8_t> h(20, 0xaa);
+    ipv4_header_write(h.data(), tos, total, frag, proto, src, dst);
+    EXPECT_EQ(ones_complement_sum(h.data(), 20), 0xffff) << "round " << round;
+    EXPECT_EQ(h[0], 0x45);
+    EXPECT_EQ(h[1], tos);
+    EXPECT_EQ(load_be16(h.data() + 2), total);
+    EXPECT_EQ(load_be16(h.data() + 4), 0);
+    EXPECT_EQ(load_be16(h.data() + 6), frag);
+    EXPECT_EQ(h[8], wire::kDefaultTtl);
+    EXPECT_EQ(h[9], proto);
+    EXPECT_EQ(load_be32(h.data() + 12), src);
+    EXPECT_EQ(load_be32(h.data() + 16), dst);
+  }
+}
+
 }  // namespace
 }  // namespace tg::dp
