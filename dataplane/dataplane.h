@@ -10,6 +10,7 @@
 #include "api/stats_shm.h"
 #include "config/config.h"
 #include "dataplane/neighbour_table.h"
+#include "dataplane/policy_cache.h"
 #include "dataplane/wire.h"
 
 struct rte_mbuf;
@@ -143,6 +144,7 @@ struct alignas(64) LcoreCtx {
     rte_mbuf* pkts[kBurst];
   } to_worker[kMaxTlsWorkers];
   DtlsLcore* dtls = nullptr;     ///< DTLS fast-path state (null when DTLS is off)
+  PolicyVerdictCache policy_verdicts;  ///< verdicts of the flows it saw (tunnel_input_burst)
 
   void count_drop(DropReason r) { stats->drops[static_cast<unsigned>(r)] += 1; }
 };

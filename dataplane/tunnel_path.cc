@@ -52,7 +52,6 @@ void tunnel_input_burst(LcoreCtx& c, rte_mbuf** pkts, uint16_t n) {
     // The app rides in the session ref (session_table.h): no lookup for it.
     app[n_live] = static_cast<uint8_t>(SessionRef::app_of(ref));
     policy_key_from_ipv4(rte_pktmbuf_mtod(m, const uint8_t*), ip.total_len, app[n_live], true, &keys[n_live]);
-    key_ptrs[n_live] = &keys[n_live];
     dst[n_live] = ip.dst;
     live[n_live++] = m;
   }
@@ -61,8 +60,28 @@ void tunnel_input_burst(LcoreCtx& c, rte_mbuf** pkts, uint16_t n) {
   // where is it (one FIB bulk lookup). acquire: pairs with the main lcore's publication of
   // a new table; the table stays alive until this lcore's next quiescent state (the top of
   // its loop), so one load serves the whole burst.
+  // The flows seen before have their verdict in the lcore's cache (policy_cache.h); the
+  // others go to rte_acl together and are remembered.
+  const PolicyTable& table = *dp.policy->table.load(std::memory_order_acquire);
+  PolicyVerdictCache& cache = c.policy_verdicts;
+  cache.use_generation(policy_table_generation(table));
   PolicyVerdict verdict[kBurst];
-  policy_classify(*dp.policy->table.load(std::memory_order_acquire), key_ptrs, n_live, verdict);
+  uint16_t miss[kBurst];
+  uint16_t n_miss = 0;
+  for (uint16_t i = 0; i < n_live; i++) {
+    if (!cache.find(keys[i], &verdict[i])) {
+      key_ptrs[n_miss] = &keys[i];
+      miss[n_miss++] = i;
+    }
+  }
+  if (n_miss != 0) {
+    PolicyVerdict fresh[kBurst];
+    policy_classify(table, key_ptrs, n_miss, fresh);
+    for (uint16_t k = 0; k < n_miss; k++) {
+      verdict[miss[k]] = fresh[k];
+      cache.insert(keys[miss[k]], fresh[k]);
+    }
+  }
   uint64_t nh[kBurst];
   rte_fib_lookup_bulk(dp.fib, dst, nh, n_live);
   NeighbourMemo memo;

@@ -18,6 +18,7 @@
 #include <rte_ring.h>
 
 #include "config/config.h"
+#include "dataplane/policy_state.h"
 #include "dataplane/port_setup.h"
 #include "dataplane/route_table.h"
 #include "dataplane/exception_path.h"
@@ -490,6 +491,33 @@ TEST_F(TunnelStages, ClientPacketsAreCheckedAndRouted) {
   EXPECT_EQ(ones_complement_sum(f + 14, 20), 0xffff);
   EXPECT_EQ(events().tunnel_to_backend, 1u);
   rte_pktmbuf_free(out[0]);
+}
+
+// Test that the lcore's verdict cache (dataplane/policy_cache.h) follows a policy reload: a
+// flow allowed, then remembered, is refused after a reload that takes its subnet away, and
+// allowed again after the reload that gives it back, without a stale verdict in between.
+TEST_F(TunnelStages, CachedVerdictsFollowAPolicyReload) {
+  learn_router();
+  const std::vector<uint8_t> udp = {0, 1, 0, 2, 0, 8, 0, 0};
+  const auto send = [&] {
+    rte_mbuf* m = from_client(ipv4(17, kPoolAddr, kBackend, 64, udp), ref_.pack());
+    tunnel_input_burst(*t_->ctx, &m, 1);
+    tx_flush_all(*t_->ctx);
+    const auto out = sent(1);
+    for (rte_mbuf* o : out) rte_pktmbuf_free(o);
+    return out.size();
+  };
+  PolicyState& ps = *b_->dp.policy;
+  EXPECT_EQ(send(), 1u);
+  EXPECT_EQ(send(), 1u);  // the second from the cache
+  config::Config elsewhere = b_->cfg;
+  elsewhere.services[0].subnets = {*config::parse_prefix("198.18.2.0/24")};
+  ASSERT_EQ(policy_state_reload(ps, elsewhere, t_->stats.get()), "");
+  EXPECT_EQ(send(), 0u);
+  EXPECT_EQ(drops(DropReason::tunnel_policy_denied), 1u);
+  ASSERT_EQ(policy_state_reload(ps, b_->cfg, t_->stats.get()), "");
+  EXPECT_EQ(send(), 1u);
+  EXPECT_EQ(drops(DropReason::tunnel_policy_denied), 1u);
 }
 
 // Test that return traffic for a bound pool address reaches its worker's ring, tagged,
