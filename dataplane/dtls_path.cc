@@ -413,14 +413,6 @@ void dtls_lcore_free(DtlsLcore* d) {
   rte_free(d);
 }
 
-bool dtls_wanted(const Dataplane& dp, const PortRuntime& port, const uint8_t* l3, const Ipv4Info& ip) {
-  if (dp.dtls_port == 0 || ip.proto != wire::kIpProtoUdp ||
-      port.role != static_cast<uint8_t>(config::PortConfig::Role::outside))
-    return false;
-  const uint32_t l4_len = ip.total_len - ip.hdr_len;
-  return l4_len >= 4 && load_be16(l3 + ip.hdr_len + 2) == dp.dtls_port;
-}
-
 void dtls_input(LcoreCtx& c, uint8_t /*in_port*/, rte_mbuf* m, const Ipv4Info& ip) {
   const Dataplane& dp = *c.dp;
   DtlsLcore& d = *c.dtls;

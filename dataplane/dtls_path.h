@@ -152,8 +152,16 @@ struct DtlsLcore {
 DtlsLcore* dtls_lcore_create(const Dataplane& dp, unsigned queue_id, std::string* error);
 void dtls_lcore_free(DtlsLcore* d);
 
-/// True for UDP to the DTLS port of an outside port's address (DTLS on).
-bool dtls_wanted(const Dataplane& dp, const PortRuntime& port, const uint8_t* l3, const Ipv4Info& ip);
+/// True for UDP to the DTLS port of an outside port's address (DTLS on). Inline: asked of
+/// every packet to the gateway's addresses.
+inline bool dtls_wanted(const Dataplane& dp, const PortRuntime& port, const uint8_t* l3, const Ipv4Info& ip) {
+  if (dp.dtls_port == 0 || ip.proto != wire::kIpProtoUdp ||
+      port.role != static_cast<uint8_t>(config::PortConfig::Role::outside))
+    return false;
+  const uint32_t l4_len = ip.total_len - ip.hdr_len;
+  return l4_len >= 4 && load_be16(l3 + ip.hdr_len + 2) == dp.dtls_port;
+}
+
 /// A datagram for the DTLS port (Ethernet header in place). Consumes m.
 void dtls_input(LcoreCtx& c, uint8_t in_port, rte_mbuf* m, const Ipv4Info& ip);
 /// An inner packet (no Ethernet header) for a pool address whose session may have DTLS.

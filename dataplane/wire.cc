@@ -5,15 +5,6 @@
 
 namespace tg::dp {
 
-DropReason parse_ether(const uint8_t* frame, uint32_t len, EtherInfo* out) {
-  if (len < wire::kEtherHdrLen) return DropReason::runt;
-  out->dst_is_multicast = (frame[0] & 1) != 0;
-  static constexpr uint8_t kBroadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-  out->dst_is_broadcast = std::memcmp(frame, kBroadcast, 6) == 0;
-  out->ether_type = load_be16(frame + 12);
-  return kPass;
-}
-
 DropReason parse_arp(const uint8_t* l3, uint32_t len, ArpInfo* out) {
   if (len < wire::kArpEthIpv4Len) return DropReason::arp_malformed;
   // htype Ethernet (1), ptype IPv4, hlen 6, plen 4: anything else is not for us to parse.

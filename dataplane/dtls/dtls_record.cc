@@ -19,24 +19,6 @@ const char* dtls_parse_error_name(DtlsParseError error) {
   return "dtls_unknown_error";
 }
 
-DtlsParseError dtls_inner_parse(std::span<const uint8_t> plaintext, DtlsInner* out) {
-  if (plaintext.empty()) return DtlsParseError::kInnerEmpty;
-  const auto type = static_cast<InnerType>(plaintext[0]);
-  switch (type) {
-    case InnerType::kData:
-    case InnerType::kDpdRequest:
-    case InnerType::kDpdResponse:
-    case InnerType::kDisconnect:
-    case InnerType::kKeepalive:
-      out->type = type;
-      out->payload = plaintext.subspan(1);
-      return DtlsParseError::kOk;
-    case InnerType::kCompressed:
-      return DtlsParseError::kInnerCompressed;
-  }
-  return DtlsParseError::kInnerUnknownType;
-}
-
 std::array<uint8_t, aead::kSeqNumBytes> dtls_seq_num(uint16_t epoch, uint64_t sequence) {
   std::array<uint8_t, aead::kSeqNumBytes> out{};
   dtls_seq_num_write(out.data(), epoch, sequence);

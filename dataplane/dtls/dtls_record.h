@@ -130,7 +130,7 @@ struct DtlsInner {
 /// @return kOk; kInnerEmpty for an empty plaintext; kInnerCompressed for 0x08 (we never
 ///         negotiate compression); kInnerUnknownType otherwise. openconnect only logs an
 ///         unknown type, so the caller drops the record and keeps the session.
-DtlsParseError dtls_inner_parse(std::span<const uint8_t> plaintext, DtlsInner* out);
+inline DtlsParseError dtls_inner_parse(std::span<const uint8_t> plaintext, DtlsInner* out);
 
 // ---- AEAD record protection (DTLS 1.2) ----
 
@@ -282,6 +282,24 @@ inline DtlsParseError dtls_record_parse(std::span<const uint8_t> datagram, size_
   out->fragment = datagram.subspan(offset + wire::kRecordHeaderBytes, length);
   out->next_offset = offset + wire::kRecordHeaderBytes + length;
   return DtlsParseError::kOk;
+}
+
+inline DtlsParseError dtls_inner_parse(std::span<const uint8_t> plaintext, DtlsInner* out) {
+  if (plaintext.empty()) return DtlsParseError::kInnerEmpty;
+  const auto type = static_cast<InnerType>(plaintext[0]);
+  switch (type) {
+    case InnerType::kData:
+    case InnerType::kDpdRequest:
+    case InnerType::kDpdResponse:
+    case InnerType::kDisconnect:
+    case InnerType::kKeepalive:
+      out->type = type;
+      out->payload = plaintext.subspan(1);
+      return DtlsParseError::kOk;
+    case InnerType::kCompressed:
+      return DtlsParseError::kInnerCompressed;
+  }
+  return DtlsParseError::kInnerUnknownType;
 }
 
 }  // namespace tg::dtls
