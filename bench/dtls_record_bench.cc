@@ -39,6 +39,7 @@
 #include <rte_cycles.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_prefetch.h>
 #include <rte_ring.h>
 
 #include "crypto/record_aead.h"
@@ -562,6 +563,93 @@ void BM_DtlsEncryptSessions(benchmark::State& state) {
 BENCHMARK(BM_DtlsEncryptSessions)
     ->ArgNames({"sessions", "size"})
     ->ArgsProduct({{1, 1000, 100000}, {64, 1400}});
+
+// args: sessions. The session lookup stage alone, as rx_process does it for a burst: the
+// flow table's bulk lookup of 32 client flows (random over all sessions, as in
+// BM_DtlsDecryptSessions), then for each the first line of its DTLS slot, which holds the
+// session table's ref it is checked against. The lookups' own cost: whether it stays flat from 1 to 100,000
+// sessions (the target), apart from the record path's other per-session state
+// (cipher state, expanded keys), which BM_DtlsDecryptSessions adds.
+void BM_DtlsSessionLookup(benchmark::State& state) {
+  if (g_bed == nullptr) return state.SkipWithError(g_bed_error.c_str());
+  const auto n = static_cast<uint32_t>(state.range(0));
+  ScaleSessions s(n, state);
+  if (!s.ok) return;
+  const Dataplane& dp = g_bed->dp;
+  const FlowTable& flows = *s.ctx->dtls->flows;
+  // 64 bursts of keys ahead, as the staged frames of the path benchmarks.
+  constexpr unsigned kKeys = 64 * kBurst;
+  std::vector<uint64_t> keys(kKeys);
+  uint64_t k = 0;
+  uint64_t cycles = 0, lookups = 0, live = 0;
+  for (auto _ : state) {
+    if (k % kKeys == 0) {
+      state.PauseTiming();
+      for (unsigned i = 0; i < kKeys; i++)
+        keys[i] = DtlsFlowKey{ScaleSessions::kScaleClients + s.order[(k + i) % n], kClientPort, 0}.word();
+      state.ResumeTiming();
+    }
+    const uint64_t* burst = &keys[k % kKeys];
+    const uint64_t t0 = rte_rdtsc();
+    uint32_t slot_of[kBurst];
+    flows.lookup_bulk(burst, kBurst, slot_of);
+    for (unsigned i = 0; i < kBurst; i++) {
+      if (slot_of[i] == FlowTable::kMiss) continue;
+      rte_prefetch0(&dp.dtls_slots[slot_of[i]]);  // with the session table's ref (DtlsSlot::bound)
+    }
+    for (unsigned i = 0; i < kBurst; i++) {
+      if (slot_of[i] == FlowTable::kMiss) continue;
+      const DtlsSlot& slot = dp.dtls_slots[slot_of[i]];
+      live += slot.cipher != nullptr && dp.sessions->lookup_slot(slot_of[i]) == slot.ref;
+    }
+    cycles += rte_rdtsc() - t0;
+    lookups += kBurst;
+    k += kBurst;
+  }
+  if (live != lookups) return state.SkipWithError("a flow did not find its live session");
+  state.SetItemsProcessed(static_cast<int64_t>(lookups));
+  state.counters["cycles_per_lookup"] = static_cast<double>(cycles) / static_cast<double>(lookups);
+  state.counters["sessions"] = n;
+}
+BENCHMARK(BM_DtlsSessionLookup)->ArgNames({"sessions"})->Arg(1)->Arg(1000)->Arg(100000);
+
+// The floor of every per-session cost at scale: one cache line at a random place in 256 MiB
+// of the EAL's memory (far past the last-level cache), 32 put in flight at once as the
+// burst stages do, then read. Cycles per line: what each line of per-session state a
+// packet touches costs when the sessions are too many to stay in cache.
+void BM_ColdCacheLine(benchmark::State& state) {
+  if (g_bed == nullptr) return state.SkipWithError(g_bed_error.c_str());
+  constexpr size_t kBytes = size_t{256} << 20;
+  constexpr size_t kLines = kBytes / RTE_CACHE_LINE_SIZE;
+  auto* mem = static_cast<uint8_t*>(rte_malloc("bench_cold_lines", kBytes, RTE_CACHE_LINE_SIZE));
+  if (mem == nullptr) return state.SkipWithError("256 MiB of EAL memory");
+  std::memset(mem, 1, kBytes);
+  std::mt19937_64 rng(7);
+  constexpr unsigned kOffsets = 64 * kBurst;
+  std::vector<uint64_t> offsets(kOffsets);
+  unsigned next = kOffsets;
+  uint64_t cycles = 0, lines = 0, sum = 0;
+  for (auto _ : state) {
+    if (next == kOffsets) {
+      state.PauseTiming();
+      for (uint64_t& o : offsets) o = (rng() % kLines) * RTE_CACHE_LINE_SIZE;
+      next = 0;
+      state.ResumeTiming();
+    }
+    const uint64_t* o = &offsets[next];
+    const uint64_t t0 = rte_rdtsc();
+    for (unsigned i = 0; i < kBurst; i++) rte_prefetch0(mem + o[i]);
+    for (unsigned i = 0; i < kBurst; i++) sum += mem[o[i]];
+    cycles += rte_rdtsc() - t0;
+    lines += kBurst;
+    next += kBurst;
+  }
+  benchmark::DoNotOptimize(sum);
+  rte_free(mem);
+  state.SetItemsProcessed(static_cast<int64_t>(lines));
+  state.counters["cycles_per_line"] = static_cast<double>(cycles) / static_cast<double>(lines);
+}
+BENCHMARK(BM_ColdCacheLine);
 
 void args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"cipher", "size", "engine"});

@@ -152,8 +152,7 @@ void rx_process(LcoreCtx& c) {
     const uint32_t slot = slot_of[i];
     const DtlsSlot& s = dp.dtls_slots[slot];
     rte_prefetch0(&s);
-    rte_prefetch0(s.window.word_of(d.rx[i].rec.sequence));
-    rte_prefetch0(dp.sessions->slot_ref(slot));  // the ref the session is checked against
+    rte_prefetch0(s.window.word_of(d.rx[i].rec.sequence));  // (the session's ref is in line 0)
   }
   uint16_t passed[kBurst];  // packets whose session, epoch and sequence checks passed
   unsigned n_passed = 0;

@@ -40,9 +40,10 @@ struct CipherState;
 struct RecordJob;
 
 /// DTLS state of one tunnel session, in a table indexed like the pool addresses
-/// (SessionTable::slot_index). Laid out by who reads it: with many sessions every record
-/// finds its slot out of cache, so a received record reads line 0 and one line of the
-/// replay ring (its top sits at the end of line 0), a sent one lines 0 and 3.
+/// (SessionTable::slot_index), with the session table's slot of the address. Laid out by
+/// who reads it: with many sessions every record finds its slot out of cache, so a received
+/// record reads line 0 (its session check included) and one line of the replay ring (its
+/// top sits at the end of line 0), a sent one lines 0 and 3.
 struct alignas(64) DtlsSlot {
   // Line 0, every record. The owner lcore's (set by install messages) unless said otherwise:
   uint64_t ref = 0;                 ///< packed SessionRef this state belongs to (0 = none)
@@ -55,7 +56,10 @@ struct alignas(64) DtlsSlot {
   uint16_t rx_epoch = 0;
   std::atomic<uint16_t> owner{0};   ///< shared: owning lcore's queue id + 1; 0 = no DTLS
   std::atomic<bool> use_dtls{false};///< shared: send to the client over DTLS (else CSTP)
-  uint8_t pad_[11]{};
+  uint8_t pad_[3]{};
+  /// The session table's slot of this address (SessionTable keeps its slots here when DTLS
+  /// is on: tunnel_setup): the session a record is checked against, in the same line.
+  std::atomic<uint64_t> bound{0};
   dtls::ReplayWindow window;        ///< top at 56, the ring in lines 1-2
   // Line 3, sent records and the control messages:
   uint64_t tx_sequence = 0;         ///< next sequence number to send
@@ -68,7 +72,8 @@ struct alignas(64) DtlsSlot {
   uint16_t tx_epoch = 0;
   uint16_t max_inner = 0;           ///< largest inner packet sent over DTLS (else CSTP)
 };
-static_assert(offsetof(DtlsSlot, window) == 56 && offsetof(DtlsSlot, tx_sequence) == 192 && sizeof(DtlsSlot) == 256,
+static_assert(offsetof(DtlsSlot, bound) < 64 && offsetof(DtlsSlot, window) == 56 &&
+                  offsetof(DtlsSlot, tx_sequence) == 192 && sizeof(DtlsSlot) == 256,
               "the line layout rx_process and tx_process prefetch by");
 
 /// A message from a TLS worker to the lcore owning (or about to own) a DTLS session.

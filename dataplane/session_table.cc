@@ -2,22 +2,31 @@
 
 namespace tg::dp {
 
-SessionTable::SessionTable(const std::vector<config::PoolConfig>& pools) {
+namespace {
+uint32_t pool_size(const config::PoolConfig& pc) {
+  return pc.prefix.len >= 32 ? 1u : (uint32_t{1} << (32 - pc.prefix.len));
+}
+}  // namespace
+
+uint32_t SessionTable::capacity_of(const std::vector<config::PoolConfig>& pools) {
+  uint32_t n = 0;
+  for (const auto& pc : pools) n += pool_size(pc);
+  return n;
+}
+
+SessionTable::SessionTable(const std::vector<config::PoolConfig>& pools, std::atomic<uint64_t>* first,
+                           size_t stride_bytes)
+    : first_(first), stride_(stride_bytes) {
   for (const auto& pc : pools) {
-    Pool p;
-    p.base = pc.prefix.network().addr.v4_host();
-    p.size = pc.prefix.len >= 32 ? 1u : (uint32_t{1} << (32 - pc.prefix.len));
-    p.slots = std::make_unique<std::atomic<uint64_t>[]>(p.size);  // value-initialised: 0
-    pools_.push_back(std::move(p));
+    pools_.push_back({pc.prefix.network().addr.v4_host(), pool_size(pc), capacity_});
+    capacity_ += pool_size(pc);
   }
 }
 
-std::atomic<uint64_t>* SessionTable::slot(uint32_t addr) {
-  for (Pool& p : pools_) {
-    const uint32_t off = addr - p.base;
-    if (off < p.size) return &p.slots[off];
-  }
-  return nullptr;
+SessionTable::SessionTable(const std::vector<config::PoolConfig>& pools)
+    : SessionTable(pools, nullptr, sizeof(std::atomic<uint64_t>)) {
+  own_ = std::make_unique<std::atomic<uint64_t>[]>(capacity_);  // value-initialised: 0
+  first_ = own_.get();
 }
 
 bool SessionTable::bind(uint32_t addr, SessionRef ref) {
@@ -39,9 +48,8 @@ bool SessionTable::unbind(uint32_t addr, SessionRef ref) {
 
 uint32_t SessionTable::count_bound() const {
   uint32_t n = 0;
-  for (const Pool& p : pools_)
-    for (uint32_t i = 0; i < p.size; i++)
-      if (p.slots[i].load(std::memory_order_relaxed) != 0) n++;
+  for (uint32_t i = 0; i < capacity_; i++)
+    if (slot_ref(i)->load(std::memory_order_relaxed) != 0) n++;
   return n;
 }
 

@@ -4,7 +4,10 @@
 //
 // One 64-bit slot per address of every configured pool (pools are /14../30, so at most
 // 2 MiB per pool), indexed directly: no hash, no probing. A slot holds 0 (free) or a
-// SessionRef packed into 64 bits. Slots are atomics written only by the TLS workers (bind
+// SessionRef packed into 64 bits. The slots of all pools are one array, in pool order: the
+// table's own, or, with DTLS on, a field of each address's DTLS slot (DtlsSlot::bound,
+// dtls_path.h; tunnel_setup), so that a packet's session check and its DTLS state are one
+// cache line (with 100,000 sessions each packet's is cold: bench/dtls_record_bench). Slots are atomics written only by the TLS workers (bind
 // when a tunnel opens, unbind when it closes) and read by the poll lcores; nothing is ever
 // freed, so readers need no RCU. A reader that races an unbind may deliver one last
 // packet to the worker, which drops it (the worker checks the session is still its own).
@@ -46,48 +49,39 @@ struct SessionRef {
 
 class SessionTable {
  public:
+  /// The slots in an array of its own.
   explicit SessionTable(const std::vector<config::PoolConfig>& pools);
+  /// The slots in the caller's memory: slot i at `first` + i * `stride_bytes`, for
+  /// capacity_of(pools) slots, zeroed, outliving the table (DtlsSlot::bound of each address).
+  SessionTable(const std::vector<config::PoolConfig>& pools, std::atomic<uint64_t>* first, size_t stride_bytes);
+  /// Number of pool addresses of `pools` (the range of slot_index).
+  static uint32_t capacity_of(const std::vector<config::PoolConfig>& pools);
 
   /// The packed SessionRef bound to `addr` (host order), 0 when none or not a pool address.
-  uint64_t lookup(uint32_t addr) const {
-    for (const Pool& p : pools_) {
-      const uint32_t off = addr - p.base;
-      // acquire: pairs with bind()'s release, so the session is set up before it is seen.
-      if (off < p.size) return p.slots[off].load(std::memory_order_acquire);
-    }
-    return 0;
-  }
+  uint64_t lookup(uint32_t addr) const { return lookup_slot(slot_index(addr)); }
   /// Index of `addr` among all pool addresses (pools in config order), or kNoSlot.
   /// DTLS state is kept in a table indexed this way.
   uint32_t slot_index(uint32_t addr) const {
-    uint32_t first = 0;
     for (const Pool& p : pools_) {
       const uint32_t off = addr - p.base;
-      if (off < p.size) return first + off;
-      first += p.size;
+      if (off < p.size) return p.first + off;
     }
     return kNoSlot;
   }
   /// The packed SessionRef bound to the address at `slot` (from slot_index), 0 when none.
   uint64_t lookup_slot(uint32_t slot) const {
     const std::atomic<uint64_t>* ref = slot_ref(slot);
+    // acquire: pairs with bind()'s release, so the session is set up before it is seen.
     return ref != nullptr ? ref->load(std::memory_order_acquire) : 0;
   }
   /// Where the ref of `slot` lives (also for a prefetch ahead of lookup_slot); nullptr when
-  /// `slot` is past the pools.
+  /// `slot` is past the pools (kNoSlot included).
   const std::atomic<uint64_t>* slot_ref(uint32_t slot) const {
-    for (const Pool& p : pools_) {
-      if (slot < p.size) return &p.slots[slot];
-      slot -= p.size;
-    }
-    return nullptr;
+    if (slot >= capacity_) return nullptr;
+    return reinterpret_cast<const std::atomic<uint64_t>*>(reinterpret_cast<const char*>(first_) + slot * stride_);
   }
   /// Number of pool addresses (the range of slot_index).
-  uint32_t capacity() const {
-    uint32_t n = 0;
-    for (const Pool& p : pools_) n += p.size;
-    return n;
-  }
+  uint32_t capacity() const { return capacity_; }
   static constexpr uint32_t kNoSlot = UINT32_MAX;
   /// Bind `addr` to `ref`; false if it is not a pool address or already bound.
   bool bind(uint32_t addr, SessionRef ref);
@@ -100,10 +94,16 @@ class SessionTable {
   struct Pool {
     uint32_t base;
     uint32_t size;
-    std::unique_ptr<std::atomic<uint64_t>[]> slots;
+    uint32_t first;  ///< slot index of its first address
   };
-  std::atomic<uint64_t>* slot(uint32_t addr);
+  std::atomic<uint64_t>* slot(uint32_t addr) {
+    return const_cast<std::atomic<uint64_t>*>(slot_ref(slot_index(addr)));
+  }
   std::vector<Pool> pools_;
+  uint32_t capacity_ = 0;
+  std::unique_ptr<std::atomic<uint64_t>[]> own_;  ///< the slots, unless they are the caller's
+  std::atomic<uint64_t>* first_ = nullptr;
+  size_t stride_ = sizeof(std::atomic<uint64_t>);
 };
 
 }  // namespace tg::dp

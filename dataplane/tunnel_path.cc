@@ -117,13 +117,12 @@ void tunnel_input_burst(LcoreCtx& c, rte_mbuf** pkts, uint16_t n) {
 
 void tunnel_output_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, const uint32_t* slots, uint16_t n) {
   const Dataplane& dp = *c.dp;
-  // With many sessions each packet's session is out of cache: its table entry and the line
-  // of its DTLS slot dtls_output reads go in flight for the whole burst first, instead of
-  // two misses in a row per packet (bench/dtls_record_bench BM_DtlsEncryptSessions).
+  // With many sessions each packet's session is out of cache: its table entry (with DTLS,
+  // in the line of its DTLS slot that dtls_output reads) goes in flight for the whole burst
+  // first, instead of a miss after another (bench/dtls_record_bench BM_DtlsEncryptSessions).
   for (uint16_t i = 0; i < n; i++) {
     if (i != 0 && slots[i] == slots[i - 1]) continue;  // a burst of one flow: once
     rte_prefetch0(dp.sessions->slot_ref(slots[i]));
-    if (dp.dtls_slots != nullptr && slots[i] < dp.n_dtls_slots) rte_prefetch0(&dp.dtls_slots[slots[i]]);
   }
   for (uint16_t i = 0; i < n; i++) {
     const uint64_t ref = dp.sessions->lookup_slot(slots[i]);

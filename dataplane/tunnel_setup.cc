@@ -61,13 +61,19 @@ std::string make_lcore_rings(const char* prefix, unsigned n, std::vector<rte_rin
   return {};
 }
 
-std::string dtls_setup(const config::Config& cfg, Dataplane& dp, TunnelResources& res, unsigned n_lcores) {
-  const uint32_t n_slots = dp.sessions->capacity();
+// The DTLS slot of every pool address, before the session table that keeps its slots in them.
+std::string dtls_slots_create(const config::Config& cfg, TunnelResources& res) {
+  const uint32_t n_slots = SessionTable::capacity_of(cfg.pools);
   res.dtls_slots = static_cast<DtlsSlot*>(
       rte_zmalloc("tg_dtls_slots", sizeof(DtlsSlot) * n_slots, RTE_CACHE_LINE_SIZE));
   if (res.dtls_slots == nullptr) return "out of memory for " + std::to_string(n_slots) + " DTLS slots";
   for (uint32_t i = 0; i < n_slots; i++) new (&res.dtls_slots[i]) DtlsSlot();
   res.n_dtls_slots = n_slots;
+  return {};
+}
+
+std::string dtls_setup(const config::Config& cfg, Dataplane& dp, TunnelResources& res, unsigned n_lcores) {
+  const uint32_t n_slots = res.n_dtls_slots;
   for (auto [prefix, rings] : {std::pair{"tg_dtls_ctl", &res.dtls_ctl}, std::pair{"tg_dtls_handoff", &res.dtls_handoff},
                                std::pair{"tg_to_outside", &res.to_outside}}) {
     if (std::string err = make_lcore_rings(prefix, n_lcores, *rings); !err.empty()) return err;
@@ -108,7 +114,13 @@ std::string tunnel_setup(const config::Config& cfg, Dataplane& dp, TunnelResourc
   if (cfg.pools.empty()) return {};  // no client addresses: no tunnel path
   dp.session_dynfield = session_dynfield_register();
   if (dp.session_dynfield < 0) return std::string("mbuf dynfield: ") + rte_strerror(rte_errno);
-  res.sessions = std::make_unique<SessionTable>(cfg.pools);
+  if (cfg.listeners.dtls) {
+    // A packet's session check and its DTLS state in one line (session_table.h).
+    if (std::string err = dtls_slots_create(cfg, res); !err.empty()) return err;
+    res.sessions = std::make_unique<SessionTable>(cfg.pools, &res.dtls_slots[0].bound, sizeof(DtlsSlot));
+  } else {
+    res.sessions = std::make_unique<SessionTable>(cfg.pools);
+  }
   dp.sessions = res.sessions.get();
   const unsigned n_lcores = static_cast<unsigned>(cfg.dataplane.lcores.size());
   res.policy = std::make_unique<PolicyState>();

@@ -1,9 +1,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstring>
 #include <map>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include "dataplane/session_table.h"
 
@@ -44,8 +46,16 @@ TEST(SessionTable, BindIsExclusiveAndUnbindNeedsTheOwner) {
 }
 
 // Against a naive reference (std::map) with random operations.
-TEST(SessionTable, MatchesNaiveReference) {
-  SessionTable t(pools());
+// The slots kept in the caller's records (as DtlsSlot::bound, tunnel_setup): a 64-byte
+// record per address with the slot at byte 8, the rest a pattern that must stay as it is.
+struct Record {
+  uint64_t before;
+  std::atomic<uint64_t> slot{0};
+  uint8_t after[48];
+};
+static_assert(sizeof(Record) == 64);
+
+void matches_naive_reference(SessionTable& t) {
   std::map<uint32_t, uint64_t> ref;
   std::mt19937 rng(99);
   for (int i = 0; i < 20000; i++) {
@@ -70,6 +80,38 @@ TEST(SessionTable, MatchesNaiveReference) {
     }
   }
   EXPECT_EQ(t.count_bound(), ref.size());
+}
+
+TEST(SessionTable, MatchesNaiveReference) {
+  SessionTable t(pools());
+  matches_naive_reference(t);
+}
+
+TEST(SessionTable, MatchesNaiveReferenceInTheCallersRecords) {
+  const uint32_t n = SessionTable::capacity_of(pools());
+  ASSERT_EQ(n, 256u + 4u);
+  std::vector<Record> records(n);
+  for (Record& r : records) {
+    r.before = 0x5a5a5a5a5a5a5a5a;
+    std::memset(r.after, 0xa5, sizeof r.after);
+  }
+  SessionTable t(pools(), &records[0].slot, sizeof(Record));
+  EXPECT_EQ(t.capacity(), n);
+  // Slots run on across pools, each in its own record.
+  EXPECT_EQ(t.slot_index(0x0A080000), 256u);
+  EXPECT_EQ(t.slot_ref(256), &records[256].slot);
+  EXPECT_EQ(t.slot_ref(n), nullptr);
+  EXPECT_EQ(t.slot_ref(SessionTable::kNoSlot), nullptr);
+  const SessionRef a{3, 77};
+  ASSERT_TRUE(t.bind(0x0A080003, a));
+  EXPECT_EQ(records[259].slot.load(), a.pack());
+  ASSERT_TRUE(t.unbind(0x0A080003, a));
+  matches_naive_reference(t);
+  // Nothing else in a record changed.
+  for (const Record& r : records) {
+    EXPECT_EQ(r.before, 0x5a5a5a5a5a5a5a5au);
+    for (uint8_t b : r.after) ASSERT_EQ(b, 0xa5);
+  }
 }
 
 // Readers racing binders never see anything but 0 or a whole value.
