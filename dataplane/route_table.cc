@@ -36,7 +36,8 @@ std::vector<RouteEntry> routes_from_config(const config::Config& cfg) {
   return out;
 }
 
-std::string route_table_install(Dataplane& dp, const std::vector<RouteEntry>& routes, int socket_id) {
+std::string route_table_install(Dataplane& dp, const std::vector<RouteEntry>& routes, int socket_id,
+                                const char* name) {
   rte_fib_conf conf{};
   conf.type = RTE_FIB_DIR24_8;
   conf.default_nh = kNoRoute;
@@ -44,8 +45,7 @@ std::string route_table_install(Dataplane& dp, const std::vector<RouteEntry>& ro
   // 2-byte next hops: a 32 MiB first level instead of 64 MiB; 15-bit ids are plenty.
   conf.dir24_8.nh_sz = RTE_FIB_DIR24_8_2B;
   conf.dir24_8.num_tbl8 = 256;
-  const std::string name = "tg_fib";  // names are per process: one instance each
-  dp.fib = rte_fib_create(name.c_str(), socket_id, &conf);
+  dp.fib = rte_fib_create(name, socket_id, &conf);  // names are per process
   if (dp.fib == nullptr) return "rte_fib_create: " + std::string(rte_strerror(rte_errno));
   dp.nexthops.clear();
   for (const RouteEntry& r : routes) {

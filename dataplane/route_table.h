@@ -23,6 +23,8 @@ struct RouteEntry {
 std::vector<RouteEntry> routes_from_config(const config::Config& cfg);
 
 /// Create dp.fib and dp.nexthops from `routes`. Returns an error message, empty on success.
-std::string route_table_install(Dataplane& dp, const std::vector<RouteEntry>& routes, int socket_id);
+/// `name`: the rte_fib's, unique in the process (benchmarks make more than one).
+std::string route_table_install(Dataplane& dp, const std::vector<RouteEntry>& routes, int socket_id,
+                                const char* name = "tg_fib");
 
 }  // namespace tg::dp
