@@ -219,6 +219,7 @@ void rx_process(LcoreCtx& c) {
   const uint64_t now = rte_rdtsc();
   rte_mbuf* inner[kBurst];
   uint16_t n_inner = 0;
+  uint64_t decrypted = 0, data_bytes = 0;  // the lcore's counters, added once per burst
   for (unsigned i = 0; i < n; i++) {
     RecordJob& j = jobs[i];
     DtlsSlot& s = dp.dtls_slots[slots[i]];
@@ -233,7 +234,7 @@ void rx_process(LcoreCtx& c) {
     }
     s.last_rx_tsc = now;
     if (!s.use_dtls.load(std::memory_order_relaxed)) s.use_dtls.store(true, std::memory_order_relaxed);
-    c.stats->events.dtls_records_decrypted += 1;
+    decrypted += 1;
     dtls::DtlsInner in;
     if (dtls::dtls_inner_parse(j.plaintext, &in) != dtls::DtlsParseError::kOk) {
       drop_packet(c, j.m, DropReason::dtls_inner_unknown);
@@ -242,11 +243,14 @@ void rx_process(LcoreCtx& c) {
     uint8_t* base = rte_pktmbuf_mtod(j.m, uint8_t*);
     switch (in.type) {
       case dtls::InnerType::kData: {
-        const auto off = static_cast<uint16_t>(in.payload.data() - base);
-        rte_pktmbuf_adj(j.m, off);
-        rte_pktmbuf_trim(j.m, static_cast<uint16_t>(rte_pktmbuf_data_len(j.m) - in.payload.size()));
+        // The inner packet alone: the record lies in the mbuf's one segment (dtls_input
+        // parsed it within data_len), so set the lengths once instead of adj + trim.
+        const auto len = static_cast<uint16_t>(in.payload.size());
+        j.m->data_off = static_cast<uint16_t>(j.m->data_off + (in.payload.data() - base));
+        j.m->data_len = len;
+        j.m->pkt_len = len;
         mbuf_session_ref(j.m, dp.session_dynfield) = s.ref;
-        c.stats->events.dtls_rx_bytes += in.payload.size();
+        data_bytes += len;
         add_relaxed(s.rx_packets, 1);
         add_relaxed(s.rx_bytes, in.payload.size());
         inner[n_inner++] = j.m;
@@ -274,6 +278,8 @@ void rx_process(LcoreCtx& c) {
         break;
     }
   }
+  c.stats->events.dtls_records_decrypted += decrypted;
+  c.stats->events.dtls_rx_bytes += data_bytes;
   if (n_inner) tunnel_input_burst(c, inner, n_inner);
 }
 
@@ -421,6 +427,12 @@ void dtls_input(LcoreCtx& c, uint8_t /*in_port*/, rte_mbuf* m, const Ipv4Info& i
   const uint16_t udp_len = l4_len >= kUdpHdrLen ? load_be16(udp + 4) : 0;
   if (udp_len < kUdpHdrLen || udp_len > l4_len) {
     drop_packet(c, m, DropReason::udp_malformed);
+    return;
+  }
+  // Ports never chain (no scatter RX), and rx_process sets an opened record's lengths as one
+  // segment's: a chained mbuf is refused, not half-trimmed.
+  if (!rte_pktmbuf_is_contiguous(m)) {
+    drop_packet(c, m, DropReason::dtls_malformed);
     return;
   }
   const uint8_t* payload = udp + kUdpHdrLen;

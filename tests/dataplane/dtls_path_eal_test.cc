@@ -373,6 +373,25 @@ TEST_P(DtlsPath, DpdIsEchoedAndKeepaliveCounted) {
   EXPECT_EQ(events().dtls_keepalives, 1u);
 }
 
+// Test that a record in a chained mbuf (a port with scatter RX would make one; ours never
+// do) is refused as malformed rather than opened and half-trimmed, and that the same record
+// in one segment still passes.
+TEST_P(DtlsPath, ChainedMbufsAreRefused) {
+  const Bytes record = client_record(0x00, inner_packet(100));
+  rte_mbuf* head = to_gateway(record);
+  rte_mbuf* tail = rte_pktmbuf_alloc(b_->dp.pool);
+  ASSERT_NE(tail, nullptr);
+  ASSERT_NE(rte_pktmbuf_append(tail, 8), nullptr);
+  ASSERT_EQ(rte_pktmbuf_chain(head, tail), 0);
+  inject(0, {head});
+  EXPECT_EQ(drops(DropReason::dtls_malformed), 1u);
+  EXPECT_TRUE(sent(1).empty());
+  inject(0, {to_gateway(record)});
+  std::vector<rte_mbuf*> passed = sent(1);
+  EXPECT_EQ(passed.size(), 1u);
+  for (rte_mbuf* m : passed) rte_pktmbuf_free(m);
+}
+
 // Test that a replayed record, a tampered one, a truncated one and one older than the
 // window are dropped with their reasons, and none reaches the backend.
 TEST_P(DtlsPath, ReplayTamperTruncationAndOldRecordsAreDropped) {
