@@ -252,7 +252,7 @@ void rx_process(LcoreCtx& c) {
         mbuf_session_ref(j.m, dp.session_dynfield) = s.ref;
         data_bytes += len;
         add_relaxed(s.rx_packets, 1);
-        add_relaxed(s.rx_bytes, in.payload.size());
+        add_relaxed(s.rx_bytes, len);
         inner[n_inner++] = j.m;
         break;
       }
@@ -438,7 +438,10 @@ void dtls_input(LcoreCtx& c, uint8_t /*in_port*/, rte_mbuf* m, const Ipv4Info& i
   const uint8_t* payload = udp + kUdpHdrLen;
   const std::span<const uint8_t> datagram(payload, udp_len - kUdpHdrLen);
   // Parsed straight into the burst's next staging slot (taken only for application data):
-  // a copy of a parsed record cost a store-forwarding stall per packet (perf).
+  // a copy of a parsed record cost a store-forwarding stall per packet (perf). An RX burst
+  // holds at most kBurst packets, so there is always a free slot; were it ever more, the
+  // records staged so far are opened first.
+  if (d.n_rx == kBurst) rx_process(c);
   DtlsLcore::RxItem& staged = d.rx[d.n_rx];
   const dtls::DtlsRecord& rec = staged.rec;
   if (dtls::dtls_record_parse(datagram, 0, &staged.rec) != dtls::DtlsParseError::kOk) {
