@@ -7,9 +7,9 @@
 // SessionRef packed into 64 bits. The slots of all pools are one array, in pool order: the
 // table's own, or, with DTLS on, a field of each address's DTLS slot (DtlsSlot::bound,
 // dtls_path.h; tunnel_setup), so that a packet's session check and its DTLS state are one
-// cache line (with 100,000 sessions each packet's is cold: bench/dtls_record_bench). Slots are atomics written only by the TLS workers (bind
-// when a tunnel opens, unbind when it closes) and read by the poll lcores; nothing is ever
-// freed, so readers need no RCU. A reader that races an unbind may deliver one last
+// cache line (with 100,000 sessions each packet's is cold: bench/dtls_record_bench).
+// Slots are atomics written only by the TLS workers (bind when a tunnel opens, unbind when
+// it closes) and read by the poll lcores; nothing is ever freed, so readers need no RCU. A reader that races an unbind may deliver one last
 // packet to the worker, which drops it (the worker checks the session is still its own).
 //
 // Thread-safety: every method may be called from any thread.

@@ -56,12 +56,12 @@ void tunnel_input_burst(LcoreCtx& c, rte_mbuf** pkts, uint16_t n) {
     live[n_live++] = m;
   }
   if (n_live == 0) return;
-  // Two lookups per burst: may the session's app reach it (one rte_acl classify), and
-  // where is it (one FIB bulk lookup). acquire: pairs with the main lcore's publication of
-  // a new table; the table stays alive until this lcore's next quiescent state (the top of
-  // its loop), so one load serves the whole burst.
-  // The flows seen before have their verdict in the lcore's cache (policy_cache.h); the
-  // others go to rte_acl together and are remembered.
+  // Two lookups per burst: may the session's app reach it, and where is it (one FIB bulk
+  // lookup). The flows seen before have their verdict in the lcore's cache
+  // (policy_cache.h); the others go to rte_acl in one classify and are remembered.
+  // acquire: pairs with the main lcore's publication of a new table; the table stays alive
+  // until this lcore's next quiescent state (the top of its loop), so one load serves the
+  // whole burst.
   const PolicyTable& table = *dp.policy->table.load(std::memory_order_acquire);
   PolicyVerdictCache& cache = c.policy_verdicts;
   cache.use_generation(policy_table_generation(table));

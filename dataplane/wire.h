@@ -97,11 +97,16 @@ void ipv4_header_write(uint8_t* ip, uint8_t tos, uint16_t total_len, uint16_t fr
 /// One's-complement sum of `len` bytes folded to 16 bits (RFC 1071), not inverted.
 uint16_t ones_complement_sum(const uint8_t* data, uint32_t len);
 
+/// A one's-complement sum folded to 16 bits (the carries added back in, RFC 1071), not inverted.
+inline uint16_t ones_complement_fold(uint64_t sum) {
+  while (sum >> 16) sum = (sum & 0xffffu) + (sum >> 16);
+  return static_cast<uint16_t>(sum);
+}
+
 /// The end of a sum of host-order words: folded to 16 bits, then one byte swap gives the
 /// big-endian sum (RFC 1071 §2(B): the sum does not depend on byte order).
 inline uint16_t ones_complement_finish(uint64_t sum) {
-  while (sum >> 16) sum = (sum & 0xffffu) + (sum >> 16);
-  auto s = static_cast<uint16_t>(sum);
+  auto s = ones_complement_fold(sum);
   if constexpr (std::endian::native == std::endian::little) s = static_cast<uint16_t>((s >> 8) | (s << 8));
   return s;
 }
@@ -166,10 +171,9 @@ inline DropReason parse_ipv4(const uint8_t* l3, uint32_t len, Ipv4Info* out, boo
 
 /// RFC 1624 incremental update of a checksum when a 16-bit word changes from old to new.
 inline uint16_t checksum_adjust(uint16_t cksum, uint16_t old_word, uint16_t new_word) {
-  uint32_t sum = static_cast<uint16_t>(~cksum) + static_cast<uint32_t>(static_cast<uint16_t>(~old_word)) + new_word;
-  sum = (sum & 0xffff) + (sum >> 16);
-  sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(~sum);
+  const uint32_t sum =
+      static_cast<uint16_t>(~cksum) + static_cast<uint32_t>(static_cast<uint16_t>(~old_word)) + new_word;
+  return static_cast<uint16_t>(~ones_complement_fold(sum));
 }
 
 /// TTL decrement of a forwarded packet with the RFC 1624 checksum update; `l3` points at

@@ -5,7 +5,6 @@
 
 namespace tg::dtls {
 
-
 const char* dtls_parse_error_name(DtlsParseError error) {
   switch (error) {
 #define TG_DTLS_PARSE_ERROR_NAME(name, text) \

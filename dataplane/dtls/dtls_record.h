@@ -231,7 +231,6 @@ inline void dtls_aead_aad_write(uint8_t* out, const uint8_t* seq_num, uint8_t ty
   dp::store_be16(out + aead::kAadLengthOffset, plaintext_len);
 }
 
-
 // ---- inline definitions ----
 // dtls_record_parse runs once per received datagram on the poll lcores: inline, so that
 // dtls_input parses straight into its burst's staging slot (a call writing a stack copy
