@@ -48,6 +48,11 @@ RecordCryptoCounters crypto_counters(LcoreCtx& c) {
           &c.stats->crypto_queue_depth_max};
 }
 
+KeyHint key_hint_of(const CipherState& cs) {
+  if (cs.engine != RecordEngine::kIpsecMb) return KeyHint::kNone;
+  return cs.cipher == crypto::DtlsCipher::kAes256Gcm ? KeyHint::kIpsecMbAes256 : KeyHint::kIpsecMbAes128;
+}
+
 void release_slot(LcoreCtx& c, uint32_t slot) {
   Dataplane& dp = *c.dp;
   DtlsSlot& s = dp.dtls_slots[slot];
@@ -57,6 +62,7 @@ void release_slot(LcoreCtx& c, uint32_t slot) {
   if (c.dtls->flows->lookup(key) == slot) c.dtls->flows->remove(key);
   cipher_state_free(s.cipher);
   s.cipher = nullptr;
+  s.key_hint = KeyHint::kNone;
   s.ref = 0;
   s.use_dtls.store(false, std::memory_order_relaxed);
   s.owner.store(0, std::memory_order_release);
@@ -82,6 +88,7 @@ bool apply_ctl(LcoreCtx& c, DtlsCtlMsg& msg) {
   if (owner == me) release_slot(c, msg.slot);  // rekey or reconnect: the new keys replace the old
   s.ref = msg.ref;
   s.cipher = msg.cipher;
+  s.key_hint = key_hint_of(*s.cipher);
   msg.cipher = nullptr;
   s.addr = msg.addr;
   s.client_ip = msg.client_ip;
@@ -103,6 +110,7 @@ bool apply_ctl(LcoreCtx& c, DtlsCtlMsg& msg) {
     // sized wrong once held 64), it is counted, never silent: the client stays on CSTP.
     cipher_state_free(s.cipher);
     s.cipher = nullptr;
+    s.key_hint = KeyHint::kNone;
     s.ref = 0;
     c.stats->events.dtls_sessions_refused += 1;
     return true;
@@ -156,6 +164,7 @@ void rx_process(LcoreCtx& c) {
   }
   uint16_t passed[kBurst];  // packets whose session, epoch and sequence checks passed
   unsigned n_passed = 0;
+  const CipherState* key_prefetched = nullptr;  // the last state whose key was put in flight
   for (uint16_t i = 0; i < d.n_rx; i++) {
     const DtlsLcore::RxItem& it = d.rx[i];
     if (slot_of[i] == FlowTable::kMiss) {
@@ -180,6 +189,12 @@ void rx_process(LcoreCtx& c) {
       continue;
     }
     rte_prefetch0(s.cipher);  // read in the next pass: in flight for the rest of this one
+    // And its key, without waiting for the state (KeyHint); a burst of one flow: once.
+    if (s.key_hint != KeyHint::kNone && s.cipher != key_prefetched) {
+      record_crypto_prefetch_ipsec_mb_key(*dp.crypto, s.key_hint == KeyHint::kIpsecMbAes256,
+                                          ipsec_mb_key_behind(s.cipher, false), rec.fragment.size());
+      key_prefetched = s.cipher;
+    }
     passed[n_passed++] = i;
   }
   // Second pass: the cipher states are (mostly) in cache now; their cryptodev sessions go in
@@ -196,7 +211,7 @@ void rx_process(LcoreCtx& c) {
       drop_packet(c, it.m, DropReason::dtls_too_short);
       continue;
     }
-    if (s.cipher->key_rx != nullptr && s.cipher->key_rx != prefetched) {
+    if (s.key_hint == KeyHint::kNone && s.cipher->key_rx != nullptr && s.cipher->key_rx != prefetched) {
       record_crypto_prefetch_key(*dp.crypto, *s.cipher, s.cipher->key_rx, rec.fragment.size());
       prefetched = s.cipher->key_rx;
     }

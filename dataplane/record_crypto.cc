@@ -143,6 +143,7 @@ void set_session_profile(RecordCryptoDev* dev, unsigned private_size) {
 // reads 176 bytes, AES-256 240), then the GHASH key powers (with VAES: H^48..H^1).
 constexpr size_t kIpsecMbKeyBytes = (sizeof(gcm_key_data) + RTE_CACHE_LINE_SIZE - 1) & ~size_t{RTE_CACHE_LINE_SIZE - 1};
 static_assert(sizeof(gcm_key_data) <= 16 * RTE_CACHE_LINE_SIZE, "record_crypto_prefetch_key assumes 16 lines");
+static_assert(kIpsecMbKeyBytes == kIpsecMbKeyStride, "ipsec_mb_key_behind's layout");
 static_assert(sizeof(CipherState) % RTE_CACHE_LINE_SIZE == 0, "the keys behind it start on a line");
 
 // The AES-GCM engine of "auto": an intel-ipsec-mb manager for the architecture this CPU

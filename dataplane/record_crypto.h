@@ -153,27 +153,44 @@ void cipher_state_free(CipherState* cs);
 /// Records longer than this read most of a cryptodev session's GHASH key powers.
 inline constexpr size_t kShortRecordBytes = 256;
 
+/// Bytes of one direction's intel-ipsec-mb expanded key (gcm_key_data, rounded to lines).
+/// cipher_state_create puts the receive key right behind its CipherState and the send key
+/// behind that, so a key's address follows from the state's without reading the state.
+inline constexpr size_t kIpsecMbKeyStride = 1024;
+
+/// The expanded key behind an intel-ipsec-mb cipher state.
+inline const void* ipsec_mb_key_behind(const CipherState* cs, bool tx) {
+  return reinterpret_cast<const char*>(cs + 1) + (tx ? kIpsecMbKeyStride : 0);
+}
+
+/// Puts in flight the lines of an intel-ipsec-mb key that opening or sealing a record of
+/// `fragment_len` bytes reads (record_crypto_prefetch_key's, for that engine).
+inline void record_crypto_prefetch_ipsec_mb_key(const RecordCryptoDev& dev, bool aes256, const void* key,
+                                                size_t fragment_len) {
+  const KeyLines& l = dev.ipsec_mb_layout.lines[aes256 ? 1 : 0];
+  uint64_t m;
+  if (dev.ipsec_mb_layout.vaes) {
+    // H^n..H^1 for a record of n blocks (the AAD's block and the lengths' use H^1), n at
+    // most 48; H^k is at byte 240 + 16 * (48 - k) of the 1008.
+    const size_t n = std::min<size_t>((fragment_len + 15) / 16, 48);
+    const size_t first_line = (240 + 16 * (48 - std::max<size_t>(n, 1))) / 64;
+    m = l.short_record | (((uint64_t{1} << 16) - 1) & ~((uint64_t{1} << first_line) - 1));
+  } else {
+    m = l.long_record;
+  }
+  const auto* p = static_cast<const char*>(key);
+  for (; m != 0; m &= m - 1) rte_prefetch0(p + __builtin_ctzll(m) * RTE_CACHE_LINE_SIZE);
+}
+
 /// Puts in flight the lines of `key` (cs.key_rx or cs.key_tx) that opening or sealing a
 /// record of `fragment_len` bytes reads, for record_crypto_run to find in cache: with many
 /// sessions each is cold, and the AEAD reads them one after another.
 /// (rte_prefetch0, an asm volatile: GCC removed a loop of __builtin_prefetch here.)
 inline void record_crypto_prefetch_key(const RecordCryptoDev& dev, const CipherState& cs, const void* key,
                                        size_t fragment_len) {
-  uint64_t m;
-  if (cs.engine == RecordEngine::kIpsecMb) {
-    const KeyLines& l = dev.ipsec_mb_layout.lines[cs.cipher == crypto::DtlsCipher::kAes256Gcm ? 1 : 0];
-    if (dev.ipsec_mb_layout.vaes) {
-      // H^n..H^1 for a record of n blocks (the AAD's block and the lengths' use H^1), n at
-      // most 48; H^k is at byte 240 + 16 * (48 - k) of the 1008.
-      const size_t n = std::min<size_t>((fragment_len + 15) / 16, 48);
-      const size_t first_line = (240 + 16 * (48 - std::max<size_t>(n, 1))) / 64;
-      m = l.short_record | (((uint64_t{1} << 16) - 1) & ~((uint64_t{1} << first_line) - 1));
-    } else {
-      m = l.long_record;
-    }
-  } else {
-    m = fragment_len > kShortRecordBytes ? dev.session_lines.long_record : dev.session_lines.short_record;
-  }
+  if (cs.engine == RecordEngine::kIpsecMb)
+    return record_crypto_prefetch_ipsec_mb_key(dev, cs.cipher == crypto::DtlsCipher::kAes256Gcm, key, fragment_len);
+  uint64_t m = fragment_len > kShortRecordBytes ? dev.session_lines.long_record : dev.session_lines.short_record;
   const auto* p = static_cast<const char*>(key);
   for (; m != 0; m &= m - 1) rte_prefetch0(p + __builtin_ctzll(m) * RTE_CACHE_LINE_SIZE);
 }

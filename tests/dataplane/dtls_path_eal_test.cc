@@ -328,6 +328,14 @@ TEST_P(DtlsPath, ClientRecordsReachTheBackend) {
   }
   EXPECT_EQ(events().dtls_records_decrypted, 4u);
   EXPECT_EQ(events().tunnel_to_backend, 4u);
+  // The slot says where its key is (KeyHint) exactly when the key is intel-ipsec-mb's,
+  // and for which AES: rx_process prefetches that key's lines from it.
+  const DtlsSlot& slot = b_->dp.dtls_slots[b_->dp.sessions->slot_index(kPoolAddr)];
+  ASSERT_NE(slot.cipher, nullptr);
+  const KeyHint want = engine_of(backend()) != RecordEngine::kIpsecMb ? KeyHint::kNone
+                       : suite_.find("AES256") != std::string::npos  ? KeyHint::kIpsecMbAes256
+                                                                      : KeyHint::kIpsecMbAes128;
+  EXPECT_EQ(slot.key_hint, want);
   // Only the queue-pair path has ops; CPU crypto and wolfCrypt run on the lcore.
   EXPECT_EQ(events().crypto_enqueued, backend() == Backend::kQueuePair ? 4u : 0u);
   EXPECT_EQ(events().crypto_dequeued, events().crypto_enqueued);
@@ -787,6 +795,9 @@ TEST(RecordCryptoSetup, IpsecMbRecordsAreWolfCryptsBothWays) {
     ASSERT_NE(cs, nullptr) << error;
     EXPECT_EQ(cs->engine, RecordEngine::kIpsecMb);
     EXPECT_LT(cs->dev_id, 0) << "no cryptodev session";
+    // The layout rx_process's early key prefetch relies on (KeyHint, ipsec_mb_key_behind).
+    EXPECT_EQ(ipsec_mb_key_behind(cs, false), cs->key_rx);
+    EXPECT_EQ(ipsec_mb_key_behind(cs, true), cs->key_tx);
     uint64_t enq = 0, deq = 0, failed = 0, depth = 0;
     const RecordCryptoCounters counters{&enq, &deq, &failed, &depth};
     uint64_t seq = 1;
