@@ -567,9 +567,9 @@ BENCHMARK(BM_DtlsEncryptSessions)
 // args: sessions. The session lookup stage alone, as rx_process does it for a burst: the
 // flow table's bulk lookup of 32 client flows (random over all sessions, as in
 // BM_DtlsDecryptSessions), then for each the first line of its DTLS slot, which holds the
-// session table's ref it is checked against. The lookups' own cost: whether it stays flat from 1 to 100,000
-// sessions (the target), apart from the record path's other per-session state
-// (cipher state, expanded keys), which BM_DtlsDecryptSessions adds.
+// session table's ref it is checked against. The lookups' own cost: whether it stays flat
+// from 1 to 100,000 sessions (the target), apart from the record path's other
+// per-session state (cipher state, expanded keys), which BM_DtlsDecryptSessions adds.
 void BM_DtlsSessionLookup(benchmark::State& state) {
   if (g_bed == nullptr) return state.SkipWithError(g_bed_error.c_str());
   const auto n = static_cast<uint32_t>(state.range(0));

@@ -163,6 +163,13 @@ inline const void* ipsec_mb_key_behind(const CipherState* cs, bool tx) {
   return reinterpret_cast<const char*>(cs + 1) + (tx ? kIpsecMbKeyStride : 0);
 }
 
+/// Puts in flight line k of `base` for each bit k of `lines`.
+/// (rte_prefetch0, an asm volatile: GCC removed a loop of __builtin_prefetch here.)
+inline void prefetch_lines(const void* base, uint64_t lines) {
+  const auto* p = static_cast<const char*>(base);
+  for (; lines != 0; lines &= lines - 1) rte_prefetch0(p + __builtin_ctzll(lines) * RTE_CACHE_LINE_SIZE);
+}
+
 /// Puts in flight the lines of an intel-ipsec-mb key that opening or sealing a record of
 /// `fragment_len` bytes reads (record_crypto_prefetch_key's, for that engine).
 inline void record_crypto_prefetch_ipsec_mb_key(const RecordCryptoDev& dev, bool aes256, const void* key,
@@ -178,21 +185,17 @@ inline void record_crypto_prefetch_ipsec_mb_key(const RecordCryptoDev& dev, bool
   } else {
     m = l.long_record;
   }
-  const auto* p = static_cast<const char*>(key);
-  for (; m != 0; m &= m - 1) rte_prefetch0(p + __builtin_ctzll(m) * RTE_CACHE_LINE_SIZE);
+  prefetch_lines(key, m);
 }
 
 /// Puts in flight the lines of `key` (cs.key_rx or cs.key_tx) that opening or sealing a
 /// record of `fragment_len` bytes reads, for record_crypto_run to find in cache: with many
 /// sessions each is cold, and the AEAD reads them one after another.
-/// (rte_prefetch0, an asm volatile: GCC removed a loop of __builtin_prefetch here.)
 inline void record_crypto_prefetch_key(const RecordCryptoDev& dev, const CipherState& cs, const void* key,
                                        size_t fragment_len) {
   if (cs.engine == RecordEngine::kIpsecMb)
     return record_crypto_prefetch_ipsec_mb_key(dev, cs.cipher == crypto::DtlsCipher::kAes256Gcm, key, fragment_len);
-  uint64_t m = fragment_len > kShortRecordBytes ? dev.session_lines.long_record : dev.session_lines.short_record;
-  const auto* p = static_cast<const char*>(key);
-  for (; m != 0; m &= m - 1) rte_prefetch0(p + __builtin_ctzll(m) * RTE_CACHE_LINE_SIZE);
+  prefetch_lines(key, fragment_len > kShortRecordBytes ? dev.session_lines.long_record : dev.session_lines.short_record);
 }
 
 /// Jobs record_crypto_run takes at once (the TX side stages two bursts, plus room).

@@ -9,8 +9,9 @@
 // dtls_path.h; tunnel_setup), so that a packet's session check and its DTLS state are one
 // cache line (with 100,000 sessions each packet's is cold: bench/dtls_record_bench).
 // Slots are atomics written only by the TLS workers (bind when a tunnel opens, unbind when
-// it closes) and read by the poll lcores; nothing is ever freed, so readers need no RCU. A reader that races an unbind may deliver one last
-// packet to the worker, which drops it (the worker checks the session is still its own).
+// it closes) and read by the poll lcores; nothing is ever freed, so readers need no RCU. A
+// reader that races an unbind may deliver one last packet to the worker, which drops it
+// (the worker checks the session is still its own).
 //
 // Thread-safety: every method may be called from any thread.
 #pragma once

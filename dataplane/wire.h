@@ -52,7 +52,7 @@ struct EtherInfo {
   bool dst_is_broadcast;
   bool dst_is_multicast;  ///< group bit set (broadcast included)
 };
-/// Ethernet header: parse_ether (below, with the byte-order helpers it uses).
+// parse_ether is below, with the byte-order helpers it uses (inline: every frame).
 
 struct ArpInfo {
   uint16_t op;

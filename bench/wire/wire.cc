@@ -15,16 +15,16 @@
 // to --stats-file as JSON on SIGUSR1 and at exit (SIGINT/SIGTERM), and to stderr at exit.
 #include <getopt.h>
 #include <rte_eal.h>
+#include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <signal.h>
 #include <time.h>
 
-#include <cerrno>
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -185,9 +185,7 @@ int main(int argc, char** argv) {
     uint16_t pa, pb;
     if (!port_by_name(a, &pa) || !port_by_name(b, &pb)) return 1;
     for (uint16_t p : {pa, pb}) {
-      bool seen = false;
-      for (uint16_t s : started) seen |= s == p;
-      if (seen) {
+      if (std::find(started.begin(), started.end(), p) != started.end()) {
         std::fprintf(stderr, "tunnelgate-wire: port '%s' is in two pairs\n", p == pa ? a.c_str() : b.c_str());
         return 2;
       }
