@@ -19,7 +19,7 @@
 namespace tg::shm {
 
 inline constexpr uint32_t kStatsMagic = 0x31534754;  // "TGS1" little-endian
-inline constexpr uint32_t kStatsVersion = 11;
+inline constexpr uint32_t kStatsVersion = 12;
 inline constexpr unsigned kMaxLcores = 64;
 /// Up to 8 configured ports plus the exception-path port (always the last one).
 inline constexpr unsigned kMaxPorts = 9;
@@ -211,6 +211,49 @@ struct alignas(64) AppCounters {
 };
 static_assert(sizeof(AppCounters) == 64);
 
+/// The poll lcore's stages, as its stage clock times them (dataplane/stage_clock.h): enum,
+/// metric label, help. Append only (the order is the shared-memory layout). A stage's time
+/// runs from the previous stage's end to its own, so what lies between two stages (a drop,
+/// a hand-off) is charged to the later one; each figure includes one TSC read per call.
+#define TG_LCORE_STAGES(X)                                                                        \
+  X(rx, "rx", "The ports' receive bursts and the TLS workers' packets for the tunnels (empty polls of a busy iteration included).") \
+  X(classify, "classify", "Ethernet and IPv4 classification, ARP, the DTLS record header.")   \
+  X(session_lookup, "session_lookup",                                                          \
+    "The packet's session: flow table, DTLS slot, epoch and replay check (from clients); session table, DTLS slot, record sequence (to clients).") \
+  X(decrypt, "decrypt", "DTLS records opened (AEAD), replay window, inner header.")             \
+  X(policy, "policy", "Inner IPv4 checks, anti-spoofing and the per-app policy verdict of packets from clients.") \
+  X(route, "route", "FIB lookup, MTU, neighbour and Ethernet rewrite of routed packets (both directions).") \
+  X(encrypt, "encrypt", "DTLS records sealed (AEAD) for clients.")                              \
+  X(encap, "encap", "The UDP and IPv4 headers of records sent to clients.")                    \
+  X(tx, "tx", "The ports' transmit bursts.")                                                    \
+  X(other, "other", "The rest of a busy iteration: packets handed to the TLS workers, DTLS control messages, the neighbour timer.")
+
+enum class LcoreStage : uint8_t {
+#define TG_X(e, label, help) e,
+  TG_LCORE_STAGES(TG_X)
+#undef TG_X
+      count
+};
+inline constexpr unsigned kLcoreStageCount = static_cast<unsigned>(LcoreStage::count);
+
+struct LcoreStageInfo {
+  const char* label;
+  const char* help;
+};
+inline constexpr LcoreStageInfo kLcoreStageInfo[kLcoreStageCount] = {
+#define TG_X(e, label, help) {label, help},
+    TG_LCORE_STAGES(TG_X)
+#undef TG_X
+};
+
+/// One stage of one lcore, summed over the sampled iterations (dataplane.stage_sample):
+/// cycles / packets is the stage's cost per packet, packets / calls its mean burst.
+struct StageCounters {
+  uint64_t cycles;   ///< TSC cycles
+  uint64_t packets;  ///< packets the stage handled
+  uint64_t calls;    ///< times the stage ran with packets (its bursts)
+};
+
 /// Written only by the lcore it belongs to.
 struct alignas(64) LcoreStats {
   uint32_t lcore_id;
@@ -225,6 +268,8 @@ struct alignas(64) LcoreStats {
   uint64_t drops[kDropReasonCount];
   PortCounters ports[kMaxPorts];
   AppCounters apps[kMaxApps];  ///< by app index; slots >= StatsSegment::n_apps stay 0
+  uint32_t stage_sample;       ///< 1 in stage_sample poll iterations is timed per stage; 0: none
+  StageCounters stages[kLcoreStageCount];  ///< by LcoreStage
 };
 
 /// What the PMD counts itself (rte_eth_stats), read by the main lcore about once a second:

@@ -340,11 +340,23 @@ void report(benchmark::State& state, uint64_t cycles, uint16_t inner_size) {
 /// The timed loop of the path benchmarks: each staged burst into port `in_port` of the lcore
 /// (l2_input_burst), its TX flushed, and what left through port `out_port`'s ring freed.
 /// Returns the cycles of all iterations, or sets the error and returns 0 when staging failed
-/// or a burst did not all come out (`lost` says what was lost).
+/// or a burst did not all come out (`lost` says what was lost). `stage_clock`: every burst
+/// is timed per stage as well (the lcore's stage counters, from zero).
+/// Counters "stage_<label>": each stage's cycles per packet of the path (its cycles over
+/// every packet timed, so the stages add up), from the lcore's stage counters.
+void report_stages(benchmark::State& state, const BenchLcore& lcore) {
+  const double packets = static_cast<double>(state.iterations()) * kBurst;
+  for (unsigned i = 0; i < shm::kLcoreStageCount; i++)
+    state.counters[std::string("stage_") + shm::kLcoreStageInfo[i].label] =
+        static_cast<double>(lcore.ctx->stats->stages[i].cycles) / packets;
+}
+
 uint64_t time_bursts(benchmark::State& state, BenchLcore& lcore, StagedBursts& staged, uint8_t in_port,
-                     uint8_t out_port, const char* lost) {
+                     uint8_t out_port, const char* lost, bool stage_clock = false) {
   void* sent[2 * kBurst];
   uint64_t cycles = 0;
+  LcoreCtx& c = *lcore.ctx;
+  std::fill(std::begin(c.stats->stages), std::end(c.stats->stages), shm::StageCounters{});
   for (auto _ : state) {
     rte_mbuf** pkts = staged.next(state);
     if (pkts == nullptr) {
@@ -352,8 +364,10 @@ uint64_t time_bursts(benchmark::State& state, BenchLcore& lcore, StagedBursts& s
       return 0;
     }
     const uint64_t t0 = rte_rdtsc();
-    l2_input_burst(*lcore.ctx, in_port, pkts, kBurst);
-    tx_flush_all(*lcore.ctx);
+    if (stage_clock) c.clock.begin_timed();
+    l2_input_burst(c, in_port, pkts, kBurst);
+    tx_flush_all(c);
+    c.clock.end_iteration();
     const unsigned got = rte_ring_dequeue_burst(g_bed->tx[out_port], sent, 2 * kBurst, nullptr);
     rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(sent), got);
     cycles += rte_rdtsc() - t0;
@@ -501,7 +515,7 @@ struct ScaleSessions : BenchLcore {
 // in a random order over all of them, so with many sessions each packet's state (flow
 // entry, DTLS slot, cipher state, expanded keys) is likely out of the L1/L2 caches:
 // the cost of scale. Reports cycles per packet and the EAL memory per session.
-void BM_DtlsDecryptSessions(benchmark::State& state) {
+void decrypt_sessions(benchmark::State& state, bool stages) {
   if (g_bed == nullptr) return state.SkipWithError(g_bed_error.c_str());
   const auto n = static_cast<uint32_t>(state.range(0));
   const auto size = static_cast<uint16_t>(state.range(1));
@@ -521,12 +535,14 @@ void BM_DtlsDecryptSessions(benchmark::State& state) {
       [&](rte_mbuf** burst, uint64_t first) {
         return sealer.seal(burst, kBurst, [&](unsigned i) { return (first + i) / n + 1; });
       });
-  const uint64_t cycles = time_bursts(state, s, staged, 0, 1, "not every record reached the backend");
+  const uint64_t cycles = time_bursts(state, s, staged, 0, 1, "not every record reached the backend", stages);
   if (cycles == 0) return;
   report(state, cycles, size);
+  if (stages) report_stages(state, s);
   state.counters["sessions"] = n;
   state.counters["bytes_per_session"] = static_cast<double>(s.heap_bytes) / n;
 }
+void BM_DtlsDecryptSessions(benchmark::State& state) { decrypt_sessions(state, false); }
 BENCHMARK(BM_DtlsDecryptSessions)
     ->ArgNames({"sessions", "size"})
     ->ArgsProduct({{1, 1000, 100000}, {64, 1400}});
@@ -535,7 +551,7 @@ BENCHMARK(BM_DtlsDecryptSessions)
 // backend goes to another session's pool address, in a random order over all of them, so
 // each packet's session state (session-table entry, DTLS slot, cipher state, cryptodev
 // session) is likely out of cache. Reports cycles per packet.
-void BM_DtlsEncryptSessions(benchmark::State& state) {
+void encrypt_sessions(benchmark::State& state, bool stages) {
   if (g_bed == nullptr) return state.SkipWithError(g_bed_error.c_str());
   const auto n = static_cast<uint32_t>(state.range(0));
   const auto size = static_cast<uint16_t>(state.range(1));
@@ -555,14 +571,27 @@ void BM_DtlsEncryptSessions(benchmark::State& state) {
     put_ipv4(scratch.data() + 14, wire::kIpProtoUdp, kBackend, ScaleSessions::kScalePool + order[k % n], size);
     return scratch;
   });
-  const uint64_t cycles = time_bursts(state, s, staged, 1, 0, "not every packet was sealed and sent");
+  const uint64_t cycles = time_bursts(state, s, staged, 1, 0, "not every packet was sealed and sent", stages);
   if (cycles == 0) return;
   report(state, cycles, size);
+  if (stages) report_stages(state, s);
   state.counters["sessions"] = n;
 }
+void BM_DtlsEncryptSessions(benchmark::State& state) { encrypt_sessions(state, false); }
 BENCHMARK(BM_DtlsEncryptSessions)
     ->ArgNames({"sessions", "size"})
     ->ArgsProduct({{1, 1000, 100000}, {64, 1400}});
+
+// args: sessions, inner packet size. The same paths as BM_Dtls{De,En}cryptSessions with the
+// lcore's stage clock (dataplane/stage_clock.h) timing every burst: cycles per packet of
+// each stage (classify, session_lookup, decrypt or encrypt, policy, route, encap, tx;
+// counters named by stage), which add up to the path's cycles_per_packet less the bench's
+// own share (the ring dequeue and free of what was sent) and plus the clock's TSC reads
+// (~25 cycles a stage a burst: under 1 cycle a packet a stage).
+void BM_DtlsDecryptStages(benchmark::State& state) { decrypt_sessions(state, true); }
+void BM_DtlsEncryptStages(benchmark::State& state) { encrypt_sessions(state, true); }
+BENCHMARK(BM_DtlsDecryptStages)->ArgNames({"sessions", "size"})->ArgsProduct({{1, 100000}, {64, 512, 1400}});
+BENCHMARK(BM_DtlsEncryptStages)->ArgNames({"sessions", "size"})->ArgsProduct({{1, 100000}, {64, 512, 1400}});
 
 // args: sessions. The session lookup stage alone, as rx_process does it for a burst: the
 // flow table's bulk lookup of 32 client flows (random over all sessions, as in

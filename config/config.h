@@ -88,6 +88,7 @@ struct DataplaneConfig {
   uint32_t rx_desc = 1024;            ///< 64..16384 RX descriptors per queue (power of two)
   uint32_t tx_desc = 1024;            ///< 64..16384 TX descriptors per queue (power of two)
   uint32_t idle_sleep_us = 0;         ///< 0..1000; >0 sleeps after an empty poll (labs, small VMs), doubling while idle up to 32x
+  uint32_t stage_sample = 16;         ///< 0 or a power of two <= 65536: 1 in N poll iterations timed per stage (0: off)
   bool lab_forwarding = false;        ///< LAB ONLY: route plain (non-tunnel) IPv4 between ports
   /// Kernel interface of the exception path (a net_tun port): TCP to the TLS port of an
   /// outside address goes to the kernel through it; 1-15 of a-z 0-9 _ -.

@@ -189,6 +189,9 @@ void read_dataplane(const Setting& g, const std::string& path, DataplaneConfig& 
   read_ring_size(r, "rx_desc", dp.rx_desc);
   read_ring_size(r, "tx_desc", dp.tx_desc);
   r.read_uint("idle_sleep_us", dp.idle_sleep_us, 0, 1000);
+  if (r.read_uint("stage_sample", dp.stage_sample, 0, 65536) && dp.stage_sample != 0 &&
+      !is_power_of_two(dp.stage_sample))
+    r.reject("stage_sample", std::to_string(dp.stage_sample) + " is not 0 or a power of two (expected 0, 1, 2, 4, ..., 65536)");
   r.read_bool("lab_forwarding", dp.lab_forwarding);
   r.read_uint("tls_workers", dp.tls_workers, 1, kMaxTlsWorkers);
   if (r.read_string("tls_io", dp.tls_io) && dp.tls_io != "auto" && dp.tls_io != "epoll" && dp.tls_io != "io_uring")

@@ -356,6 +356,33 @@ MetricFamily port_counter(const StatsSnapshot& s, std::string name, std::string 
   out.push_back(lcore_counter(s, "tunnelgate_lcore_busy_loops_total",
                               "Poll loop iterations of the lcore that received packets.",
                               [](const LcoreSnapshot& l) { return l.busy_loops; }));
+  // Per stage (api/stats_shm.h TG_LCORE_STAGES), of the iterations the stage clock timed
+  // (dataplane.stage_sample): rate(cycles) / rate(packets) is a stage's cycles per packet.
+  {
+    MetricFamily cycles = make_family("tunnelgate_lcore_stage_cycles_total",
+                                      "TSC cycles of the lcore's stage in the iterations its stage clock timed "
+                                      "(1 in dataplane.stage_sample).",
+                                      MetricType::Counter);
+    MetricFamily packets = make_family("tunnelgate_lcore_stage_packets_total",
+                                       "Packets the lcore's stage handled in the iterations its stage clock timed.",
+                                       MetricType::Counter);
+    MetricFamily calls = make_family("tunnelgate_lcore_stage_bursts_total",
+                                     "Bursts the lcore's stage handled in the iterations its stage clock timed "
+                                     "(packets / bursts: its mean burst).",
+                                     MetricType::Counter);
+    for (const LcoreSnapshot& l : s.lcores) {
+      if (l.stage_sample == 0) continue;
+      for (unsigned st = 0; st < shm::kLcoreStageCount; st++) {
+        const Labels labels{{"lcore", std::to_string(l.lcore_id)}, {"stage", shm::kLcoreStageInfo[st].label}};
+        add_sample(cycles, labels, static_cast<double>(l.stages[st].cycles));
+        add_sample(packets, labels, static_cast<double>(l.stages[st].packets));
+        add_sample(calls, labels, static_cast<double>(l.stages[st].calls));
+      }
+    }
+    out.push_back(std::move(cycles));
+    out.push_back(std::move(packets));
+    out.push_back(std::move(calls));
+  }
   for (auto [name, help, field] :
        {std::tuple{"tunnelgate_dtls_sessions", "DTLS sessions whose records the poll lcore protects.",
                    &LcoreSnapshot::dtls_sessions},

@@ -238,6 +238,8 @@ std::optional<SegmentReadError> decode_lcores(const StatsSegment& seg, StatsSnap
     std::copy(std::begin(in.drops), std::end(in.drops), l.drops.begin());
     l.ports.assign(in.ports, in.ports + n_ports);
     l.apps.assign(in.apps, in.apps + n_apps);
+    l.stage_sample = in.stage_sample;
+    std::copy(std::begin(in.stages), std::end(in.stages), l.stages.begin());
     snap.lcores.push_back(std::move(l));
   }
   return std::nullopt;

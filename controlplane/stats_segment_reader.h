@@ -103,6 +103,8 @@ struct LcoreSnapshot {
   std::array<uint64_t, shm::kDropReasonCount> drops{};
   std::vector<shm::PortCounters> ports;
   std::vector<shm::AppCounters> apps;  ///< StatsSnapshot::apps.size() entries, by app index
+  uint32_t stage_sample = 0;           ///< 1 in N poll iterations timed per stage; 0: none
+  std::array<shm::StageCounters, shm::kLcoreStageCount> stages{};  ///< by shm::LcoreStage
 };
 
 /// One server certificate slot (primary, second) as the dataplane holds it.

@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "dataplane/neighbour_table.h"
 #include "dataplane/policy_cache.h"
+#include "dataplane/stage_clock.h"
 #include "dataplane/wire.h"
 
 struct rte_mbuf;
@@ -145,8 +146,11 @@ struct alignas(64) LcoreCtx {
   } to_worker[kMaxTlsWorkers];
   DtlsLcore* dtls = nullptr;     ///< DTLS fast-path state (null when DTLS is off)
   PolicyVerdictCache policy_verdicts;  ///< verdicts of the flows it saw (tunnel_input_burst)
+  StageClock clock;              ///< per-stage cycles of sampled iterations (stage_clock.h)
 
   void count_drop(DropReason r) { stats->drops[static_cast<unsigned>(r)] += 1; }
+  /// `stage` ended, having handled `packets` (stage_clock.h).
+  void stage_done(shm::LcoreStage stage, uint32_t packets) { clock.mark(*stats, stage, packets); }
 };
 
 /// The poll loop (rte_eal_remote_launch entry). `arg` is a LcoreCtx*.

@@ -228,6 +228,7 @@ void rx_process(LcoreCtx& c) {
     j.rec = rec;
     slots[n++] = slot;
   }
+  c.stage_done(shm::LcoreStage::session_lookup, d.n_rx);
   d.n_rx = 0;
   if (n == 0) return;
   record_crypto_run(*dp.crypto, c.queue_id, jobs, n, crypto_counters(c));
@@ -295,6 +296,7 @@ void rx_process(LcoreCtx& c) {
   }
   c.stats->events.dtls_records_decrypted += decrypted;
   c.stats->events.dtls_rx_bytes += data_bytes;
+  c.stage_done(shm::LcoreStage::decrypt, n);
   if (n_inner) tunnel_input_burst(c, inner, n_inner);
 }
 
@@ -378,9 +380,12 @@ void tx_process(LcoreCtx& c) {
     }
     slots[n++] = it.slot;
   }
+  // Its packets were counted by tunnel_output_burst's session lookup (cycles only here).
+  c.stage_done(shm::LcoreStage::session_lookup, 0);
   d.n_tx = 0;
   if (n == 0) return;
   record_crypto_run(*dp.crypto, c.queue_id, jobs, n, crypto_counters(c));
+  c.stage_done(shm::LcoreStage::encrypt, n);
   rte_mbuf* out[2 * kBurst];
   uint32_t dst[2 * kBurst];
   uint16_t n_out = 0;
@@ -398,6 +403,7 @@ void tx_process(LcoreCtx& c) {
     dst[n_out] = s.client_ip;
     out[n_out++] = j.m;
   }
+  c.stage_done(shm::LcoreStage::encap, n_out);
   if (n_out) route_own_burst(c, kTunnelInPort, out, dst, n_out, nullptr);
 }
 
@@ -544,9 +550,11 @@ void dtls_flush(LcoreCtx& c) {
   DtlsLcore& d = *c.dtls;
   if (d.n_rx) rx_process(c);
   if (d.n_tx) tx_process(c);
+  uint32_t handed = 0;
   for (unsigned w = 0; w < dp.n_workers; w++) {
     DtlsLcore::WorkerStage& st = d.to_worker[w];
     if (st.n == 0) continue;
+    handed += st.n;
     const WorkerMailbox& mb = dp.workers[w];
     const unsigned sent =
         rte_ring_enqueue_burst(mb.dtls_ring, reinterpret_cast<void* const*>(st.pkts), st.n, nullptr);
@@ -554,6 +562,7 @@ void dtls_flush(LcoreCtx& c) {
     if (sent != 0 && mb.wake != nullptr) mb.wake(mb.wake_ctx);
     st.n = 0;
   }
+  if (handed != 0) c.stage_done(shm::LcoreStage::other, handed);  // handshakes to the TLS workers
 }
 
 unsigned dtls_poll_rings(LcoreCtx& c) {
@@ -573,10 +582,12 @@ unsigned dtls_poll_rings(LcoreCtx& c) {
       c.stats->events.dtls_sessions_refused += 1;
     }
   }
+  if (n_msgs != 0) c.stage_done(shm::LcoreStage::other, 0);
   work += n_msgs;
 
   rte_mbuf* pkts[kBurst];
   unsigned n = rte_ring_dequeue_burst(dp.dtls_handoff[c.queue_id], reinterpret_cast<void**>(pkts), kBurst, nullptr);
+  if (n != 0) c.stage_done(shm::LcoreStage::rx, n);
   for (unsigned i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];
     const uint32_t slot = dp.sessions->slot_index(load_be32(rte_pktmbuf_mtod_offset(m, const uint8_t*, 16)));
@@ -590,6 +601,7 @@ unsigned dtls_poll_rings(LcoreCtx& c) {
 
   n = rte_ring_dequeue_burst(dp.to_outside[c.queue_id], reinterpret_cast<void**>(pkts), kBurst, nullptr);
   if (n != 0) {
+    c.stage_done(shm::LcoreStage::rx, n);
     uint32_t dst[kBurst];
     uint16_t n_out = 0;
     for (unsigned i = 0; i < n; i++) {

@@ -97,6 +97,7 @@ void l2_input_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, uint16_t n) {
         break;
     }
   }
+  c.stage_done(shm::LcoreStage::classify, n);
   if (n_to_client) tunnel_output_burst(c, in_port, to_client, to_client_slot, n_to_client);
   if (n_forward) ipv4_forward_burst(c, in_port, forward, n_forward);
   if (c.dtls != nullptr) dtls_flush(c);  // may stage CSTP fallbacks: before tunnel_flush

@@ -56,10 +56,12 @@ int lcore_poll_loop(void* arg) {
     // Quiescent: this lcore holds no policy table pointer between iterations.
     policy_lcore_quiescent(dp.policy, c.queue_id);
     const uint64_t loop_start = rte_rdtsc();
+    c.clock.begin_iteration(loop_start);
     uint32_t received = 0;
     for (unsigned p = 0; p < dp.n_ports; p++) {
       const uint16_t n = rte_eth_rx_burst(dp.ports[p].port_id, c.queue_id, pkts, kBurst);
       if (n == 0) continue;
+      c.stage_done(shm::LcoreStage::rx, n);
       shm::PortCounters& pc = st.ports[p];
       pc.rx_packets += n;
       pc.rx_bursts += 1;
@@ -72,6 +74,7 @@ int lcore_poll_loop(void* arg) {
                                                 kBurst, nullptr);
       if (n != 0) {
         received += n;
+        c.stage_done(shm::LcoreStage::rx, n);
         tunnel_input_burst(c, pkts, static_cast<uint16_t>(n));
       }
     }
@@ -85,15 +88,20 @@ int lcore_poll_loop(void* arg) {
         pc.rx_bursts += 1;
         for (uint16_t i = 0; i < n; i++) pc.rx_bytes += rte_pktmbuf_pkt_len(pkts[i]);
         received += n;
+        c.stage_done(shm::LcoreStage::rx, n);
         exception_input_burst(c, pkts, n);
       }
     }
     if (loop_start >= c.next_timer_tsc) {
       // A fresh time: packets held during this iteration's bursts are newer than loop_start.
-      if (!c.held.empty()) neighbour_hold_service(c, rte_rdtsc());
+      if (!c.held.empty()) {
+        neighbour_hold_service(c, rte_rdtsc());
+        c.stage_done(shm::LcoreStage::other, 0);
+      }
       c.next_timer_tsc = loop_start + timer_tsc;
     }
     tx_flush_all(c);
+    c.clock.end_iteration();
     const uint64_t loop_end = rte_rdtsc();
     st.loops += 1;
     st.total_cycles = loop_end - start;

@@ -298,6 +298,8 @@ int run(const config::Config& cfg, const std::vector<std::string>& extra_eal) {
       ctx->stats = &s.lcores[i];
       ctx->stats->lcore_id = dcfg.lcores[i];
       ctx->stats->active = 1;
+      ctx->stats->stage_sample = dcfg.stage_sample;
+      ctx->clock.configure(dcfg.stage_sample);
       ctx->held_cap = dcfg.neighbour.queue_per_lcore;
       ctx->held.reserve(ctx->held_cap);
       ctx->garp_pending = (i == 0);

@@ -112,6 +112,7 @@ void route_own_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, uint32_t* ds
     if (routed != nullptr) *routed += 1;
     neighbour_output(c, in_port, hop.port, hop.gateway ? hop.gateway : dst[i], pkts[i], &memo);
   }
+  c.stage_done(shm::LcoreStage::route, n);
 }
 
 }  // namespace tg::dp

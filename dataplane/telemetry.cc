@@ -82,6 +82,14 @@ int cmd_lcores(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(lc, "total_cycles", l.total_cycles);
     rte_tel_data_add_dict_u64(lc, "loops", l.loops);
     rte_tel_data_add_dict_u64(lc, "busy_loops", l.busy_loops);
+    rte_tel_data_add_dict_u64(lc, "stage_sample", l.stage_sample);
+    // Per stage (dataplane/stage_clock.h): cycles, packets and bursts of the sampled iterations.
+    for (unsigned s = 0; s < shm::kLcoreStageCount; s++) {
+      const std::string stage = shm::kLcoreStageInfo[s].label;
+      rte_tel_data_add_dict_u64(lc, (stage + "_cycles").c_str(), l.stages[s].cycles);
+      rte_tel_data_add_dict_u64(lc, (stage + "_packets").c_str(), l.stages[s].packets);
+      rte_tel_data_add_dict_u64(lc, (stage + "_calls").c_str(), l.stages[s].calls);
+    }
     const std::string name = "lcore_" + std::to_string(l.lcore_id);
     if (rte_tel_data_add_dict_container(d, name.c_str(), lc, 0) != 0) rte_tel_data_free(lc);
   }
@@ -103,7 +111,8 @@ int telemetry_register(const shm::StatsSegment* segment) {
   }
   if (rc == 0) {
     rc = rte_telemetry_register_cmd("/tunnelgate/lcores", cmd_lcores,
-                                    "Per poll lcore: busy and total TSC cycles, loops; and tsc_hz. No parameters");
+                                    "Per poll lcore: busy and total TSC cycles, loops, per-stage cycles/packets/bursts "
+                                    "of the sampled iterations; and tsc_hz. No parameters");
   }
   return rc;
 }

@@ -55,7 +55,10 @@ void tunnel_input_burst(LcoreCtx& c, rte_mbuf** pkts, uint16_t n) {
     dst[n_live] = ip.dst;
     live[n_live++] = m;
   }
-  if (n_live == 0) return;
+  if (n_live == 0) {
+    c.stage_done(shm::LcoreStage::policy, n);
+    return;
+  }
   // Two lookups per burst: may the session's app reach it, and where is it (one FIB bulk
   // lookup). The flows seen before have their verdict in the lcore's cache
   // (policy_cache.h); the others go to rte_acl in one classify and are remembered.
@@ -82,6 +85,7 @@ void tunnel_input_burst(LcoreCtx& c, rte_mbuf** pkts, uint16_t n) {
       cache.insert(keys[miss[k]], fresh[k]);
     }
   }
+  c.stage_done(shm::LcoreStage::policy, n);
   uint64_t nh[kBurst];
   rte_fib_lookup_bulk(dp.fib, dst, nh, n_live);
   NeighbourMemo memo;
@@ -113,6 +117,7 @@ void tunnel_input_burst(LcoreCtx& c, rte_mbuf** pkts, uint16_t n) {
     ac.to_backend_bytes += rte_pktmbuf_pkt_len(m) - wire::kEtherHdrLen;
     neighbour_output(c, kTunnelInPort, hop.port, hop.gateway ? hop.gateway : dst[i], m, &memo);
   }
+  c.stage_done(shm::LcoreStage::route, n_live);
 }
 
 void tunnel_output_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, const uint32_t* slots, uint16_t n) {
@@ -132,6 +137,7 @@ void tunnel_output_burst(LcoreCtx& c, uint8_t in_port, rte_mbuf** pkts, const ui
     }
     tunnel_output(c, in_port, pkts[i], ref, slots[i]);
   }
+  c.stage_done(shm::LcoreStage::session_lookup, n);
 }
 
 void tunnel_output(LcoreCtx& c, uint8_t in_port, rte_mbuf* m, uint64_t ref, uint32_t slot) {
@@ -182,8 +188,13 @@ void tunnel_to_worker(LcoreCtx& c, rte_mbuf* m, uint64_t ref) {
 
 void tunnel_flush(LcoreCtx& c) {
   const Dataplane& dp = *c.dp;
-  for (unsigned w = 0; w < dp.n_workers; w++)
-    if (c.to_worker[w].n != 0) flush_worker(c, w);
+  uint32_t handed = 0;
+  for (unsigned w = 0; w < dp.n_workers; w++) {
+    if (c.to_worker[w].n == 0) continue;
+    handed += c.to_worker[w].n;
+    flush_worker(c, w);
+  }
+  if (handed != 0) c.stage_done(shm::LcoreStage::other, handed);
 }
 
 }  // namespace tg::dp

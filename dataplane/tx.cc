@@ -32,7 +32,12 @@ void tx_enqueue(LcoreCtx& c, uint8_t port, rte_mbuf* m) {
 
 void tx_flush_all(LcoreCtx& c) {
   const unsigned n = c.dp->n_ports + (c.dp->has_exception ? 1 : 0);
-  for (unsigned p = 0; p < n; p++) tx_flush(c, static_cast<uint8_t>(p));
+  uint32_t queued = 0;
+  for (unsigned p = 0; p < n; p++) {
+    queued += c.tx[p].n;
+    tx_flush(c, static_cast<uint8_t>(p));
+  }
+  if (queued != 0) c.stage_done(shm::LcoreStage::tx, queued);
 }
 
 }  // namespace tg::dp

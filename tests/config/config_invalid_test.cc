@@ -149,6 +149,10 @@ TEST(ConfigInvalid, OutOfRangeValuesShowTheRange) {
                        "out of range (expected 64..16384)"));
   EXPECT_TRUE(HasError(load(with_dataplane("  idle_sleep_us = 1001;")), 2,
                        "dataplane.idle_sleep_us", "out of range"));
+  EXPECT_TRUE(HasError(load(with_dataplane("  stage_sample = 10;")), 2, "dataplane.stage_sample",
+                       "10 is not 0 or a power of two (expected 0, 1, 2, 4, ..., 65536)"));
+  EXPECT_TRUE(HasError(load(with_dataplane("  stage_sample = 131072;")), 2, "dataplane.stage_sample",
+                       "out of range (expected 0..65536)"));
   EXPECT_TRUE(HasError(load(with_dataplane("  tls_io = \"uring\";")), 2, "dataplane.tls_io",
                        "\"uring\" is not a socket model (expected \"auto\", \"epoll\" or \"io_uring\")"));
   EXPECT_TRUE(HasError(load(with_dataplane("  main_lcore = 64;")), 2, "dataplane.main_lcore",

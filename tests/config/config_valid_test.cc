@@ -60,6 +60,7 @@ TEST(ConfigValid, MinimalConfigGetsTheDefaults) {
   EXPECT_EQ(c.dataplane.rx_desc, defaults.dataplane.rx_desc);
   EXPECT_EQ(c.dataplane.tx_desc, defaults.dataplane.tx_desc);
   EXPECT_EQ(c.dataplane.idle_sleep_us, 0u);
+  EXPECT_EQ(c.dataplane.stage_sample, 16u);
   EXPECT_EQ(c.dataplane.tls_io, "auto");
   EXPECT_FALSE(c.dataplane.lab_forwarding);
   EXPECT_EQ(c.dataplane.neighbour.reachable_s, 300u);

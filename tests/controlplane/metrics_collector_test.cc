@@ -178,6 +178,19 @@ TEST(MetricsCollector, ValidSegmentIsUpWithItsValues) {
     EXPECT_EQ(sample(fams, "tunnelgate_lcore_busy_loops_total", l), 250'000.0 * (slot + 1));
     EXPECT_DOUBLE_EQ(sample(fams, "tunnelgate_lcore_busy_seconds_total", l), 1000.0 / 2e9);  // busy cycles / tsc_hz
   }
+  // Every stage of an lcore whose stage clock is on, by its label; none of lcore 2 (off).
+  for (unsigned st = 0; st < shm::kLcoreStageCount; ++st) {
+    const LabelMap l = {{"lcore", "1"}, {"stage", shm::kLcoreStageInfo[st].label}};
+    EXPECT_EQ(sample(fams, "tunnelgate_lcore_stage_cycles_total", l), 1000.0 * (st + 1));
+    EXPECT_EQ(sample(fams, "tunnelgate_lcore_stage_packets_total", l), 32.0 * (st + 1));
+    EXPECT_EQ(sample(fams, "tunnelgate_lcore_stage_bursts_total", l), st + 1.0);
+  }
+  for (const char* name : {"tunnelgate_lcore_stage_cycles_total", "tunnelgate_lcore_stage_packets_total",
+                           "tunnelgate_lcore_stage_bursts_total"}) {
+    const auto* f = find_family(fams, name);
+    ASSERT_NE(f, nullptr) << name;
+    EXPECT_EQ(f->metric.size(), shm::kLcoreStageCount) << name;
+  }
   EXPECT_EQ(sample(fams, "tunnelgate_neighbour_entries"), 3);
   EXPECT_EQ(sample(fams, "tunnelgate_mempool_mbufs_in_use"), 512);
   EXPECT_EQ(sample(fams, "tunnelgate_mempool_mbufs_size"), 8191);
@@ -270,7 +283,7 @@ TEST(MetricsCollector, NamesLabelsAndHelpFollowTheConventions) {
   std::set<std::string> names;
   const std::set<std::string> allowed_labels = {"lcore", "port", "role", "mac", "reason",
                                                 "error", "version", "worker", "app", "direction",
-                                                "certificate", "finding", "result"};
+                                                "certificate", "finding", "result", "stage"};
   for (const MetricFamily& f : fams) {
     SCOPED_TRACE(f.name);
     EXPECT_TRUE(names.insert(f.name).second) << "duplicate family";
@@ -331,6 +344,10 @@ TEST(MetricsCollector, DocsListEveryMetricAndLabelValue) {
   for (const shm::DropReasonInfo& r : shm::kDropReasonInfo) {
     EXPECT_NE(doc.find(std::string("| `") + r.label + "` |"), std::string::npos)
         << "drop reason " << r.label << " not in " << doc_path;
+  }
+  for (const shm::LcoreStageInfo& st : shm::kLcoreStageInfo) {
+    EXPECT_NE(doc.find(std::string("| `") + st.label + "` |"), std::string::npos)
+        << "stage " << st.label << " not in " << doc_path;
   }
   for (unsigned i = 0; i < kSegmentErrorCount; ++i) {
     const auto e = static_cast<SegmentError>(i);

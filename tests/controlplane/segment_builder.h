@@ -117,6 +117,13 @@ inline SegmentPtr make_segment(uint64_t heartbeat_ns = kTestNowNs,
       l.ports[p].tx_bytes = tx_bytes(slot, p);
       l.ports[p].rx_bursts = 10 * (slot + 1) + p;
     }
+    // Lcore 1 times 1 in 16 iterations per stage; lcore 2's stage clock is off.
+    l.stage_sample = slot == 0 ? 16 : 0;
+    for (unsigned st = 0; slot == 0 && st < shm::kLcoreStageCount; ++st) {
+      l.stages[st].cycles = 1000 * (st + 1);
+      l.stages[st].packets = 32 * (st + 1);
+      l.stages[st].calls = st + 1;
+    }
   }
   // One TLS worker with distinct values.
   shm::TlsWorkerStats& w = s->tls_workers[0];

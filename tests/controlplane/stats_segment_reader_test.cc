@@ -231,6 +231,12 @@ TEST(StatsSegmentDecode, ValidSegmentIsCopiedFieldByField) {
     EXPECT_EQ(l.busy_loops, 250'000u * (slot + 1));
     EXPECT_EQ(l.busy_cycles, 1000u);
     EXPECT_EQ(l.total_cycles, 4000u);
+    EXPECT_EQ(l.stage_sample, slot == 0 ? 16u : 0u);
+    for (unsigned st = 0; st < shm::kLcoreStageCount; ++st) {
+      EXPECT_EQ(l.stages[st].cycles, slot == 0 ? 1000u * (st + 1) : 0u);
+      EXPECT_EQ(l.stages[st].packets, slot == 0 ? 32u * (st + 1) : 0u);
+      EXPECT_EQ(l.stages[st].calls, slot == 0 ? st + 1 : 0u);
+    }
     EXPECT_EQ(l.events.arp_requests_answered, 11u + slot);
     EXPECT_EQ(l.events.neigh_queued, 18u + slot);
     for (unsigned d = 0; d < shm::kDropReasonCount; ++d) {

@@ -342,6 +342,54 @@ TEST_P(DtlsPath, ClientRecordsReachTheBackend) {
   EXPECT_EQ(events().crypto_failed, 0u);
 }
 
+// Test that the stage clock charges each stage of both record paths with the burst's
+// packets when an iteration is timed, and nothing when none is (stage_clock.h).
+TEST_P(DtlsPath, StageClockChargesTheStagesOfBothPaths) {
+  using shm::LcoreStage;
+  auto stage = [this](LcoreStage s) { return ctx_->stats->stages[static_cast<unsigned>(s)]; };
+  inject(0, {to_gateway(client_record(0x00, inner_packet(64)))});
+  for (rte_mbuf* m : sent(1)) rte_pktmbuf_free(m);
+  for (const shm::StageCounters& k : ctx_->stats->stages) EXPECT_EQ(k.cycles + k.packets + k.calls, 0u);
+
+  ctx_->clock.begin_timed();  // client -> backend, a burst of 3
+  inject(0, {to_gateway(client_record(0x00, inner_packet(64))), to_gateway(client_record(0x00, inner_packet(512))),
+             to_gateway(client_record(0x00, inner_packet(1300)))});
+  ctx_->clock.end_iteration();
+  std::vector<rte_mbuf*> out = sent(1);
+  EXPECT_EQ(out.size(), 3u);
+  for (rte_mbuf* m : out) rte_pktmbuf_free(m);
+  for (LcoreStage s : {LcoreStage::classify, LcoreStage::session_lookup, LcoreStage::decrypt, LcoreStage::policy,
+                       LcoreStage::route, LcoreStage::tx}) {
+    SCOPED_TRACE(shm::kLcoreStageInfo[static_cast<unsigned>(s)].label);
+    EXPECT_EQ(stage(s).packets, 3u);
+    EXPECT_EQ(stage(s).calls, 1u);
+    EXPECT_GT(stage(s).cycles, 0u);
+  }
+  for (LcoreStage s : {LcoreStage::encrypt, LcoreStage::encap}) EXPECT_EQ(stage(s).packets, 0u);
+
+  ctx_->clock.begin_timed();  // backend -> client, a burst of 2
+  std::vector<rte_mbuf*> burst;
+  for (size_t n : {64u, 1300u})
+    burst.push_back(frame(mac(1), kRouterMac, wire::kEtherTypeIpv4,
+                          ipv4(wire::kIpProtoUdp, kBackend, kPoolAddr, udp(7, 5000, Bytes(n, 1)))));
+  inject(1, burst);
+  ctx_->clock.end_iteration();
+  EXPECT_EQ(client_reads().size(), 2u);
+  for (LcoreStage s : {LcoreStage::encrypt, LcoreStage::encap}) {
+    SCOPED_TRACE(shm::kLcoreStageInfo[static_cast<unsigned>(s)].label);
+    EXPECT_EQ(stage(s).packets, 2u);
+    EXPECT_EQ(stage(s).calls, 1u);
+    EXPECT_GT(stage(s).cycles, 0u);
+  }
+  for (LcoreStage s : {LcoreStage::classify, LcoreStage::session_lookup, LcoreStage::route, LcoreStage::tx}) {
+    SCOPED_TRACE(shm::kLcoreStageInfo[static_cast<unsigned>(s)].label);
+    EXPECT_EQ(stage(s).packets, 3u + 2u);
+    EXPECT_EQ(stage(s).calls, 2u);
+  }
+  EXPECT_EQ(stage(LcoreStage::decrypt).packets, 3u);
+  EXPECT_EQ(stage(LcoreStage::policy).packets, 3u);
+}
+
 // Test that the lcore's records for the client are accepted by the wolfSSL client with the
 // packet intact, several in a row (sequence numbers advance).
 TEST_P(DtlsPath, LcoreRecordsAreReadByTheWolfsslClient) {

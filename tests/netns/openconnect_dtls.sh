@@ -81,6 +81,17 @@ for mode in "" "-R" "-u -b 200M"; do
   fi
 done
 
+# Test that the stage clock (dataplane.stage_sample, 1 in 16 poll iterations by default)
+# timed both DTLS paths stage by stage: each stage handled packets in the timed iterations,
+# with cycles. The cycles per packet are logged (never asserted).
+M=$(tg_metrics)
+for st in classify session_lookup decrypt policy route encrypt encap tx; do
+  pk=$(tg_metric_sum "$M" tunnelgate_lcore_stage_packets_total stage=$st)
+  cy=$(tg_metric_sum "$M" tunnelgate_lcore_stage_cycles_total stage=$st)
+  if [ "$pk" -gt 100 ] && [ "$cy" -gt 0 ]; then tg_pass "stage $st timed: $pk packets, $((cy / pk)) cycles each"
+  else tg_fail "stage $st timed: $pk packets, $cy cycles (wanted > 100 packets and cycles)"; fi
+done
+
 # Test that with UDP blocked the tunnel keeps working over CSTP: the client's DTLS DPD
 # gives up (2 x dpd), it sends on CSTP, and the gateway follows it there.
 dead_before=$(count_log "Dead Peer Detection detected dead peer")
