@@ -177,6 +177,17 @@ json AdminService::stats() {
       lcore_drops[shm::kDropReasonInfo[r].label] = l.drops[r];
       drops[shm::kDropReasonInfo[r].label] = drops.value(shm::kDropReasonInfo[r].label, uint64_t{0}) + l.drops[r];
     }
+    // The stage clock's sums (dataplane/stage_clock.h), in the order a packet meets the
+    // stages: those that ran in a timed iteration.
+    json stages = json::array();
+    for (unsigned st = 0; st < shm::kLcoreStageCount; st++) {
+      const shm::StageCounters& k = l.stages[st];
+      if (k.cycles == 0) continue;
+      stages.push_back({{"stage", shm::kLcoreStageInfo[st].label},
+                        {"cycles", k.cycles},
+                        {"packets", k.packets},
+                        {"bursts", k.calls}});
+    }
     lcores.push_back({{"lcore", l.lcore_id},
                       {"busy_ratio", l.total_cycles == 0 ? 0.0
                                                          : static_cast<double>(l.busy_cycles) /
@@ -187,7 +198,9 @@ json AdminService::stats() {
                       {"dtls_records_encrypted", l.events.dtls_records_encrypted},
                       {"tunnel_to_backend", l.events.tunnel_to_backend},
                       {"tunnel_to_client", l.events.tunnel_to_client},
-                      {"drops", std::move(lcore_drops)}});
+                      {"drops", std::move(lcore_drops)},
+                      {"stage_sample", l.stage_sample},
+                      {"stages", std::move(stages)}});
   }
   json workers = json::array();
   for (const shm::TlsWorkerStats& w : s.tls_workers) {

@@ -367,6 +367,29 @@ void print_stats(const json& a) {
                 static_cast<unsigned long long>(num(l, "dtls_records_decrypted")),
                 static_cast<unsigned long long>(num(l, "dtls_records_encrypted")));
   }
+  // Where each lcore's cycles went, since it started (the stage clock's timed iterations):
+  // cycles per packet, the packets timed, the mean burst.
+  bool stage_header = false;
+  for (const json& l : a.value("lcores", json::array())) {
+    for (const json& k : l.value("stages", json::array())) {
+      const std::string stage = str(k, "stage");
+      if (!stage_header) {
+        std::printf("\n%-6s %-15s %12s %14s %10s   (1 in %llu iterations timed)\n", "LCORE", "STAGE", "CYCLES/PKT",
+                    "PACKETS_TIMED", "PKTS/BURST", static_cast<unsigned long long>(num(l, "stage_sample")));
+        stage_header = true;
+      }
+      const uint64_t packets = num(k, "packets"), bursts = num(k, "bursts");
+      if (packets == 0) {
+        std::printf("%-6llu %-15s %12s %14s %10s   (%llu cycles)\n", static_cast<unsigned long long>(num(l, "lcore")),
+                    stage.c_str(), "-", "0", "-", static_cast<unsigned long long>(num(k, "cycles")));
+        continue;
+      }
+      std::printf("%-6llu %-15s %12.1f %14llu %10.1f\n", static_cast<unsigned long long>(num(l, "lcore")), stage.c_str(),
+                  static_cast<double>(num(k, "cycles")) / static_cast<double>(packets),
+                  static_cast<unsigned long long>(packets),
+                  bursts == 0 ? 0.0 : static_cast<double>(packets) / static_cast<double>(bursts));
+    }
+  }
   std::printf("\n%-30s %14s\n", "DROP REASON", "PACKETS");
   for (const auto& [reason, n] : a.value("drops", json::object()).items()) {
     std::printf("%-30s %14llu\n", reason.c_str(), static_cast<unsigned long long>(n.is_number_unsigned() ? n.get<uint64_t>() : 0));

@@ -69,6 +69,12 @@ stats_holds() {  # stats_holds PYTHON-CONDITION-ON-a
 tg_check "stats: the outside port received packets" \
   stats_holds "[p for p in a['ports'] if p['name'] == 'outside'][0]['rx_packets'] > 0"
 tg_check "stats: worker 0 holds one tunnel" stats_holds "a['workers'][0]['tunnels'] == 1"
+# The stage clock (1 in 16 iterations by default) timed the client's packets: 200 more
+# pings make hundreds of busy iterations (none timed among them: (15/16)^400 < 1e-11). The
+# lcore's stages come in path order, classify among them with packets.
+tg_cx ping -n -q -c 200 -i 0.005 -W 2 -I "$OC_IF" "${BACKENDS[0]}" > /dev/null || true
+tg_check "stats: the lcore's stages in path order, classify timed" \
+  stats_holds "a['lcores'][0]['stage_sample'] == 16 and [s['stage'] for s in a['lcores'][0]['stages']] == [o for o in ['rx', 'classify', 'session_lookup', 'decrypt', 'policy', 'route', 'encrypt', 'encap', 'tx', 'other'] if o in [s['stage'] for s in a['lcores'][0]['stages']]] and [s for s in a['lcores'][0]['stages'] if s['stage'] == 'classify'][0]['packets'] > 0"
 ctl stats --socket "$TG_ADMIN_SOCKET" | sed 's/^/    | /'
 sessions=$(ctl sessions --socket "$TG_ADMIN_SOCKET")
 echo "$sessions" | sed 's/^/    | /'
