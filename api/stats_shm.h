@@ -216,7 +216,7 @@ static_assert(sizeof(AppCounters) == 64);
 /// runs from the previous stage's end to its own, so what lies between two stages (a drop,
 /// a hand-off) is charged to the later one; each figure includes one TSC read per call.
 #define TG_LCORE_STAGES(X)                                                                        \
-  X(rx, "rx", "The ports' receive bursts and the TLS workers' packets for the tunnels (empty polls of a busy iteration included).") \
+  X(rx, "rx", "The ports' receive bursts and the TLS workers' packets for the tunnels (with the empty polls since the previous stage).") \
   X(classify, "classify", "Ethernet and IPv4 classification, ARP, the DTLS record header.")   \
   X(session_lookup, "session_lookup",                                                          \
     "The packet's session: flow table, DTLS slot, epoch and replay check (from clients); session table, DTLS slot, record sequence (to clients).") \
@@ -247,11 +247,11 @@ inline constexpr LcoreStageInfo kLcoreStageInfo[kLcoreStageCount] = {
 };
 
 /// One stage of one lcore, summed over the sampled iterations (dataplane.stage_sample):
-/// cycles / packets is the stage's cost per packet, packets / calls its mean burst.
+/// cycles / packets is the stage's cost per packet, packets / bursts its mean burst.
 struct StageCounters {
   uint64_t cycles;   ///< TSC cycles
   uint64_t packets;  ///< packets the stage handled
-  uint64_t calls;    ///< times the stage ran with packets (its bursts)
+  uint64_t bursts;   ///< times the stage ran with packets
 };
 
 /// Written only by the lcore it belongs to.

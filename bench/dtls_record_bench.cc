@@ -515,25 +515,29 @@ struct ScaleSessions : BenchLcore {
 // in a random order over all of them, so with many sessions each packet's state (flow
 // entry, DTLS slot, cipher state, expanded keys) is likely out of the L1/L2 caches:
 // the cost of scale. Reports cycles per packet and the EAL memory per session.
-void decrypt_sessions(benchmark::State& state, bool stages) {
+// `active`: how many of the n sessions send (0: all), the first of the random order: the
+// others are held (keyed on the lcore, in its flow table) and silent.
+void decrypt_sessions(benchmark::State& state, bool stages, uint32_t n, uint16_t size, uint32_t active = 0) {
   if (g_bed == nullptr) return state.SkipWithError(g_bed_error.c_str());
-  const auto n = static_cast<uint32_t>(state.range(0));
-  const auto size = static_cast<uint16_t>(state.range(1));
   ScaleSessions s(n, state);
   if (!s.ok) return;
   Dataplane& dp = g_bed->dp;
   const std::vector<uint32_t>& order = s.order;
-  // Packet k comes from session order[k % n], as its record of sequence k / n + 1 (sealed
-  // as it is staged): a session's records arrive in order, each new to its replay window.
+  const uint32_t senders = active == 0 ? n : active;
+  // Packet k comes from session order[k % senders], as its record of sequence
+  // k / senders + 1 (sealed as it is staged): a session's records arrive in order, each new
+  // to its replay window.
   std::vector<std::vector<uint8_t>> frames(n);
-  for (uint32_t i = 0; i < n; i++)
+  for (uint32_t k = 0; k < senders; k++) {
+    const uint32_t i = order[k];
     frames[i] = client_frame(s.client_tx, ScaleSessions::kScaleClients + i, kClientPort, ScaleSessions::kScalePool + i,
                              size, 0, false);
+  }
   const ClientSealer sealer(crypto::DtlsCipher::kAes128Gcm);
   StagedBursts staged(
-      dp.pool, [&](uint64_t k) -> const std::vector<uint8_t>& { return frames[order[k % n]]; },
+      dp.pool, [&](uint64_t k) -> const std::vector<uint8_t>& { return frames[order[k % senders]]; },
       [&](rte_mbuf** burst, uint64_t first) {
-        return sealer.seal(burst, kBurst, [&](unsigned i) { return (first + i) / n + 1; });
+        return sealer.seal(burst, kBurst, [&](unsigned i) { return (first + i) / senders + 1; });
       });
   const uint64_t cycles = time_bursts(state, s, staged, 0, 1, "not every record reached the backend", stages);
   if (cycles == 0) return;
@@ -542,7 +546,9 @@ void decrypt_sessions(benchmark::State& state, bool stages) {
   state.counters["sessions"] = n;
   state.counters["bytes_per_session"] = static_cast<double>(s.heap_bytes) / n;
 }
-void BM_DtlsDecryptSessions(benchmark::State& state) { decrypt_sessions(state, false); }
+void BM_DtlsDecryptSessions(benchmark::State& state) {
+  decrypt_sessions(state, false, static_cast<uint32_t>(state.range(0)), static_cast<uint16_t>(state.range(1)));
+}
 BENCHMARK(BM_DtlsDecryptSessions)
     ->ArgNames({"sessions", "size"})
     ->ArgsProduct({{1, 1000, 100000}, {64, 1400}});
@@ -551,10 +557,8 @@ BENCHMARK(BM_DtlsDecryptSessions)
 // backend goes to another session's pool address, in a random order over all of them, so
 // each packet's session state (session-table entry, DTLS slot, cipher state, cryptodev
 // session) is likely out of cache. Reports cycles per packet.
-void encrypt_sessions(benchmark::State& state, bool stages) {
+void encrypt_sessions(benchmark::State& state, bool stages, uint32_t n, uint16_t size, uint32_t active = 0) {
   if (g_bed == nullptr) return state.SkipWithError(g_bed_error.c_str());
-  const auto n = static_cast<uint32_t>(state.range(0));
-  const auto size = static_cast<uint16_t>(state.range(1));
   ScaleSessions s(n, state);
   if (!s.ok) return;
   Dataplane& dp = g_bed->dp;
@@ -567,8 +571,9 @@ void encrypt_sessions(benchmark::State& state, bool stages) {
   // One frame, its destination rewritten for each packet (the checksum with it), while the
   // timer is paused.
   std::vector<uint8_t> scratch = frame;
+  const uint32_t receivers = active == 0 ? n : active;  // the others held and silent
   StagedBursts staged(dp.pool, [&](uint64_t k) -> const std::vector<uint8_t>& {
-    put_ipv4(scratch.data() + 14, wire::kIpProtoUdp, kBackend, ScaleSessions::kScalePool + order[k % n], size);
+    put_ipv4(scratch.data() + 14, wire::kIpProtoUdp, kBackend, ScaleSessions::kScalePool + order[k % receivers], size);
     return scratch;
   });
   const uint64_t cycles = time_bursts(state, s, staged, 1, 0, "not every packet was sealed and sent", stages);
@@ -577,7 +582,9 @@ void encrypt_sessions(benchmark::State& state, bool stages) {
   if (stages) report_stages(state, s);
   state.counters["sessions"] = n;
 }
-void BM_DtlsEncryptSessions(benchmark::State& state) { encrypt_sessions(state, false); }
+void BM_DtlsEncryptSessions(benchmark::State& state) {
+  encrypt_sessions(state, false, static_cast<uint32_t>(state.range(0)), static_cast<uint16_t>(state.range(1)));
+}
 BENCHMARK(BM_DtlsEncryptSessions)
     ->ArgNames({"sessions", "size"})
     ->ArgsProduct({{1, 1000, 100000}, {64, 1400}});
@@ -588,20 +595,45 @@ BENCHMARK(BM_DtlsEncryptSessions)
 // counters named by stage), which add up to the path's cycles_per_packet less the bench's
 // own share (the ring dequeue and free of what was sent) and plus the clock's TSC reads
 // (~25 cycles a stage a burst: under 1 cycle a packet a stage).
-void BM_DtlsDecryptStages(benchmark::State& state) { decrypt_sessions(state, true); }
-void BM_DtlsEncryptStages(benchmark::State& state) { encrypt_sessions(state, true); }
+void BM_DtlsDecryptStages(benchmark::State& state) {
+  decrypt_sessions(state, true, static_cast<uint32_t>(state.range(0)), static_cast<uint16_t>(state.range(1)));
+}
+void BM_DtlsEncryptStages(benchmark::State& state) {
+  encrypt_sessions(state, true, static_cast<uint32_t>(state.range(0)), static_cast<uint16_t>(state.range(1)));
+}
 BENCHMARK(BM_DtlsDecryptStages)->ArgNames({"sessions", "size"})->ArgsProduct({{1, 100000}, {64, 512, 1400}});
 BENCHMARK(BM_DtlsEncryptStages)->ArgNames({"sessions", "size"})->ArgsProduct({{1, 100000}, {64, 512, 1400}});
 
-// args: sessions. The session lookup stage alone, as rx_process does it for a burst: the
-// flow table's bulk lookup of 32 client flows (random over all sessions, as in
-// BM_DtlsDecryptSessions), then for each the first line of its DTLS slot, which holds the
+// args: sessions, active, inner packet size. 100000 sessions held on the lcore (keyed, in
+// its flow table and DTLS slots), `active` of them sending (or receiving), each packet of a
+// burst from (to) another of those in random order: what holding many sessions costs the
+// paths, apart from how many are busy at once. (Real traffic: most of a gateway's sessions
+// are idle at any millisecond; BM_Dtls*Sessions make every one busy, the worst case.)
+void BM_DtlsDecryptHeld(benchmark::State& state) {
+  decrypt_sessions(state, false, static_cast<uint32_t>(state.range(0)), static_cast<uint16_t>(state.range(2)),
+                   static_cast<uint32_t>(state.range(1)));
+  state.counters["active"] = static_cast<double>(state.range(1));
+}
+void BM_DtlsEncryptHeld(benchmark::State& state) {
+  encrypt_sessions(state, false, static_cast<uint32_t>(state.range(0)), static_cast<uint16_t>(state.range(2)),
+                   static_cast<uint32_t>(state.range(1)));
+  state.counters["active"] = static_cast<double>(state.range(1));
+}
+BENCHMARK(BM_DtlsDecryptHeld)->ArgNames({"sessions", "active", "size"})->ArgsProduct({{100000}, {1000}, {64, 1400}});
+BENCHMARK(BM_DtlsEncryptHeld)->ArgNames({"sessions", "active", "size"})->ArgsProduct({{100000}, {1000}, {64, 1400}});
+
+// args: sessions, active (0: all). The session lookup stage alone, as rx_process does it
+// for a burst: the flow table's bulk lookup of 32 client flows (random over all sessions,
+// or over the `active` ones, as in BM_DtlsDecryptSessions / BM_DtlsDecryptHeld), then for each the first line of its DTLS slot, which holds the
 // session table's ref it is checked against. The lookups' own cost: whether it stays flat
 // from 1 to 100,000 sessions (the target), apart from the record path's other
 // per-session state (cipher state, expanded keys), which BM_DtlsDecryptSessions adds.
 void BM_DtlsSessionLookup(benchmark::State& state) {
   if (g_bed == nullptr) return state.SkipWithError(g_bed_error.c_str());
   const auto n = static_cast<uint32_t>(state.range(0));
+  // The first `senders` of the random order send (all unless args give "active": the rest
+  // held, in the flow table, silent).
+  const uint32_t senders = state.range(1) == 0 ? n : static_cast<uint32_t>(state.range(1));
   ScaleSessions s(n, state);
   if (!s.ok) return;
   const Dataplane& dp = g_bed->dp;
@@ -615,7 +647,7 @@ void BM_DtlsSessionLookup(benchmark::State& state) {
     if (k % kKeys == 0) {
       state.PauseTiming();
       for (unsigned i = 0; i < kKeys; i++)
-        keys[i] = DtlsFlowKey{ScaleSessions::kScaleClients + s.order[(k + i) % n], kClientPort, 0}.word();
+        keys[i] = DtlsFlowKey{ScaleSessions::kScaleClients + s.order[(k + i) % senders], kClientPort, 0}.word();
       state.ResumeTiming();
     }
     const uint64_t* burst = &keys[k % kKeys];
@@ -640,7 +672,13 @@ void BM_DtlsSessionLookup(benchmark::State& state) {
   state.counters["cycles_per_lookup"] = static_cast<double>(cycles) / static_cast<double>(lookups);
   state.counters["sessions"] = n;
 }
-BENCHMARK(BM_DtlsSessionLookup)->ArgNames({"sessions"})->Arg(1)->Arg(1000)->Arg(10000)->Arg(100000);
+BENCHMARK(BM_DtlsSessionLookup)
+    ->ArgNames({"sessions", "active"})
+    ->Args({1, 0})
+    ->Args({1000, 0})
+    ->Args({10000, 0})
+    ->Args({100000, 0})
+    ->Args({100000, 1000});
 
 // The floor of every per-session cost at scale: one cache line at a random place in `mib`
 // MiB of the EAL's memory, 32 put in flight at once as the burst stages do, then read.

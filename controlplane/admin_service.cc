@@ -186,7 +186,7 @@ json AdminService::stats() {
       stages.push_back({{"stage", shm::kLcoreStageInfo[st].label},
                         {"cycles", k.cycles},
                         {"packets", k.packets},
-                        {"bursts", k.calls}});
+                        {"bursts", k.bursts}});
     }
     lcores.push_back({{"lcore", l.lcore_id},
                       {"busy_ratio", l.total_cycles == 0 ? 0.0

@@ -366,7 +366,7 @@ MetricFamily port_counter(const StatsSnapshot& s, std::string name, std::string 
     MetricFamily packets = make_family("tunnelgate_lcore_stage_packets_total",
                                        "Packets the lcore's stage handled in the iterations its stage clock timed.",
                                        MetricType::Counter);
-    MetricFamily calls = make_family("tunnelgate_lcore_stage_bursts_total",
+    MetricFamily bursts = make_family("tunnelgate_lcore_stage_bursts_total",
                                      "Bursts the lcore's stage handled in the iterations its stage clock timed "
                                      "(packets / bursts: its mean burst).",
                                      MetricType::Counter);
@@ -376,12 +376,12 @@ MetricFamily port_counter(const StatsSnapshot& s, std::string name, std::string 
         const Labels labels{{"lcore", std::to_string(l.lcore_id)}, {"stage", shm::kLcoreStageInfo[st].label}};
         add_sample(cycles, labels, static_cast<double>(l.stages[st].cycles));
         add_sample(packets, labels, static_cast<double>(l.stages[st].packets));
-        add_sample(calls, labels, static_cast<double>(l.stages[st].calls));
+        add_sample(bursts, labels, static_cast<double>(l.stages[st].bursts));
       }
     }
     out.push_back(std::move(cycles));
     out.push_back(std::move(packets));
-    out.push_back(std::move(calls));
+    out.push_back(std::move(bursts));
   }
   for (auto [name, help, field] :
        {std::tuple{"tunnelgate_dtls_sessions", "DTLS sessions whose records the poll lcore protects.",

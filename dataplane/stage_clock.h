@@ -62,7 +62,7 @@ class StageClock {
     shm::StageCounters& k = st.stages[static_cast<unsigned>(stage)];
     k.cycles += now - last_;
     k.packets += packets;
-    k.calls += packets != 0;
+    k.bursts += packets != 0;
     last_ = now;
   }
   bool timing() const { return on_; }

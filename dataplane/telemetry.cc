@@ -88,7 +88,7 @@ int cmd_lcores(const char*, const char*, rte_tel_data* d) {
       const std::string stage = shm::kLcoreStageInfo[s].label;
       rte_tel_data_add_dict_u64(lc, (stage + "_cycles").c_str(), l.stages[s].cycles);
       rte_tel_data_add_dict_u64(lc, (stage + "_packets").c_str(), l.stages[s].packets);
-      rte_tel_data_add_dict_u64(lc, (stage + "_calls").c_str(), l.stages[s].calls);
+      rte_tel_data_add_dict_u64(lc, (stage + "_bursts").c_str(), l.stages[s].bursts);
     }
     const std::string name = "lcore_" + std::to_string(l.lcore_id);
     if (rte_tel_data_add_dict_container(d, name.c_str(), lc, 0) != 0) rte_tel_data_free(lc);

@@ -122,7 +122,7 @@ inline SegmentPtr make_segment(uint64_t heartbeat_ns = kTestNowNs,
     for (unsigned st = 0; slot == 0 && st < shm::kLcoreStageCount; ++st) {
       l.stages[st].cycles = 1000 * (st + 1);
       l.stages[st].packets = 32 * (st + 1);
-      l.stages[st].calls = st + 1;
+      l.stages[st].bursts = st + 1;
     }
   }
   // One TLS worker with distinct values.

@@ -235,7 +235,7 @@ TEST(StatsSegmentDecode, ValidSegmentIsCopiedFieldByField) {
     for (unsigned st = 0; st < shm::kLcoreStageCount; ++st) {
       EXPECT_EQ(l.stages[st].cycles, slot == 0 ? 1000u * (st + 1) : 0u);
       EXPECT_EQ(l.stages[st].packets, slot == 0 ? 32u * (st + 1) : 0u);
-      EXPECT_EQ(l.stages[st].calls, slot == 0 ? st + 1 : 0u);
+      EXPECT_EQ(l.stages[st].bursts, slot == 0 ? st + 1 : 0u);
     }
     EXPECT_EQ(l.events.arp_requests_answered, 11u + slot);
     EXPECT_EQ(l.events.neigh_queued, 18u + slot);

@@ -349,7 +349,7 @@ TEST_P(DtlsPath, StageClockChargesTheStagesOfBothPaths) {
   auto stage = [this](LcoreStage s) { return ctx_->stats->stages[static_cast<unsigned>(s)]; };
   inject(0, {to_gateway(client_record(0x00, inner_packet(64)))});
   for (rte_mbuf* m : sent(1)) rte_pktmbuf_free(m);
-  for (const shm::StageCounters& k : ctx_->stats->stages) EXPECT_EQ(k.cycles + k.packets + k.calls, 0u);
+  for (const shm::StageCounters& k : ctx_->stats->stages) EXPECT_EQ(k.cycles + k.packets + k.bursts, 0u);
 
   ctx_->clock.begin_timed();  // client -> backend, a burst of 3
   inject(0, {to_gateway(client_record(0x00, inner_packet(64))), to_gateway(client_record(0x00, inner_packet(512))),
@@ -362,7 +362,7 @@ TEST_P(DtlsPath, StageClockChargesTheStagesOfBothPaths) {
                        LcoreStage::route, LcoreStage::tx}) {
     SCOPED_TRACE(shm::kLcoreStageInfo[static_cast<unsigned>(s)].label);
     EXPECT_EQ(stage(s).packets, 3u);
-    EXPECT_EQ(stage(s).calls, 1u);
+    EXPECT_EQ(stage(s).bursts, 1u);
     EXPECT_GT(stage(s).cycles, 0u);
   }
   for (LcoreStage s : {LcoreStage::encrypt, LcoreStage::encap}) EXPECT_EQ(stage(s).packets, 0u);
@@ -378,13 +378,13 @@ TEST_P(DtlsPath, StageClockChargesTheStagesOfBothPaths) {
   for (LcoreStage s : {LcoreStage::encrypt, LcoreStage::encap}) {
     SCOPED_TRACE(shm::kLcoreStageInfo[static_cast<unsigned>(s)].label);
     EXPECT_EQ(stage(s).packets, 2u);
-    EXPECT_EQ(stage(s).calls, 1u);
+    EXPECT_EQ(stage(s).bursts, 1u);
     EXPECT_GT(stage(s).cycles, 0u);
   }
   for (LcoreStage s : {LcoreStage::classify, LcoreStage::session_lookup, LcoreStage::route, LcoreStage::tx}) {
     SCOPED_TRACE(shm::kLcoreStageInfo[static_cast<unsigned>(s)].label);
     EXPECT_EQ(stage(s).packets, 3u + 2u);
-    EXPECT_EQ(stage(s).calls, 2u);
+    EXPECT_EQ(stage(s).bursts, 2u);
   }
   EXPECT_EQ(stage(LcoreStage::decrypt).packets, 3u);
   EXPECT_EQ(stage(LcoreStage::policy).packets, 3u);

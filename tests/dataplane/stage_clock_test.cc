@@ -65,10 +65,10 @@ TEST(StageClock, MarksChargeTheTimeSinceThePreviousMark) {
   EXPECT_GT(sum, 0u);
   EXPECT_LE(sum, end - start);
   EXPECT_EQ(stage(st, shm::LcoreStage::rx).packets, 32u);
-  EXPECT_EQ(stage(st, shm::LcoreStage::rx).calls, 1u);
+  EXPECT_EQ(stage(st, shm::LcoreStage::rx).bursts, 1u);
   EXPECT_EQ(stage(st, shm::LcoreStage::classify).packets, 32u);
   EXPECT_EQ(stage(st, shm::LcoreStage::session_lookup).packets, 0u);
-  EXPECT_EQ(stage(st, shm::LcoreStage::session_lookup).calls, 0u) << "no packets, no burst";
+  EXPECT_EQ(stage(st, shm::LcoreStage::session_lookup).bursts, 0u) << "no packets, no burst";
   EXPECT_EQ(stage(st, shm::LcoreStage::tx).packets, 30u);
   EXPECT_EQ(stage(st, shm::LcoreStage::other).packets, 0u);
   EXPECT_EQ(stage(st, shm::LcoreStage::other).cycles, 0u);
