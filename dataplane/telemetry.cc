@@ -111,8 +111,8 @@ int telemetry_register(const shm::StatsSegment* segment) {
   }
   if (rc == 0) {
     rc = rte_telemetry_register_cmd("/tunnelgate/lcores", cmd_lcores,
-                                    "Per poll lcore: busy and total TSC cycles, loops, per-stage cycles/packets/bursts "
-                                    "of the sampled iterations; and tsc_hz. No parameters");
+                                    "Per poll lcore: busy/total TSC cycles, loops, each stage's cycles/packets/bursts; "
+                                    "tsc_hz. No parameters");
   }
   return rc;
 }

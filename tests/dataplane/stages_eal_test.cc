@@ -24,6 +24,7 @@
 #include "dataplane/exception_path.h"
 #include "dataplane/session_table.h"
 #include "dataplane/stages.h"
+#include "dataplane/telemetry.h"
 #include "dataplane/tunnel_path.h"
 #include "tests/support/ring_dataplane.h"
 
@@ -165,6 +166,14 @@ class Stages : public ::testing::Test {
 const uint8_t kBroadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 // Test that an ARP request for our address gets a reply with the port's MAC.
+// Test that the dataplane's DPDK telemetry commands register: DPDK refuses a command whose
+// help is 128 characters or more, and then answers it with null (tests/netns/routing.sh
+// queries them on a running gateway).
+TEST(Telemetry, CommandsRegister) {
+  static shm::StatsSegment segment{};
+  EXPECT_EQ(telemetry_register(&segment), 0);
+}
+
 TEST_F(Stages, ArpRequestForUsIsAnswered) {
   inject(0, {frame(kBroadcast, kClientMac, wire::kEtherTypeArp, arp(1, kClientMac, kClient, kOutAddr))});
   auto out = sent(0);
