@@ -337,11 +337,6 @@ void report(benchmark::State& state, uint64_t cycles, uint16_t inner_size) {
       benchmark::Counter(static_cast<double>(cycles) / (static_cast<double>(state.iterations()) * kBurst));
 }
 
-/// The timed loop of the path benchmarks: each staged burst into port `in_port` of the lcore
-/// (l2_input_burst), its TX flushed, and what left through port `out_port`'s ring freed.
-/// Returns the cycles of all iterations, or sets the error and returns 0 when staging failed
-/// or a burst did not all come out (`lost` says what was lost). `stage_clock`: every burst
-/// is timed per stage as well (the lcore's stage counters, from zero).
 /// Counters "stage_<label>": each stage's cycles per packet of the path (its cycles over
 /// every packet timed, so the stages add up), from the lcore's stage counters.
 void report_stages(benchmark::State& state, const BenchLcore& lcore) {
@@ -351,6 +346,11 @@ void report_stages(benchmark::State& state, const BenchLcore& lcore) {
         static_cast<double>(lcore.ctx->stats->stages[i].cycles) / packets;
 }
 
+/// The timed loop of the path benchmarks: each staged burst into port `in_port` of the lcore
+/// (l2_input_burst), its TX flushed, and what left through port `out_port`'s ring freed.
+/// Returns the cycles of all iterations, or sets the error and returns 0 when staging failed
+/// or a burst did not all come out (`lost` says what was lost). `stage_clock`: every burst
+/// is timed per stage as well (the lcore's stage counters, from zero).
 uint64_t time_bursts(benchmark::State& state, BenchLcore& lcore, StagedBursts& staged, uint8_t in_port,
                      uint8_t out_port, const char* lost, bool stage_clock = false) {
   void* sent[2 * kBurst];
@@ -624,8 +624,9 @@ BENCHMARK(BM_DtlsEncryptHeld)->ArgNames({"sessions", "active", "size"})->ArgsPro
 
 // args: sessions, active (0: all). The session lookup stage alone, as rx_process does it
 // for a burst: the flow table's bulk lookup of 32 client flows (random over all sessions,
-// or over the `active` ones, as in BM_DtlsDecryptSessions / BM_DtlsDecryptHeld), then for each the first line of its DTLS slot, which holds the
-// session table's ref it is checked against. The lookups' own cost: whether it stays flat
+// or over the `active` ones, as in BM_DtlsDecryptSessions / BM_DtlsDecryptHeld), then for
+// each the first line of its DTLS slot, which holds the session table's ref it is checked
+// against. The lookups' own cost: whether it stays flat
 // from 1 to 100,000 sessions (the target), apart from the record path's other
 // per-session state (cipher state, expanded keys), which BM_DtlsDecryptSessions adds.
 void BM_DtlsSessionLookup(benchmark::State& state) {
