@@ -358,30 +358,27 @@ MetricFamily port_counter(const StatsSnapshot& s, std::string name, std::string 
                               [](const LcoreSnapshot& l) { return l.busy_loops; }));
   // Per stage (api/stats_shm.h TG_LCORE_STAGES), of the iterations the stage clock timed
   // (dataplane.stage_sample): rate(cycles) / rate(packets) is a stage's cycles per packet.
-  {
-    MetricFamily cycles = make_family("tunnelgate_lcore_stage_cycles_total",
-                                      "TSC cycles of the lcore's stage in the iterations its stage clock timed "
-                                      "(1 in dataplane.stage_sample).",
-                                      MetricType::Counter);
-    MetricFamily packets = make_family("tunnelgate_lcore_stage_packets_total",
-                                       "Packets the lcore's stage handled in the iterations its stage clock timed.",
-                                       MetricType::Counter);
-    MetricFamily bursts = make_family("tunnelgate_lcore_stage_bursts_total",
-                                     "Bursts the lcore's stage handled in the iterations its stage clock timed "
-                                     "(packets / bursts: its mean burst).",
-                                     MetricType::Counter);
+  // Lcores whose clock is off have no series; no family when every clock is off.
+  for (auto [name, help, field] :
+       {std::tuple{"tunnelgate_lcore_stage_cycles_total",
+                   "TSC cycles of the lcore's stage in the iterations its stage clock timed "
+                   "(1 in dataplane.stage_sample).",
+                   &shm::StageCounters::cycles},
+        std::tuple{"tunnelgate_lcore_stage_packets_total",
+                   "Packets the lcore's stage handled in the iterations its stage clock timed.",
+                   &shm::StageCounters::packets},
+        std::tuple{"tunnelgate_lcore_stage_bursts_total",
+                   "Bursts the lcore's stage handled in the iterations its stage clock timed "
+                   "(packets / bursts: its mean burst).",
+                   &shm::StageCounters::bursts}}) {
+    MetricFamily f = make_family(name, help, MetricType::Counter);
     for (const LcoreSnapshot& l : s.lcores) {
       if (l.stage_sample == 0) continue;
-      for (unsigned st = 0; st < shm::kLcoreStageCount; st++) {
-        const Labels labels{{"lcore", std::to_string(l.lcore_id)}, {"stage", shm::kLcoreStageInfo[st].label}};
-        add_sample(cycles, labels, static_cast<double>(l.stages[st].cycles));
-        add_sample(packets, labels, static_cast<double>(l.stages[st].packets));
-        add_sample(bursts, labels, static_cast<double>(l.stages[st].bursts));
-      }
+      for (unsigned st = 0; st < shm::kLcoreStageCount; st++)
+        add_sample(f, {{"lcore", std::to_string(l.lcore_id)}, {"stage", shm::kLcoreStageInfo[st].label}},
+                   static_cast<double>(l.stages[st].*field));
     }
-    out.push_back(std::move(cycles));
-    out.push_back(std::move(packets));
-    out.push_back(std::move(bursts));
+    if (!f.metric.empty()) out.push_back(std::move(f));
   }
   for (auto [name, help, field] :
        {std::tuple{"tunnelgate_dtls_sessions", "DTLS sessions whose records the poll lcore protects.",
